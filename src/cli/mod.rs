@@ -1,0 +1,64 @@
+//! The command line: parse, run, map errors to exit codes.
+//!
+//! `kplug <word> …` where `<word>` is not a built-in goes straight to
+//! [`dispatch`] without clap: the callable path stays as cheap as a few
+//! `stat` calls and an `exec`. Everything else is parsed by clap ([`args`])
+//! and handed to the command modules, which only turn arguments into calls
+//! into the library.
+
+mod args;
+mod dispatch;
+mod plugin;
+mod version;
+
+use crate::config::Config;
+use crate::error::{Result, exit};
+use crate::protocol::names;
+use crate::ui;
+use args::{Cli, Commands};
+use clap::Parser;
+use std::ffi::OsString;
+
+/// Run kplug with this process's arguments and environment; returns the
+/// exit code.
+pub fn main() -> i32 {
+    let cfg = Config::from_process();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match run(&cfg, args) {
+        Ok(code) => code,
+        Err(e) => {
+            ui::print_error(&cfg, &e);
+            e.code()
+        }
+    }
+}
+
+/// Whether the first argument names a plugin rather than a built-in or a
+/// flag.
+fn is_external(first: &OsString) -> bool {
+    let bytes = first.as_encoded_bytes();
+    !bytes.starts_with(b"-") && !names::BUILTINS.iter().any(|b| b.as_bytes() == bytes)
+}
+
+pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
+    if let Some(first) = args.get(1)
+        && is_external(first)
+    {
+        return dispatch::run(cfg, &args[1..]);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match cli.command {
+        Commands::Plugin { command } => plugin::run(cfg, command),
+        Commands::Version { output } => version::run(output),
+    }
+}

@@ -1,0 +1,191 @@
+//! `kplug plugin …`.
+
+use super::args::PluginCommand;
+use crate::config::Config;
+use crate::discovery::{self, CatalogOptions, Plugin, Status};
+use crate::error::{Context, Error, Result};
+use crate::protocol::{format_duration, names};
+use crate::ui::{self, Format, Table};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
+    match command {
+        PluginCommand::List { output, refresh } => list(cfg, output, refresh),
+        PluginCommand::Info { name, output } => info(cfg, &name, output),
+    }
+}
+
+/// One line of a long reason, for a table cell.
+fn short(reason: &str) -> String {
+    let line = reason.lines().next().unwrap_or_default();
+    if line.chars().count() > 100 {
+        format!("{}…", line.chars().take(99).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn hooks_cell(p: &Plugin) -> String {
+    match &p.info {
+        Some(i) if !i.hooks.is_empty() => i
+            .hooks
+            .iter()
+            .map(|h| h.event.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => "-".into(),
+    }
+}
+
+fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
+    let plugins = discovery::catalog(cfg, CatalogOptions { refresh });
+    if output != Format::Table {
+        ui::emit(output, &plugins).context("could not write to stdout")?;
+        return Ok(0);
+    }
+    if plugins.is_empty() {
+        ui::warn(
+            cfg,
+            "no plugins found in kplug's store, KPLUG_PLUGIN_PATH or PATH (a plugin is an executable named `kplug-<name>`)",
+        );
+        return Ok(0);
+    }
+    let mut table = Table::new(&["NAME", "VERSION", "STATUS", "HOOKS", "PATH", "DESCRIPTION"]);
+    for p in &plugins {
+        let (version, description) = match (&p.info, &p.reason) {
+            (Some(i), _) => (i.version.to_string(), i.description.clone()),
+            (None, Some(r)) => ("-".into(), short(r)),
+            (None, None) => ("-".into(), String::new()),
+        };
+        table.row(vec![
+            p.name.clone(),
+            version,
+            p.status.as_str().into(),
+            hooks_cell(p),
+            p.path.display().to_string(),
+            description,
+        ]);
+    }
+    ui::print_stdout(&table.render()).context("could not write to stdout")?;
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct InfoView<'a> {
+    #[serde(flatten)]
+    plugin: &'a Plugin,
+    /// Other executables of the same name, later in search order.
+    shadowed: Vec<&'a PathBuf>,
+}
+
+fn info(cfg: &Config, name: &str, output: Format) -> Result<i32> {
+    names::validate(name).map_err(|e| {
+        Error::usage(format!("invalid plugin name `{name}`: it {e}"))
+            .with_hint("plugin names are lowercase letters, digits and `-`, like `registry`")
+    })?;
+    let plugins = discovery::catalog(cfg, CatalogOptions::default());
+    let Some(plugin) = plugins
+        .iter()
+        .find(|p| p.name == name && p.status != Status::Shadowed)
+    else {
+        let mut err = Error::new(format!("no plugin named `{name}`"));
+        if let Some(s) = ui::did_you_mean(name, plugins.iter().map(|p| p.name.as_str())) {
+            err = err.with_hint(format!("did you mean `{s}`?"));
+        }
+        return Err(err.with_hint("view all plugins with `kplug plugin list`"));
+    };
+    let view = InfoView {
+        plugin,
+        shadowed: plugins
+            .iter()
+            .filter(|p| p.name == name && p.status == Status::Shadowed)
+            .map(|p| &p.path)
+            .collect(),
+    };
+    if output != Format::Table {
+        ui::emit(output, &view).context("could not write to stdout")?;
+        return Ok(0);
+    }
+    ui::print_stdout(&render_info(&view)).context("could not write to stdout")?;
+    Ok(0)
+}
+
+fn render_info(view: &InfoView<'_>) -> String {
+    let p = view.plugin;
+    let mut s = String::new();
+    let mut field = |k: &str, v: &str| {
+        let _ = writeln!(s, "{:<13}{v}", format!("{k}:"));
+    };
+    field("name", &p.name);
+    field("status", p.status.as_str());
+    if let Some(r) = &p.reason {
+        field("reason", r);
+    }
+    field("path", &p.path.display().to_string());
+    field("found in", p.origin.as_str());
+    if let Some(i) = &p.info {
+        field("version", &i.version.to_string());
+        if !i.description.is_empty() {
+            field("description", &i.description);
+        }
+        if let Some(u) = &i.usage {
+            field("usage", u);
+        }
+        let spoken: Vec<String> = i.protocols.iter().map(u32::to_string).collect();
+        field(
+            "protocol",
+            &format!(
+                "{} (the plugin speaks {})",
+                p.protocol.unwrap_or_default(),
+                spoken.join(", ")
+            ),
+        );
+        if !i.conflicts.is_empty() {
+            field("conflicts", &i.conflicts.join(", "));
+        }
+        if i.hooks.is_empty() {
+            field("hooks", "none (callable only)");
+        } else {
+            let mut t = Table::new(&["EVENT", "MODE", "ORDER", "TIMEOUT"]);
+            for h in &i.hooks {
+                t.row(vec![
+                    h.event.to_string(),
+                    h.mode.to_string(),
+                    h.order.to_string(),
+                    h.timeout
+                        .map_or_else(|| "default".into(), |t| format_duration(t.0)),
+                ]);
+            }
+            s.push_str("hooks:\n");
+            for line in t.render().lines() {
+                let _ = writeln!(s, "  {line}");
+            }
+        }
+        if !i.requires.is_empty() {
+            s.push_str("requires:\n");
+            if let Some(r) = &i.requires.kplug {
+                let _ = writeln!(s, "  kplug {r}");
+            }
+            if let Some(r) = &i.requires.kubernetes {
+                let _ = writeln!(s, "  kubernetes {r}");
+            }
+            for (dep, r) in &i.requires.plugins {
+                let from = r
+                    .source
+                    .as_ref()
+                    .map(|src| format!(" (from {src})"))
+                    .unwrap_or_default();
+                let _ = writeln!(s, "  plugin {dep} {}{from}", r.version);
+            }
+        }
+        for w in &i.warnings {
+            let _ = writeln!(s, "warning:     {w}");
+        }
+    }
+    for path in &view.shadowed {
+        let _ = writeln!(s, "{:<13}{} (shadowed)", "also at:", path.display());
+    }
+    s
+}

@@ -1,0 +1,298 @@
+//! kplug's view of its environment, resolved once at start-up.
+//!
+//! Every environment variable kplug reads is named in [`vars`], and
+//! [`Config`] is the only place that reads them (clippy's
+//! `disallowed-methods` keeps `std::env::var` out of the rest of the crate).
+//! The config file is read lazily by [`Config::file`], so the dispatch path
+//! never pays for it.
+
+use crate::error::{Context, Error, Result};
+use crate::protocol;
+use serde::Deserialize;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Environment variables that configure the host (protocol variables set
+/// *for* plugins live in [`protocol::env`]).
+pub mod vars {
+    /// Root of kplug's data: store, caches, state. Default
+    /// `$XDG_DATA_HOME/kplug`.
+    pub const HOME: &str = "KPLUG_HOME";
+    /// Extra directories searched for `kplug-*` executables, after the store
+    /// and before `PATH` (`:`-separated).
+    pub const PLUGIN_PATH: &str = "KPLUG_PLUGIN_PATH";
+    /// Host credentials: read by the installer, never passed to a plugin.
+    pub const TOKENS: [&str; 3] = ["KPLUG_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN"];
+    pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+    pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const USER_HOME: &str = "HOME";
+    pub const PATH: &str = "PATH";
+    /// Any value disables colour (<https://no-color.org>).
+    pub const NO_COLOR: &str = "NO_COLOR";
+}
+
+/// Host configuration variables that a plugin does see (with the values the
+/// host resolved), so that a plugin calling back into `$KPLUG_BIN` finds the
+/// same store and plugins. Every other inherited `KPLUG_*` is removed.
+pub const PASSED_TO_PLUGINS: [&str; 2] = [vars::HOME, vars::PLUGIN_PATH];
+
+/// The resolved environment.
+#[derive(Debug)]
+pub struct Config {
+    /// The inherited environment, as it was given.
+    pub vars: Vec<(OsString, OsString)>,
+    /// `KPLUG_HOME`; `None` when neither it, `XDG_DATA_HOME` nor `HOME` is set.
+    home: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME/kplug`.
+    pub config_dir: Option<PathBuf>,
+    /// Directories of `KPLUG_PLUGIN_PATH`, in order.
+    pub plugin_path: Vec<PathBuf>,
+    /// Directories of `PATH`, in order.
+    pub path: Vec<PathBuf>,
+    /// How many plugins deep this kplug runs (0 when started by a user).
+    pub depth: u32,
+    /// Names of the plugins in the nesting chain, outermost first.
+    pub chain: Vec<String>,
+    file: OnceLock<Result<FileConfig, String>>,
+}
+
+/// The config file, `$XDG_CONFIG_HOME/kplug/config.yaml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileConfig {
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// How long a plugin has to answer INFO.
+    #[serde(default = "default_info_timeout")]
+    pub info: protocol::Timeout,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            info: default_info_timeout(),
+        }
+    }
+}
+
+fn default_info_timeout() -> protocol::Timeout {
+    protocol::Timeout(Duration::from_secs(10))
+}
+
+fn split_paths(value: Option<&OsStr>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for dir in std::env::split_paths(value.unwrap_or_default()) {
+        // An empty entry would mean "the current directory"; searching it
+        // for executables is a classic trap, so it is skipped. A directory
+        // listed twice is searched once, so it cannot shadow itself.
+        if !dir.as_os_str().is_empty() && !out.contains(&dir) {
+            out.push(dir);
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Resolve the configuration of this process.
+    pub fn from_process() -> Config {
+        Config::from_vars(std::env::vars_os().collect())
+    }
+
+    /// Resolve a configuration from an explicit environment (tests).
+    pub fn from_vars(vars: Vec<(OsString, OsString)>) -> Config {
+        let get = |name: &str| {
+            vars.iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| v.as_os_str())
+        };
+        let cwd = std::env::current_dir().ok();
+        let absolute = |p: PathBuf| match &cwd {
+            Some(cwd) if p.is_relative() => cwd.join(p),
+            _ => p,
+        };
+        let user_home = get(vars::USER_HOME).map(PathBuf::from);
+        let home = get(vars::HOME)
+            .map(PathBuf::from)
+            .or_else(|| get(vars::XDG_DATA_HOME).map(|d| PathBuf::from(d).join("kplug")))
+            .or_else(|| user_home.as_ref().map(|h| h.join(".local/share/kplug")))
+            .map(absolute);
+        let config_dir = get(vars::XDG_CONFIG_HOME)
+            .map(|d| PathBuf::from(d).join("kplug"))
+            .or_else(|| user_home.as_ref().map(|h| h.join(".config/kplug")))
+            .map(absolute);
+        let depth = get(protocol::env::DEPTH)
+            .and_then(|d| d.to_str()?.parse().ok())
+            .unwrap_or(0);
+        let chain = get(protocol::env::CHAIN)
+            .and_then(OsStr::to_str)
+            .map(|c| c.split('>').map(str::to_string).collect())
+            .unwrap_or_default();
+        Config {
+            plugin_path: split_paths(get(vars::PLUGIN_PATH)),
+            path: split_paths(get(vars::PATH)),
+            home,
+            config_dir,
+            depth,
+            chain,
+            file: OnceLock::new(),
+            vars,
+        }
+    }
+
+    /// The value of an inherited variable (empty counts as unset).
+    pub fn var(&self, name: &str) -> Option<&OsStr> {
+        self.vars
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_os_str())
+    }
+
+    /// kplug's data directory, if one could be determined.
+    pub fn home_opt(&self) -> Option<&Path> {
+        self.home.as_deref()
+    }
+
+    /// kplug's data directory, or an error saying how to set one.
+    pub fn home(&self) -> Result<&Path> {
+        self.home.as_deref().ok_or_else(|| {
+            Error::new("cannot tell where kplug keeps its data: none of KPLUG_HOME, XDG_DATA_HOME or HOME is set")
+                .with_hint("set KPLUG_HOME to a directory kplug may write to")
+        })
+    }
+
+    /// Directory of an installed plugin in the store.
+    pub fn store_dir(&self) -> Option<PathBuf> {
+        self.home.as_ref().map(|h| h.join("plugins"))
+    }
+
+    /// The INFO cache file.
+    pub fn info_cache_path(&self) -> Option<PathBuf> {
+        self.home
+            .as_ref()
+            .map(|h| h.join("cache").join("info.json"))
+    }
+
+    /// A plugin's persistent data directory (`KPLUG_DATA_DIR`).
+    pub fn plugin_data_dir(&self, name: &str) -> Option<PathBuf> {
+        self.home
+            .as_ref()
+            .map(|h| h.join("state").join("plugins").join(name))
+    }
+
+    pub fn config_file_path(&self) -> Option<PathBuf> {
+        self.config_dir.as_ref().map(|d| d.join("config.yaml"))
+    }
+
+    /// The config file (defaults when there is none), read on first use.
+    pub fn file(&self) -> Result<&FileConfig> {
+        self.file
+            .get_or_init(|| {
+                let Some(path) = self.config_file_path() else {
+                    return Ok(FileConfig::default());
+                };
+                read_config_file(&path).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| {
+                Error::new(e.clone()).with_hint(
+                    "fix or remove the config file; docs/configuration.md lists its keys",
+                )
+            })
+    }
+
+    /// Whether colour may be used on a stream that is a terminal.
+    pub fn color_allowed(&self) -> bool {
+        self.var(vars::NO_COLOR).is_none() && self.var("TERM").is_none_or(|t| t != "dumb")
+    }
+}
+
+fn read_config_file(path: &Path) -> Result<FileConfig> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("could not read the config file {}", path.display()));
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_yaml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn home_resolution_order() {
+        assert_eq!(
+            cfg(&[
+                ("HOME", "/h"),
+                ("XDG_DATA_HOME", "/x"),
+                ("KPLUG_HOME", "/k")
+            ])
+            .home_opt(),
+            Some(Path::new("/k"))
+        );
+        assert_eq!(
+            cfg(&[("HOME", "/h"), ("XDG_DATA_HOME", "/x")]).home_opt(),
+            Some(Path::new("/x/kplug"))
+        );
+        assert_eq!(
+            cfg(&[("HOME", "/h")]).home_opt(),
+            Some(Path::new("/h/.local/share/kplug"))
+        );
+        assert!(cfg(&[]).home().is_err());
+    }
+
+    #[test]
+    fn paths_skip_empty_and_repeated_entries() {
+        let c = cfg(&[("PATH", "/a::/b:/a"), ("KPLUG_PLUGIN_PATH", "/p")]);
+        assert_eq!(c.path, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(c.plugin_path, [PathBuf::from("/p")]);
+    }
+
+    #[test]
+    fn depth_and_chain() {
+        let c = cfg(&[("KPLUG_DEPTH", "3"), ("KPLUG_CHAIN", "a>b>c")]);
+        assert_eq!(c.depth, 3);
+        assert_eq!(c.chain, ["a", "b", "c"]);
+        assert_eq!(cfg(&[("KPLUG_DEPTH", "x")]).depth, 0);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("kplug")).unwrap();
+        let file = dir.path().join("kplug/config.yaml");
+        let c = cfg(&[("XDG_CONFIG_HOME", dir.path().to_str().unwrap())]);
+        assert_eq!(c.file().unwrap().timeouts.info.0, Duration::from_secs(10));
+
+        std::fs::write(&file, "timeouts: {info: 2s}\n").unwrap();
+        let c = cfg(&[("XDG_CONFIG_HOME", dir.path().to_str().unwrap())]);
+        assert_eq!(c.file().unwrap().timeouts.info.0, Duration::from_secs(2));
+
+        std::fs::write(&file, "timeouts: {infoo: 2s}\n").unwrap();
+        let c = cfg(&[("XDG_CONFIG_HOME", dir.path().to_str().unwrap())]);
+        let e = c.file().unwrap_err().to_string();
+        assert!(e.contains("config.yaml") && e.contains("infoo"), "{e}");
+    }
+}

@@ -1,0 +1,340 @@
+//! Finding plugins.
+//!
+//! This module owns the search order (kplug's store, then each directory of
+//! `KPLUG_PLUGIN_PATH`, then each directory of `PATH`; first match wins),
+//! the longest-prefix resolution of `kplug a b c` used on the dispatch path,
+//! the full scan behind `kplug plugin list` (with shadowed duplicates and
+//! refused names), and the catalog: each plugin with its INFO, taken from
+//! the cache ([`cache`]) or asked for once ([`probe`]).
+//!
+//! The dispatch path ([`resolve_command`]) only `stat`s the few candidate
+//! file names it needs: its cost does not grow with the number of plugins
+//! installed, and it never runs INFO.
+
+pub mod cache;
+pub mod probe;
+
+use crate::config::Config;
+use crate::protocol::{self, EXECUTABLE_PREFIX, Info, names};
+use serde::Serialize;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where a plugin was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// Installed by `kplug plugin install`.
+    #[serde(rename = "store")]
+    Store,
+    /// A directory of `KPLUG_PLUGIN_PATH`.
+    #[serde(rename = "KPLUG_PLUGIN_PATH")]
+    PluginPath,
+    /// A directory of `PATH`.
+    #[serde(rename = "PATH")]
+    Path,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Store => "store",
+            Origin::PluginPath => "KPLUG_PLUGIN_PATH",
+            Origin::Path => "PATH",
+        }
+    }
+}
+
+/// A plugin executable found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub name: String,
+    /// The executable.
+    pub path: PathBuf,
+    /// `KPLUG_PLUGIN_DIR`: the installed version's directory (store) or the
+    /// directory holding the executable.
+    pub dir: PathBuf,
+    pub origin: Origin,
+}
+
+impl Located {
+    pub fn target(&self) -> crate::exec::Target<'_> {
+        crate::exec::Target {
+            name: &self.name,
+            path: &self.path,
+            dir: &self.dir,
+        }
+    }
+}
+
+/// Only regular files with an execute bit count (symlinks are followed; a
+/// broken one is not a plugin).
+pub fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The executable of an installed plugin, through its `current` link.
+fn store_lookup(store: &Path, name: &str) -> Option<Located> {
+    let plugin_dir = store.join(name);
+    let version = std::fs::read_link(plugin_dir.join("current")).ok()?;
+    let dir = plugin_dir.join(version);
+    let path = dir.join(format!("{EXECUTABLE_PREFIX}{name}"));
+    is_executable_file(&path).then(|| Located {
+        name: name.to_string(),
+        path,
+        dir,
+        origin: Origin::Store,
+    })
+}
+
+/// Find the plugin `name` in search order (no INFO, no directory listing).
+pub fn find(cfg: &Config, name: &str) -> Option<Located> {
+    if let Some(found) = cfg.store_dir().and_then(|s| store_lookup(&s, name)) {
+        return Some(found);
+    }
+    let file = format!("{EXECUTABLE_PREFIX}{name}");
+    let dirs = cfg
+        .plugin_path
+        .iter()
+        .map(|d| (d, Origin::PluginPath))
+        .chain(cfg.path.iter().map(|d| (d, Origin::Path)));
+    for (dir, origin) in dirs {
+        let path = dir.join(&file);
+        if is_executable_file(&path) {
+            return Some(Located {
+                name: name.to_string(),
+                path,
+                dir: dir.clone(),
+                origin,
+            });
+        }
+    }
+    None
+}
+
+/// Resolve the leading words of a command line to a plugin, longest prefix
+/// first: `a b c` tries `kplug-a-b-c`, then `kplug-a-b`, then `kplug-a`.
+/// Returns the plugin and how many words its name used.
+pub fn resolve_command(cfg: &Config, words: &[impl AsRef<OsStr>]) -> Option<(Located, usize)> {
+    let mut name = String::new();
+    let mut names: Vec<String> = Vec::new();
+    for word in words {
+        let w = word.as_ref().as_bytes();
+        if !names::is_segment(w) || name.len() + 1 + w.len() > names::MAX_LEN {
+            break;
+        }
+        if !name.is_empty() {
+            name.push('-');
+        }
+        name.push_str(std::str::from_utf8(w).expect("segments are ASCII"));
+        names.push(name.clone());
+    }
+    names.into_iter().enumerate().rev().find_map(|(i, name)| {
+        if names::validate(&name).is_err() {
+            return None;
+        }
+        find(cfg, &name).map(|found| (found, i + 1))
+    })
+}
+
+/// Why a found executable is not the one `kplug <name>` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// First in search order: this is the plugin.
+    Active,
+    /// An earlier directory has a plugin of the same name.
+    Shadowed { by: PathBuf },
+    /// The name breaks the naming rules.
+    BadName(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub located: Located,
+    pub standing: Standing,
+}
+
+fn scan_dir(dir: &Path, origin: Origin, out: &mut Vec<Located>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut here = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(name) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(EXECUTABLE_PREFIX))
+        else {
+            continue;
+        };
+        let path = entry.path();
+        if is_executable_file(&path) {
+            here.push(Located {
+                name: name.to_string(),
+                path,
+                dir: dir.to_path_buf(),
+                origin,
+            });
+        }
+    }
+    here.sort_by(|a, b| a.name.cmp(&b.name));
+    out.extend(here);
+}
+
+/// Every `kplug-*` executable in search order, each with its standing.
+/// Sorted by name; duplicates of a name follow their active copy.
+pub fn scan(cfg: &Config) -> Vec<Found> {
+    let mut all: Vec<Located> = Vec::new();
+    if let Some(store) = cfg.store_dir()
+        && let Ok(entries) = std::fs::read_dir(&store)
+    {
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        all.extend(names.iter().filter_map(|n| store_lookup(&store, n)));
+    }
+    for dir in &cfg.plugin_path {
+        scan_dir(dir, Origin::PluginPath, &mut all);
+    }
+    for dir in &cfg.path {
+        scan_dir(dir, Origin::Path, &mut all);
+    }
+
+    let mut found: Vec<Found> = Vec::with_capacity(all.len());
+    for located in all {
+        let standing = if let Err(e) = names::validate(&located.name) {
+            Standing::BadName(format!("plugin name `{}` {e}", located.name))
+        } else if let Some(first) = found
+            .iter()
+            .find(|f| f.standing == Standing::Active && f.located.name == located.name)
+        {
+            Standing::Shadowed {
+                by: first.located.path.clone(),
+            }
+        } else {
+            Standing::Active
+        };
+        found.push(Found { located, standing });
+    }
+    // Stable: keeps search order among copies of one name.
+    found.sort_by(|a, b| a.located.name.cmp(&b.located.name));
+    found
+}
+
+/// A plugin as `kplug plugin list` reports it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plugin {
+    pub name: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub path: PathBuf,
+    pub origin: Origin,
+    #[serde(skip)]
+    pub dir: PathBuf,
+    /// The negotiated protocol version, for valid plugins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<Info>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Valid,
+    Invalid,
+    Shadowed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Invalid => "invalid",
+            Status::Shadowed => "shadowed",
+        }
+    }
+}
+
+/// Options of [`catalog`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CatalogOptions {
+    /// Ask every plugin for INFO again, ignoring the cache.
+    pub refresh: bool,
+}
+
+/// Every plugin with its INFO (from the cache, or asked for once and cached).
+/// Shadowed copies and refused names are listed with the reason and never
+/// executed.
+pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
+    let found = scan(cfg);
+    let active: Vec<&Located> = found
+        .iter()
+        .filter(|f| f.standing == Standing::Active)
+        .map(|f| &f.located)
+        .collect();
+    let probes = probe::probe_all(cfg, &active, opts.refresh);
+    let mut probes = probes.into_iter();
+    found
+        .into_iter()
+        .map(|f| {
+            let Found { located, standing } = f;
+            let (status, reason, protocol, info) = match standing {
+                Standing::Active => match probes.next().expect("one probe per active plugin") {
+                    probe::Probe::Valid { info, protocol } => {
+                        (Status::Valid, None, Some(protocol), Some(*info))
+                    }
+                    probe::Probe::Invalid { reason } => (Status::Invalid, Some(reason), None, None),
+                },
+                Standing::Shadowed { by } => (
+                    Status::Shadowed,
+                    Some(format!("shadowed by {}", by.display())),
+                    None,
+                    None,
+                ),
+                Standing::BadName(reason) => (Status::Invalid, Some(reason), None, None),
+            };
+            Plugin {
+                name: located.name,
+                status,
+                reason,
+                path: located.path,
+                origin: located.origin,
+                dir: located.dir,
+                protocol,
+                info,
+            }
+        })
+        .collect()
+}
+
+/// Plugin names for "did you mean" suggestions and completion: no INFO.
+pub fn names(cfg: &Config) -> Vec<String> {
+    let mut out: Vec<String> = scan(cfg)
+        .into_iter()
+        .filter(|f| f.standing == Standing::Active)
+        .map(|f| f.located.name)
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The protocol versions a plugin speaks, as text for messages.
+pub fn describe_protocols(list: &[u32]) -> String {
+    let host: Vec<String> = protocol::SUPPORTED_PROTOCOLS
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    let plugin: Vec<String> = list.iter().map(u32::to_string).collect();
+    format!(
+        "the plugin speaks protocol {}, this kplug speaks {}",
+        plugin.join(", "),
+        host.join(", ")
+    )
+}

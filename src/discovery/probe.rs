@@ -1,0 +1,220 @@
+//! Asking a plugin for its INFO document, and deciding whether it is valid.
+//!
+//! A probe never fails: whatever the plugin does (hang, crash, print
+//! garbage, speak another protocol), the outcome is a [`Probe::Invalid`]
+//! with a reason a user can act on.
+
+use super::Located;
+use super::cache::InfoCache;
+use crate::config::Config;
+use crate::exec::{self, Spawn, Termination};
+use crate::protocol::{self, Command, Info};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Largest INFO document accepted.
+pub const INFO_LIMIT: usize = 1024 * 1024;
+/// Bytes of stderr kept for error messages.
+pub const STDERR_TAIL: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Probe {
+    Valid { info: Box<Info>, protocol: u32 },
+    Invalid { reason: String },
+}
+
+/// A probe, and whether it depends only on the binary (and may be cached)
+/// rather than on the moment (fork failed, nesting too deep).
+pub struct Answer {
+    pub probe: Probe,
+    pub cacheable: bool,
+}
+
+fn invalid(reason: impl Into<String>) -> Answer {
+    Answer {
+        probe: Probe::Invalid {
+            reason: reason.into(),
+        },
+        cacheable: true,
+    }
+}
+
+/// Run INFO and judge the answer.
+pub fn probe(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
+    if let Err(e) = exec::check_depth(cfg, &plugin.name) {
+        return Answer {
+            probe: Probe::Invalid {
+                reason: e.to_string(),
+            },
+            cacheable: false,
+        };
+    }
+    let env = exec::plugin_env(
+        cfg,
+        plugin.target(),
+        Command::Info,
+        protocol::CURRENT_PROTOCOL,
+    );
+    let outcome = exec::run(Spawn {
+        program: plugin.path.clone(),
+        args: Vec::new(),
+        env,
+        stdin: None,
+        timeout,
+        stdout_limit: INFO_LIMIT,
+        kill_on_stdout_overflow: true,
+        stderr_tail: STDERR_TAIL,
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let binary_fault = matches!(
+                e.raw_os_error(),
+                Some(libc::ENOEXEC | libc::EACCES | libc::ENOENT)
+            );
+            let reason = if e.raw_os_error() == Some(libc::ENOEXEC) {
+                "cannot be executed: not a program for this system (wrong architecture, or a script without a `#!` line)".to_string()
+            } else {
+                format!("cannot be executed: {e}")
+            };
+            return Answer {
+                probe: Probe::Invalid { reason },
+                cacheable: binary_fault,
+            };
+        }
+    };
+    let stderr = || {
+        let tail = outcome.stderr_summary(3);
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!(": {tail}")
+        }
+    };
+    match outcome.termination {
+        Termination::Exited(0) => {}
+        Termination::Exited(code) => {
+            return invalid(format!("INFO exited with status {code}{}", stderr()));
+        }
+        Termination::Signaled(sig) => {
+            return invalid(format!("INFO was killed by signal {sig}{}", stderr()));
+        }
+        Termination::TimedOut => {
+            return invalid(format!(
+                "INFO did not finish within {} and was killed",
+                protocol::format_duration(timeout)
+            ));
+        }
+        Termination::OutputLimit => {
+            return invalid(format!(
+                "INFO printed more than {} KiB and was killed",
+                INFO_LIMIT / 1024
+            ));
+        }
+    }
+    let info = match Info::parse(&outcome.stdout) {
+        Ok(info) => info,
+        Err(e) => return invalid(e.to_string()),
+    };
+    if info.name != plugin.name {
+        return invalid(format!(
+            "INFO reports the name `{}`, but the executable is `{}{}`",
+            info.name,
+            protocol::EXECUTABLE_PREFIX,
+            plugin.name
+        ));
+    }
+    let Some(version) = protocol::negotiate(&info.protocols) else {
+        return invalid(format!(
+            "no protocol in common: {}; upgrade kplug, or use a release of the plugin for protocol {}",
+            super::describe_protocols(&info.protocols),
+            protocol::CURRENT_PROTOCOL
+        ));
+    };
+    Answer {
+        probe: Probe::Valid {
+            info: Box::new(info),
+            protocol: version,
+        },
+        cacheable: true,
+    }
+}
+
+/// Probes for each plugin, in order: cached answers where the binary is
+/// unchanged, fresh INFO runs (in parallel) for the rest. The cache is
+/// saved when anything changed.
+pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe> {
+    let mut cache = if refresh {
+        InfoCache::empty(cfg)
+    } else {
+        InfoCache::load(cfg)
+    };
+    let keys: Vec<_> = plugins.iter().map(|p| InfoCache::key_of(&p.path)).collect();
+    let mut results: Vec<Option<Probe>> = plugins
+        .iter()
+        .zip(&keys)
+        .map(|(p, key)| key.as_ref().and_then(|k| cache.get(&p.path, k)).cloned())
+        .collect();
+
+    let missing: Vec<usize> = (0..plugins.len())
+        .filter(|&i| results[i].is_none())
+        .collect();
+    if !missing.is_empty() {
+        let timeout = match cfg.file() {
+            Ok(f) => f.timeouts.info.0,
+            Err(e) => {
+                crate::ui::warn(cfg, &e.to_string());
+                crate::config::Timeouts::default().info.0
+            }
+        };
+        let answers = run_parallel(&missing, |&i| probe(cfg, plugins[i], timeout));
+        for (i, answer) in missing.into_iter().zip(answers) {
+            if answer.cacheable
+                && let Some(key) = &keys[i]
+            {
+                cache.insert(&plugins[i].path, key.clone(), answer.probe.clone());
+            }
+            results[i] = Some(answer.probe);
+        }
+    }
+    cache.retain(plugins.iter().map(|p| p.path.as_path()));
+    cache.save(cfg);
+    results
+        .into_iter()
+        .map(|r| r.expect("every plugin probed"))
+        .collect()
+}
+
+/// Map `f` over `items` on a few threads (INFO runs mostly wait on a child
+/// process), keeping the order.
+fn run_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get() * 2)
+        .clamp(2, 16)
+        .min(items.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    let slots_ref = std::sync::Mutex::new(&mut slots);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= items.len() {
+                        break;
+                    }
+                    let r = f(&items[i]);
+                    slots_ref.lock().expect("no worker panics holding the lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|r| r.expect("every item mapped"))
+        .collect()
+}

@@ -1,0 +1,184 @@
+//! Spawning plugins.
+//!
+//! This module owns how a plugin process is started: the environment it
+//! gets ([`plugin_env`]), the nesting guard ([`check_depth`]), running it
+//! with captured, bounded output and a timeout in its own process group
+//! ([`run`]), and replacing kplug with it for a callable ([`exec_replace`]).
+//! It does not decide *which* plugin to run (`discovery`) or what its output
+//! means (`protocol`).
+
+mod run;
+
+pub use run::{Outcome, Spawn, Termination, run};
+
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::protocol::{self, Command, env};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The plugin a process is started for.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    /// `KPLUG_PLUGIN_DIR`: the install directory (store) or the directory
+    /// holding the executable (search path).
+    pub dir: &'a Path,
+}
+
+/// Refuse to start a plugin past the nesting limit, naming the chain so the
+/// loop is obvious.
+pub fn check_depth(cfg: &Config, name: &str) -> Result<()> {
+    if cfg.depth < protocol::MAX_DEPTH {
+        return Ok(());
+    }
+    let mut chain = cfg.chain.clone();
+    chain.push(name.to_string());
+    Err(Error::new(format!(
+        "plugins are nested more than {} deep: {}",
+        protocol::MAX_DEPTH,
+        chain.join(" → ")
+    ))
+    .with_hint("a plugin is probably calling itself through kplug; check how it uses $KPLUG_BIN"))
+}
+
+fn is_host_credential(key: &[u8]) -> bool {
+    config::vars::TOKENS.iter().any(|t| t.as_bytes() == key)
+}
+
+/// The environment of a plugin process: the inherited environment without
+/// any `KPLUG_*` variable and without host credentials, plus the host's
+/// resolved configuration and the protocol variables.
+pub fn plugin_env(
+    cfg: &Config,
+    target: Target<'_>,
+    command: Command,
+    protocol_version: u32,
+) -> Vec<(OsString, OsString)> {
+    let mut out: Vec<(OsString, OsString)> = cfg
+        .vars
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.as_bytes();
+            !k.starts_with(env::PREFIX.as_bytes()) && !is_host_credential(k)
+        })
+        .cloned()
+        .collect();
+    out.reserve(16);
+    let mut set = |k: &str, v: OsString| out.push((k.into(), v));
+    for name in config::PASSED_TO_PLUGINS {
+        let value = match name {
+            config::vars::HOME => cfg.home_opt().map(|h| h.as_os_str().to_owned()),
+            _ => cfg.var(name).map(ToOwned::to_owned),
+        };
+        if let Some(v) = value {
+            set(name, v);
+        }
+    }
+    set(env::COMMAND, command.as_str().into());
+    set(env::PROTOCOL, protocol_version.to_string().into());
+    set(env::VERSION, crate::VERSION.into());
+    if let Ok(bin) = std::env::current_exe() {
+        set(env::BIN, bin.into());
+    }
+    set(env::PLUGIN_NAME, target.name.into());
+    set(env::PLUGIN_DIR, target.dir.as_os_str().to_owned());
+    if let Some(data) = cfg.plugin_data_dir(target.name) {
+        set(env::DATA_DIR, data.into());
+    }
+    set(env::DEPTH, (cfg.depth + 1).to_string().into());
+    let mut chain = cfg.chain.join(">");
+    if !chain.is_empty() {
+        chain.push('>');
+    }
+    chain.push_str(target.name);
+    set(env::CHAIN, chain.into());
+    out
+}
+
+/// Replace the kplug process with the plugin (a callable): argv passes
+/// through untouched and stdio, the terminal, signals and the exit code
+/// behave exactly as if the plugin had been run directly. Returns only on
+/// failure.
+pub fn exec_replace(
+    path: &Path,
+    args: &[OsString],
+    env: Vec<(OsString, OsString)>,
+) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    // std resets SIGPIPE and the signal mask before exec, so the plugin
+    // starts with the dispositions a shell would give it.
+    std::process::Command::new(path)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .exec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+                .collect(),
+        )
+    }
+
+    fn get<'a>(env: &'a [(OsString, OsString)], k: &str) -> Option<&'a str> {
+        env.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn strips_kplug_vars_and_credentials() {
+        let c = cfg(&[
+            ("PATH", "/bin"),
+            ("KPLUG_HOME", "/k"),
+            ("KPLUG_EVENT", "spoofed"),
+            ("KPLUG_GITHUB_TOKEN", "t1"),
+            ("GITHUB_TOKEN", "t2"),
+            ("GH_TOKEN", "t3"),
+            ("KPLUG_DEPTH", "2"),
+            ("KPLUG_CHAIN", "a>b"),
+        ]);
+        let target = Target {
+            name: "hello",
+            path: Path::new("/p/kplug-hello"),
+            dir: Path::new("/p"),
+        };
+        let env = plugin_env(&c, target, Command::Run, 1);
+        assert_eq!(get(&env, "PATH"), Some("/bin"));
+        assert_eq!(get(&env, "KPLUG_EVENT"), None);
+        for t in config::vars::TOKENS {
+            assert_eq!(get(&env, t), None, "{t} leaked");
+        }
+        assert_eq!(get(&env, "KPLUG_HOME"), Some("/k"));
+        assert_eq!(get(&env, "KPLUG_COMMAND"), Some("RUN"));
+        assert_eq!(get(&env, "KPLUG_PROTOCOL"), Some("1"));
+        assert_eq!(get(&env, "KPLUG_PLUGIN_NAME"), Some("hello"));
+        assert_eq!(get(&env, "KPLUG_PLUGIN_DIR"), Some("/p"));
+        assert_eq!(get(&env, "KPLUG_DATA_DIR"), Some("/k/state/plugins/hello"));
+        assert_eq!(get(&env, "KPLUG_DEPTH"), Some("3"));
+        assert_eq!(get(&env, "KPLUG_CHAIN"), Some("a>b>hello"));
+        let names: Vec<_> = env.iter().map(|(k, _)| k).collect();
+        let mut dedup = names.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(names.len(), dedup.len(), "duplicate variables: {names:?}");
+    }
+
+    #[test]
+    fn depth_guard_names_the_chain() {
+        assert!(check_depth(&cfg(&[("KPLUG_DEPTH", "7")]), "x").is_ok());
+        let e =
+            check_depth(&cfg(&[("KPLUG_DEPTH", "8"), ("KPLUG_CHAIN", "a>b")]), "c").unwrap_err();
+        assert!(e.message().contains("a → b → c"), "{e}");
+    }
+}

@@ -1,0 +1,349 @@
+//! Running a plugin to completion with captured output.
+//!
+//! The child gets its own process group so that a timeout (or a cancel)
+//! reaches everything it started: SIGTERM to the group, a grace period,
+//! then SIGKILL. Output is captured by reader threads with hard bounds —
+//! stdout up to a limit, stderr as a rolling tail — so a plugin printing
+//! without end costs neither memory nor a hang. stdin is written from its
+//! own thread so a plugin that never reads it cannot block kplug.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a process group has between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// What to run and within which bounds.
+pub struct Spawn {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// The complete environment (the child inherits nothing else).
+    pub env: Vec<(OsString, OsString)>,
+    /// Written to the child's stdin; `None` gives it `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Duration,
+    /// Bytes of stdout kept.
+    pub stdout_limit: usize,
+    /// Kill the process group once stdout passes the limit (for documents
+    /// that are useless when cut, like INFO); otherwise the excess is
+    /// drained and dropped.
+    pub kill_on_stdout_overflow: bool,
+    /// Bytes of the end of stderr kept.
+    pub stderr_tail: usize,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    Exited(i32),
+    Signaled(i32),
+    /// Killed by kplug because the timeout passed.
+    TimedOut,
+    /// Killed by kplug because stdout passed its limit.
+    OutputLimit,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub termination: Termination,
+    pub stdout: Vec<u8>,
+    /// True when stdout passed the limit and was cut.
+    pub stdout_truncated: bool,
+    pub stderr_tail: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.termination == Termination::Exited(0)
+    }
+
+    /// The last non-empty lines of stderr, for error messages.
+    pub fn stderr_summary(&self, max_lines: usize) -> String {
+        let text = String::from_utf8_lossy(&self.stderr_tail);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(max_lines)..].join("\n")
+    }
+}
+
+enum Msg {
+    Exited(io::Result<ExitStatus>),
+    StdoutOverflow,
+    StdoutDone(Vec<u8>, bool),
+    StderrDone(Vec<u8>),
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions. A negative pid
+    // addresses the process group; ESRCH (already gone) is fine.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+fn read_bounded(
+    mut r: impl Read,
+    limit: usize,
+    tx: &mpsc::Sender<Msg>,
+    report_overflow: bool,
+) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut truncated = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = limit.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                if n > room && !truncated {
+                    truncated = true;
+                    if report_overflow {
+                        let _ = tx.send(Msg::StdoutOverflow);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    (kept, truncated)
+}
+
+fn read_tail(mut r: impl Read, tail: usize) -> Vec<u8> {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&buf[..n]);
+                // Trim in batches, not on every read, to stay linear.
+                if kept.len() > tail * 2 {
+                    kept.drain(..kept.len() - tail);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    if kept.len() > tail {
+        kept.drain(..kept.len() - tail);
+    }
+    kept
+}
+
+/// Run a process to completion within the bounds of `spawn`.
+///
+/// Returns an error only when the process cannot be started.
+pub fn run(spawn: Spawn) -> io::Result<Outcome> {
+    let start = Instant::now();
+    let deadline = start + spawn.timeout;
+    let mut cmd = Command::new(&spawn.program);
+    cmd.args(&spawn.args)
+        .env_clear()
+        .envs(spawn.env)
+        .stdin(if spawn.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    let pgid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+
+    if let (Some(data), Some(mut w)) = (spawn.stdin, child.stdin.take()) {
+        // A plugin may exit without reading its stdin: EPIPE is expected.
+        thread::spawn(move || {
+            let _ = w.write_all(&data);
+        });
+    }
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (limit, kill_on_overflow) = (spawn.stdout_limit, spawn.kill_on_stdout_overflow);
+    let out_tx = tx.clone();
+    thread::spawn(move || {
+        let (kept, truncated) = read_bounded(stdout, limit, &out_tx, kill_on_overflow);
+        let _ = out_tx.send(Msg::StdoutDone(kept, truncated));
+    });
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let tail = spawn.stderr_tail;
+    let err_tx = tx.clone();
+    thread::spawn(move || {
+        let _ = err_tx.send(Msg::StderrDone(read_tail(stderr, tail)));
+    });
+    thread::spawn(move || {
+        let _ = tx.send(Msg::Exited(child.wait()));
+    });
+
+    let mut status: Option<ExitStatus> = None;
+    let mut stdout: Option<(Vec<u8>, bool)> = None;
+    let mut stderr: Option<Vec<u8>> = None;
+    let mut killed: Option<Termination> = None;
+    let mut kill_deadline: Option<Instant> = None;
+    let mut sent_kill = false;
+
+    // Done when the process has exited and both pipes are closed, or when
+    // the group was killed and the pipes stay open anyway (a process that
+    // left the group still holds them): then stop waiting for them.
+    while status.is_none() || stdout.is_none() || stderr.is_none() {
+        let now = Instant::now();
+        let wait_until = match (killed, kill_deadline) {
+            (None, _) => deadline,
+            (Some(_), Some(k)) => k,
+            (Some(_), None) => now + GRACE,
+        };
+        let msg = rx.recv_timeout(wait_until.saturating_duration_since(now));
+        match msg {
+            Ok(Msg::Exited(s)) => status = Some(s?),
+            Ok(Msg::StdoutDone(kept, truncated)) => stdout = Some((kept, truncated)),
+            Ok(Msg::StderrDone(kept)) => stderr = Some(kept),
+            Ok(Msg::StdoutOverflow) => {
+                if killed.is_none() {
+                    killed = Some(Termination::OutputLimit);
+                    signal_group(pgid, libc::SIGKILL);
+                    sent_kill = true;
+                    kill_deadline = Some(Instant::now() + GRACE);
+                }
+            }
+            // The deadline passed. If the leader already exited, whatever it
+            // left in its group still holds the pipes: that is a timeout too.
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if killed.is_none() {
+                    killed = Some(Termination::TimedOut);
+                    signal_group(pgid, libc::SIGTERM);
+                    kill_deadline = Some(Instant::now() + GRACE);
+                } else if !sent_kill {
+                    signal_group(pgid, libc::SIGKILL);
+                    sent_kill = true;
+                    kill_deadline = Some(Instant::now() + GRACE);
+                } else if status.is_some() {
+                    // Killed and reaped, but something outside the group
+                    // still holds a pipe: give up on the rest of the output.
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if killed.is_some() && !sent_kill {
+        // Whatever in the group survived SIGTERM's grace (the leader may
+        // have exited on SIGTERM while a grandchild ignored it).
+        signal_group(pgid, libc::SIGKILL);
+    }
+
+    let status = status.expect("the waiter thread always reports");
+    let termination = match killed {
+        Some(k) => k,
+        None => match (status.code(), status.signal()) {
+            (Some(code), _) => Termination::Exited(code),
+            (None, Some(sig)) => Termination::Signaled(sig),
+            (None, None) => Termination::Exited(1),
+        },
+    };
+    let (stdout, stdout_truncated) = stdout.unwrap_or_default();
+    Ok(Outcome {
+        termination,
+        stdout,
+        stdout_truncated,
+        stderr_tail: stderr.unwrap_or_default(),
+        elapsed: start.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, timeout: Duration) -> Outcome {
+        run(Spawn {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            stdin: Some(b"hello stdin".to_vec()),
+            timeout,
+            stdout_limit: 1024,
+            kill_on_stdout_overflow: true,
+            stderr_tail: 16,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn captures_output_and_exit_code() {
+        let o = sh("cat; echo oops >&2; exit 3", Duration::from_secs(10));
+        assert_eq!(o.termination, Termination::Exited(3));
+        assert_eq!(o.stdout, b"hello stdin");
+        assert_eq!(o.stderr_tail, b"oops\n");
+    }
+
+    #[test]
+    fn keeps_only_the_stderr_tail() {
+        let o = sh(
+            "i=0; while [ $i -lt 100 ]; do echo line$i >&2; i=$((i+1)); done",
+            Duration::from_secs(10),
+        );
+        assert_eq!(o.stderr_tail, b"7\nline98\nline99\n");
+    }
+
+    #[test]
+    fn kills_on_timeout() {
+        let o = sh("sleep 30", Duration::from_millis(200));
+        assert_eq!(o.termination, Termination::TimedOut);
+        assert!(o.elapsed < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn kills_on_stdout_overflow() {
+        let o = sh("yes", Duration::from_secs(30));
+        assert_eq!(o.termination, Termination::OutputLimit);
+        assert_eq!(o.stdout.len(), 1024);
+        assert!(o.stdout_truncated);
+    }
+
+    #[test]
+    fn reports_signals() {
+        let o = sh("kill -9 $$", Duration::from_secs(10));
+        assert_eq!(o.termination, Termination::Signaled(9));
+    }
+
+    #[test]
+    fn a_plugin_ignoring_stdin_does_not_block() {
+        let big = vec![b'x'; 4 * 1024 * 1024];
+        let o = run(Spawn {
+            program: "/bin/true".into(),
+            args: vec![],
+            env: vec![],
+            stdin: Some(big),
+            timeout: Duration::from_secs(10),
+            stdout_limit: 10,
+            kill_on_stdout_overflow: false,
+            stderr_tail: 10,
+        })
+        .unwrap();
+        assert!(o.success());
+    }
+
+    #[test]
+    fn missing_program_is_an_error() {
+        let r = run(Spawn {
+            program: "/nonexistent/kplug-x".into(),
+            args: vec![],
+            env: vec![],
+            stdin: None,
+            timeout: Duration::from_secs(1),
+            stdout_limit: 10,
+            kill_on_stdout_overflow: false,
+            stderr_tail: 10,
+        });
+        assert!(r.is_err());
+    }
+}

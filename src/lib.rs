@@ -1,0 +1,23 @@
+//! kplug: a plugin host for local Kubernetes cluster tooling.
+//!
+//! The library holds everything; the `kplug` binary is a thin shell around
+//! [`cli::main`]. Modules, from the bottom up:
+//!
+//! * [`protocol`] — pure types of the exec protocol (no I/O);
+//! * [`config`] — the environment and config file, resolved once;
+//! * [`exec`] — spawning plugins: environment, timeouts, process groups;
+//! * [`discovery`] — finding plugins, the INFO cache;
+//! * [`ui`] — output formats and messages;
+//! * [`cli`] — argument parsing and the commands.
+
+pub mod cli;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod exec;
+pub mod fsutil;
+pub mod protocol;
+pub mod ui;
+
+/// The host's version, as plugins see it in `KPLUG_VERSION`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

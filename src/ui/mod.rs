@@ -1,0 +1,132 @@
+//! Presentation: error and warning lines, tables, and the machine-readable
+//! formats behind `--output`. Data goes to stdout; everything else to
+//! stderr.
+
+mod table;
+
+pub use table::Table;
+
+use crate::config::Config;
+use crate::error::Error;
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+/// Output format of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+fn styled(cfg: &Config, code: &str, text: &str) -> String {
+    if cfg.color_allowed() && std::io::stderr().is_terminal() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `warning: …` on stderr.
+pub fn warn(cfg: &Config, message: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{} {message}",
+        styled(cfg, "1;33", "warning:")
+    );
+}
+
+/// `error: …`, its causes and its hint, on stderr.
+pub fn print_error(cfg: &Config, err: &Error) {
+    let mut out = String::new();
+    out.push_str(&styled(cfg, "1;31", "error:"));
+    out.push(' ');
+    out.push_str(err.message());
+    out.push('\n');
+    for cause in err.causes() {
+        for (i, line) in cause.lines().enumerate() {
+            if i == 0 {
+                out.push_str("  caused by: ");
+            } else {
+                out.push_str("    ");
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for hint in err.hints() {
+        out.push_str(&styled(cfg, "1;36", "hint:"));
+        out.push(' ');
+        out.push_str(hint);
+        out.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+}
+
+/// Write `value` as JSON or YAML to stdout.
+pub fn emit<T: Serialize>(format: Format, value: &T) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")
+        }
+        Format::Yaml => {
+            let text = serde_yaml::to_string(value).map_err(std::io::Error::other)?;
+            out.write_all(text.as_bytes())
+        }
+        Format::Table => unreachable!("tables are rendered by each command"),
+    }
+}
+
+/// Write text to stdout, treating a closed pipe (`kplug plugin list | head`)
+/// as success.
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a typo.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(did_you_mean("helo", ["hello", "plugin"]), Some("hello"));
+        assert_eq!(did_you_mean("plugn", ["hello", "plugin"]), Some("plugin"));
+        assert_eq!(did_you_mean("zzz", ["hello", "plugin"]), None);
+    }
+}
