@@ -86,13 +86,16 @@ fn default_info_timeout() -> protocol::Timeout {
     protocol::Timeout(Duration::from_secs(10))
 }
 
-fn split_paths(value: Option<&OsStr>) -> Vec<PathBuf> {
+fn split_paths(value: Option<&OsStr>, absolute: impl Fn(PathBuf) -> PathBuf) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
-    for dir in std::env::split_paths(value.unwrap_or_default()) {
-        // An empty entry would mean "the current directory"; searching it
-        // for executables is a classic trap, so it is skipped. A directory
-        // listed twice is searched once, so it cannot shadow itself.
-        if !dir.as_os_str().is_empty() && !out.contains(&dir) {
+    // An empty entry would mean "the current directory"; searching it for
+    // executables is a classic trap, so it is skipped. A directory listed
+    // twice is searched once, so it cannot shadow itself.
+    let dirs = std::env::split_paths(value.unwrap_or_default())
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(absolute);
+    for dir in dirs {
+        if !out.contains(&dir) {
             out.push(dir);
         }
     }
@@ -135,8 +138,10 @@ impl Config {
             .map(|c| c.split('>').map(str::to_string).collect())
             .unwrap_or_default();
         Config {
-            plugin_path: split_paths(get(vars::PLUGIN_PATH)),
-            path: split_paths(get(vars::PATH)),
+            // Relative entries are resolved once, so a plugin's
+            // KPLUG_PLUGIN_DIR is absolute wherever it later chdirs to.
+            plugin_path: split_paths(get(vars::PLUGIN_PATH), absolute),
+            path: split_paths(get(vars::PATH), absolute),
             home,
             config_dir,
             depth,
@@ -265,9 +270,10 @@ mod tests {
 
     #[test]
     fn paths_skip_empty_and_repeated_entries() {
-        let c = cfg(&[("PATH", "/a::/b:/a"), ("KPLUG_PLUGIN_PATH", "/p")]);
+        let c = cfg(&[("PATH", "/a::/b:/a"), ("KPLUG_PLUGIN_PATH", "/p:rel")]);
         assert_eq!(c.path, [PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert_eq!(c.plugin_path, [PathBuf::from("/p")]);
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(c.plugin_path, [PathBuf::from("/p"), cwd.join("rel")]);
     }
 
     #[test]

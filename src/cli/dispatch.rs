@@ -28,19 +28,16 @@ pub fn run(cfg: &Config, words: &[OsString]) -> Result<i32> {
         Command::Run,
         protocol::CURRENT_PROTOCOL,
     );
+    // Only returns on failure: the file vanished or became unreadable since
+    // it was found. (A file without `#!` is run by /bin/sh, as a shell would.)
     let err = exec::exec_replace(&plugin.path, &words[used..], env);
-    let mut e = Error::new(format!(
+    Err(Error::new(format!(
         "could not run plugin `{}` ({})",
         plugin.name,
         plugin.path.display()
     ))
-    .caused_by(&err);
-    if err.raw_os_error() == Some(libc::ENOEXEC) {
-        e = e.with_hint(
-            "the file is not a program for this system: wrong architecture, or a script without a `#!` line",
-        );
-    }
-    Err(e)
+    .caused_by(err)
+    .with_hint("check the file exists and is executable, then try again"))
 }
 
 fn no_such_command(cfg: &Config, words: &[OsString]) -> Error {

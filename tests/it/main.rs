@@ -1,0 +1,12 @@
+//! kplug's integration tests: one binary, one module per capability.
+//!
+//! Every test runs kplug hermetically through [`support::TestEnv`]: an empty
+//! environment, HOME/KPLUG_HOME/XDG dirs in a temp dir, and fake plugins the
+//! test writes itself.
+
+mod support;
+
+mod cache;
+mod dispatch;
+mod examples;
+mod list;
