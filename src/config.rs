@@ -29,8 +29,12 @@ pub mod vars {
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const USER_HOME: &str = "HOME";
     pub const PATH: &str = "PATH";
+    /// `1` disables every hook, like `--no-hooks`.
+    pub const NO_HOOKS: &str = "KPLUG_NO_HOOKS";
     /// Any value disables colour (<https://no-color.org>).
     pub const NO_COLOR: &str = "NO_COLOR";
+    /// `dumb` disables colour.
+    pub const TERM: &str = "TERM";
 }
 
 /// Host configuration variables that a plugin does see (with the values the
@@ -64,6 +68,12 @@ pub struct Config {
 pub struct FileConfig {
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Default cluster engine: `k3d`, `kind` or `sim`.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// How many post-* hooks run at once (default: the number of CPUs).
+    #[serde(default)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,18 +82,42 @@ pub struct Timeouts {
     /// How long a plugin has to answer INFO.
     #[serde(default = "default_info_timeout")]
     pub info: protocol::Timeout,
+    /// Default time a pre-* hook has.
+    #[serde(default = "default_pre_timeout")]
+    pub pre: protocol::Timeout,
+    /// Default time a post-* hook has.
+    #[serde(default = "default_post_timeout")]
+    pub post: protocol::Timeout,
+    /// The most a hook may ask for with its own `timeout`.
+    #[serde(default = "default_max_timeout")]
+    pub max: protocol::Timeout,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             info: default_info_timeout(),
+            pre: default_pre_timeout(),
+            post: default_post_timeout(),
+            max: default_max_timeout(),
         }
     }
 }
 
 fn default_info_timeout() -> protocol::Timeout {
     protocol::Timeout(Duration::from_secs(10))
+}
+
+fn default_pre_timeout() -> protocol::Timeout {
+    protocol::Timeout(Duration::from_secs(60))
+}
+
+fn default_post_timeout() -> protocol::Timeout {
+    protocol::Timeout(Duration::from_secs(300))
+}
+
+fn default_max_timeout() -> protocol::Timeout {
+    protocol::Timeout(Duration::from_secs(30 * 60))
 }
 
 fn split_paths(value: Option<&OsStr>, absolute: impl Fn(PathBuf) -> PathBuf) -> Vec<PathBuf> {
@@ -121,13 +155,15 @@ impl Config {
             _ => p,
         };
         let user_home = get(vars::USER_HOME).map(PathBuf::from);
+        // The XDG spec says relative values are invalid and to be ignored.
+        let xdg = |name: &str| get(name).map(PathBuf::from).filter(|p| p.is_absolute());
         let home = get(vars::HOME)
             .map(PathBuf::from)
-            .or_else(|| get(vars::XDG_DATA_HOME).map(|d| PathBuf::from(d).join("kplug")))
+            .or_else(|| xdg(vars::XDG_DATA_HOME).map(|d| d.join("kplug")))
             .or_else(|| user_home.as_ref().map(|h| h.join(".local/share/kplug")))
             .map(absolute);
-        let config_dir = get(vars::XDG_CONFIG_HOME)
-            .map(|d| PathBuf::from(d).join("kplug"))
+        let config_dir = xdg(vars::XDG_CONFIG_HOME)
+            .map(|d| d.join("kplug"))
             .or_else(|| user_home.as_ref().map(|h| h.join(".config/kplug")))
             .map(absolute);
         let depth = get(protocol::env::DEPTH)
@@ -195,6 +231,22 @@ impl Config {
         self.config_dir.as_ref().map(|d| d.join("config.yaml"))
     }
 
+    /// User hook scripts: `<hooks_dir>/<event>.d/*`.
+    pub fn hooks_dir(&self) -> Option<PathBuf> {
+        self.config_dir.as_ref().map(|d| d.join("hooks"))
+    }
+
+    /// kplug's state directory (clusters, journal, plugin data).
+    pub fn state_dir(&self) -> Result<PathBuf> {
+        Ok(self.home()?.join("state"))
+    }
+
+    /// Whether `KPLUG_NO_HOOKS` asks for no hooks.
+    pub fn no_hooks(&self) -> bool {
+        self.var(vars::NO_HOOKS)
+            .is_some_and(|v| v != "0" && v != "false")
+    }
+
     /// The config file (defaults when there is none), read on first use.
     pub fn file(&self) -> Result<&FileConfig> {
         self.file
@@ -214,7 +266,7 @@ impl Config {
 
     /// Whether colour may be used on a stream that is a terminal.
     pub fn color_allowed(&self) -> bool {
-        self.var(vars::NO_COLOR).is_none() && self.var("TERM").is_none_or(|t| t != "dumb")
+        self.var(vars::NO_COLOR).is_none() && self.var(vars::TERM).is_none_or(|t| t != "dumb")
     }
 }
 
@@ -263,6 +315,10 @@ mod tests {
         );
         assert_eq!(
             cfg(&[("HOME", "/h")]).home_opt(),
+            Some(Path::new("/h/.local/share/kplug"))
+        );
+        assert_eq!(
+            cfg(&[("HOME", "/h"), ("XDG_DATA_HOME", "relative")]).home_opt(),
             Some(Path::new("/h/.local/share/kplug"))
         );
         assert!(cfg(&[]).home().is_err());

@@ -7,15 +7,21 @@
 //! * [`config`] — the environment and config file, resolved once;
 //! * [`exec`] — spawning plugins: environment, timeouts, process groups;
 //! * [`discovery`] — finding plugins, the INFO cache;
+//! * [`cluster`] — cluster engines (k3d, kind, the simulator);
+//! * [`hooks`] — planning and firing lifecycle hooks, the journal;
 //! * [`ui`] — output formats and messages;
 //! * [`cli`] — argument parsing and the commands.
 
 pub mod cli;
+pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
+pub mod hooks;
+pub mod lifecycle;
 pub mod protocol;
 pub mod ui;
 

@@ -1,7 +1,8 @@
 //! clap types. Their doc comments are the help text.
 
+use crate::protocol::Event;
 use crate::ui::Format;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// A plugin host for local Kubernetes clusters (k3d, kind, or a simulator).
 ///
@@ -21,6 +22,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Commands {
+    /// Create, delete, start, stop and inspect clusters, with hooks around them
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Show, fire and review lifecycle hooks
+    Hooks {
+        #[command(subcommand)]
+        command: HooksCommand,
+    },
     /// Inspect and manage plugins
     Plugin {
         #[command(subcommand)]
@@ -54,6 +65,125 @@ pub enum PluginCommand {
     Info {
         /// The plugin's name (`registry` for `kplug-registry`)
         name: String,
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Stop a plugin's hooks from firing (it can still be called)
+    Disable {
+        /// The plugin's name
+        name: String,
+    },
+    /// Let a disabled plugin's hooks fire again
+    Enable {
+        /// The plugin's name
+        name: String,
+    },
+}
+
+/// Flags of every command that fires hooks.
+#[derive(Debug, Args)]
+pub struct HookFlags {
+    /// Cluster engine: k3d, kind or sim (default: config, else the first
+    /// of k3d and kind on PATH)
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Most post-* hooks running at once [default: number of CPUs]
+    #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Fire no hooks (also: KPLUG_NO_HOOKS=1)
+    #[arg(long)]
+    pub no_hooks: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create a cluster, firing pre- and post-cluster-create hooks
+    Create {
+        /// Name of the cluster
+        name: String,
+        /// Number of server (control-plane) nodes
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        servers: u32,
+        /// Number of agent (worker) nodes
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        agents: u32,
+        #[command(flatten)]
+        hooks: HookFlags,
+        /// Extra arguments for the engine, after `--`
+        #[arg(last = true, value_name = "ENGINE_ARGS")]
+        engine_args: Vec<String>,
+    },
+    /// Delete a cluster, firing pre- and post-cluster-delete hooks
+    Delete {
+        name: String,
+        #[command(flatten)]
+        hooks: HookFlags,
+    },
+    /// Start a stopped cluster, firing pre- and post-cluster-start hooks
+    Start {
+        name: String,
+        #[command(flatten)]
+        hooks: HookFlags,
+    },
+    /// Stop a running cluster, firing pre- and post-cluster-stop hooks
+    Stop {
+        name: String,
+        #[command(flatten)]
+        hooks: HookFlags,
+    },
+    /// List clusters of every engine found (or of `--engine`)
+    #[command(visible_alias = "ls")]
+    List {
+        #[arg(long, value_name = "ENGINE")]
+        engine: Option<String>,
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show one cluster as its engine reports it
+    Get {
+        name: String,
+        #[arg(long, value_name = "ENGINE")]
+        engine: Option<String>,
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Format,
+    },
+}
+
+fn parse_event(s: &str) -> Result<Event, String> {
+    s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Show the plan: which hooks run on an event, in which order, how
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only this event (e.g. post-cluster-create)
+        #[arg(value_parser = parse_event)]
+        event: Option<Event>,
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Fire a cluster event by hand, for tools that change clusters outside kplug
+    Fire {
+        /// The event, e.g. post-cluster-create
+        #[arg(value_parser = parse_event)]
+        event: Event,
+        /// The cluster the event is about
+        #[arg(long, value_name = "NAME")]
+        cluster: String,
+        #[command(flatten)]
+        hooks: HookFlags,
+    },
+    /// Show the journal of hook runs, newest last
+    Log {
+        /// How many runs to show
+        #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+        lines: usize,
         /// Output format
         #[arg(long, short, value_enum, default_value_t)]
         output: Format,

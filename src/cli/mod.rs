@@ -7,7 +7,9 @@
 //! into the library.
 
 mod args;
+mod cluster;
 mod dispatch;
+mod hooks;
 mod plugin;
 mod version;
 
@@ -58,6 +60,8 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
         }
     };
     match cli.command {
+        Commands::Cluster { command } => cluster::run(cfg, command),
+        Commands::Hooks { command } => hooks::run(cfg, command),
         Commands::Plugin { command } => plugin::run(cfg, command),
         Commands::Version { output } => version::run(output),
     }

@@ -14,7 +14,41 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
     match command {
         PluginCommand::List { output, refresh } => list(cfg, output, refresh),
         PluginCommand::Info { name, output } => info(cfg, &name, output),
+        PluginCommand::Disable { name } => set_disabled(cfg, &name, true),
+        PluginCommand::Enable { name } => set_disabled(cfg, &name, false),
     }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    names::validate(name).map_err(|e| {
+        Error::usage(format!("invalid plugin name `{name}`: it {e}"))
+            .with_hint("plugin names are lowercase letters, digits and `-`, like `registry`")
+    })
+}
+
+fn set_disabled(cfg: &Config, name: &str, disabled: bool) -> Result<i32> {
+    check_name(name)?;
+    // Enabling always works (the plugin may be gone); disabling wants a
+    // plugin that exists, to catch typos.
+    if disabled && discovery::find(cfg, name).is_none() {
+        return Err(Error::new(format!("no plugin named `{name}`"))
+            .with_hint("view all plugins with `kplug plugin list`"));
+    }
+    let changed = discovery::disabled::set(cfg, name, disabled)?;
+    let state = if disabled { "disabled" } else { "enabled" };
+    if changed {
+        eprintln!(
+            "plugin `{name}` {state}: its hooks {}",
+            if disabled {
+                "will not fire"
+            } else {
+                "fire again"
+            }
+        );
+    } else {
+        eprintln!("plugin `{name}` was already {state}");
+    }
+    Ok(0)
 }
 
 /// One line of a long reason, for a table cell.
@@ -81,10 +115,7 @@ struct InfoView<'a> {
 }
 
 fn info(cfg: &Config, name: &str, output: Format) -> Result<i32> {
-    names::validate(name).map_err(|e| {
-        Error::usage(format!("invalid plugin name `{name}`: it {e}"))
-            .with_hint("plugin names are lowercase letters, digits and `-`, like `registry`")
-    })?;
+    check_name(name)?;
     let plugins = discovery::catalog(cfg, CatalogOptions::default());
     let Some(plugin) = plugins
         .iter()

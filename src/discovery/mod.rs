@@ -12,6 +12,7 @@
 //! installed, and it never runs INFO.
 
 pub mod cache;
+pub mod disabled;
 pub mod probe;
 
 use crate::config::Config;
@@ -248,6 +249,8 @@ pub struct Plugin {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Valid,
+    /// Valid, but its hooks are turned off (`kplug plugin disable`).
+    Disabled,
     Invalid,
     Shadowed,
 }
@@ -256,6 +259,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Valid => "valid",
+            Status::Disabled => "disabled",
             Status::Invalid => "invalid",
             Status::Shadowed => "shadowed",
         }
@@ -273,6 +277,10 @@ pub struct CatalogOptions {
 /// Shadowed copies and refused names are listed with the reason and never
 /// executed.
 pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
+    let disabled = disabled::load(cfg).unwrap_or_else(|e| {
+        crate::ui::warn(cfg, &e.to_string());
+        Default::default()
+    });
     let found = scan(cfg);
     let active: Vec<&Located> = found
         .iter()
@@ -288,7 +296,12 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
             let (status, reason, protocol, info) = match standing {
                 Standing::Active => match probes.next().expect("one probe per active plugin") {
                     probe::Probe::Valid { info, protocol } => {
-                        (Status::Valid, None, Some(protocol), Some(*info))
+                        let status = if disabled.contains(&located.name) {
+                            Status::Disabled
+                        } else {
+                            Status::Valid
+                        };
+                        (status, None, Some(protocol), Some(*info))
                     }
                     probe::Probe::Invalid { reason } => (Status::Invalid, Some(reason), None, None),
                 },

@@ -65,6 +65,7 @@ pub fn probe(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
         stdout_limit: INFO_LIMIT,
         kill_on_stdout_overflow: true,
         stderr_tail: STDERR_TAIL,
+        stderr_prefix: None,
     });
     let outcome = match outcome {
         Ok(o) => o,
@@ -105,6 +106,14 @@ pub fn probe(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
                 "INFO did not finish within {} and was killed",
                 protocol::format_duration(timeout)
             ));
+        }
+        Termination::Cancelled => {
+            return Answer {
+                probe: Probe::Invalid {
+                    reason: "INFO was interrupted".into(),
+                },
+                cacheable: false,
+            };
         }
         Termination::OutputLimit => {
             return invalid(format!(

@@ -9,7 +9,9 @@
 
 mod run;
 
-pub use run::{Outcome, Spawn, Termination, run};
+pub mod interrupt;
+
+pub use run::{Outcome, Spawn, Termination, cancel_all, cancelled, run};
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};

@@ -12,7 +12,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,8 @@ pub struct Spawn {
     pub kill_on_stdout_overflow: bool,
     /// Bytes of the end of stderr kept.
     pub stderr_tail: usize,
+    /// Stream stderr live to kplug's stderr, each line behind this prefix.
+    pub stderr_prefix: Option<String>,
 }
 
 /// How the process ended.
@@ -47,6 +50,8 @@ pub enum Termination {
     TimedOut,
     /// Killed by kplug because stdout passed its limit.
     OutputLimit,
+    /// Stopped by kplug because the user interrupted it (see [`cancel_all`]).
+    Cancelled,
 }
 
 #[derive(Debug)]
@@ -73,6 +78,7 @@ impl Outcome {
 }
 
 enum Msg {
+    Cancel,
     Exited(io::Result<ExitStatus>),
     StdoutOverflow,
     StdoutDone(Vec<u8>, bool),
@@ -116,13 +122,85 @@ fn read_bounded(
     (kept, truncated)
 }
 
-fn read_tail(mut r: impl Read, tail: usize) -> Vec<u8> {
+/// Cancellation: runs in progress register here so that one interrupt
+/// reaches all of them, wherever they are waiting.
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+static ACTIVE: Mutex<Vec<(u64, mpsc::Sender<Msg>)>> = Mutex::new(Vec::new());
+
+/// Stop every run in progress (SIGTERM, grace, SIGKILL to each process
+/// group) and refuse to start new ones. Used on Ctrl-C.
+pub fn cancel_all() {
+    CANCELLED.store(true, Ordering::SeqCst);
+    for (_, tx) in ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = tx.send(Msg::Cancel);
+    }
+}
+
+/// Whether [`cancel_all`] was called.
+pub fn cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
+}
+
+/// Deregisters a run from [`ACTIVE`] however `run` returns.
+struct Registration(u64);
+
+impl Registration {
+    fn new(tx: mpsc::Sender<Msg>) -> Registration {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        ACTIVE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, tx.clone()));
+        // A cancel between the check in `run` and this registration would
+        // otherwise be missed.
+        if cancelled() {
+            let _ = tx.send(Msg::Cancel);
+        }
+        Registration(id)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        ACTIVE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// Write complete lines of `chunk` to stderr behind `prefix`; a partial last
+/// line waits in `pending` for the rest.
+fn stream_lines(prefix: &str, pending: &mut Vec<u8>, chunk: &[u8], flush: bool) {
+    pending.extend_from_slice(chunk);
+    let mut out = Vec::new();
+    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend(pending.drain(..=pos));
+    }
+    if flush && !pending.is_empty() {
+        out.extend_from_slice(prefix.as_bytes());
+        out.append(pending);
+        out.push(b'\n');
+    }
+    if !out.is_empty() {
+        // One write per batch of lines keeps concurrent hooks' lines whole.
+        let _ = io::stderr().lock().write_all(&out);
+    }
+}
+
+fn read_tail(mut r: impl Read, tail: usize, prefix: Option<&str>) -> Vec<u8> {
     let mut kept: Vec<u8> = Vec::new();
+    let mut pending = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
+                if let Some(p) = prefix {
+                    stream_lines(p, &mut pending, &buf[..n], false);
+                }
                 kept.extend_from_slice(&buf[..n]);
                 // Trim in batches, not on every read, to stay linear.
                 if kept.len() > tail * 2 {
@@ -133,10 +211,23 @@ fn read_tail(mut r: impl Read, tail: usize) -> Vec<u8> {
             Err(_) => break,
         }
     }
+    if let Some(p) = prefix {
+        stream_lines(p, &mut pending, &[], true);
+    }
     if kept.len() > tail {
         kept.drain(..kept.len() - tail);
     }
     kept
+}
+
+fn cancelled_outcome(start: Instant) -> Outcome {
+    Outcome {
+        termination: Termination::Cancelled,
+        stdout: Vec::new(),
+        stdout_truncated: false,
+        stderr_tail: Vec::new(),
+        elapsed: start.elapsed(),
+    }
 }
 
 /// Run a process to completion within the bounds of `spawn`.
@@ -144,6 +235,9 @@ fn read_tail(mut r: impl Read, tail: usize) -> Vec<u8> {
 /// Returns an error only when the process cannot be started.
 pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     let start = Instant::now();
+    if cancelled() {
+        return Ok(cancelled_outcome(start));
+    }
     let deadline = start + spawn.timeout;
     let mut cmd = Command::new(&spawn.program);
     cmd.args(&spawn.args)
@@ -160,6 +254,7 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
+    let _registration = Registration::new(tx.clone());
 
     if let (Some(data), Some(mut w)) = (spawn.stdin, child.stdin.take()) {
         // A plugin may exit without reading its stdin: EPIPE is expected.
@@ -176,9 +271,10 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     });
     let stderr = child.stderr.take().expect("stderr is piped");
     let tail = spawn.stderr_tail;
+    let prefix = spawn.stderr_prefix;
     let err_tx = tx.clone();
     thread::spawn(move || {
-        let _ = err_tx.send(Msg::StderrDone(read_tail(stderr, tail)));
+        let _ = err_tx.send(Msg::StderrDone(read_tail(stderr, tail, prefix.as_deref())));
     });
     thread::spawn(move || {
         let _ = tx.send(Msg::Exited(child.wait()));
@@ -203,6 +299,13 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
         };
         let msg = rx.recv_timeout(wait_until.saturating_duration_since(now));
         match msg {
+            Ok(Msg::Cancel) => {
+                if killed.is_none() && status.is_none() {
+                    killed = Some(Termination::Cancelled);
+                    signal_group(pgid, libc::SIGTERM);
+                    kill_deadline = Some(Instant::now() + GRACE);
+                }
+            }
             Ok(Msg::Exited(s)) => status = Some(s?),
             Ok(Msg::StdoutDone(kept, truncated)) => stdout = Some((kept, truncated)),
             Ok(Msg::StderrDone(kept)) => stderr = Some(kept),
@@ -273,6 +376,7 @@ mod tests {
             stdout_limit: 1024,
             kill_on_stdout_overflow: true,
             stderr_tail: 16,
+            stderr_prefix: None,
         })
         .unwrap()
     }
@@ -327,6 +431,7 @@ mod tests {
             stdout_limit: 10,
             kill_on_stdout_overflow: false,
             stderr_tail: 10,
+            stderr_prefix: None,
         })
         .unwrap();
         assert!(o.success());
@@ -343,6 +448,7 @@ mod tests {
             stdout_limit: 10,
             kill_on_stdout_overflow: false,
             stderr_tail: 10,
+            stderr_prefix: None,
         });
         assert!(r.is_err());
     }

@@ -18,7 +18,7 @@ mod result;
 pub use context::{ClusterContext, ExecContext, HostContext, Node, PluginContext, Spec};
 pub use duration::{Timeout, format_duration, parse_duration};
 pub use event::{Event, Mode};
-pub use info::{HookDecl, Info, PluginRequirement, Requires};
+pub use info::{DEFAULT_ORDER, HookDecl, Info, PluginRequirement, Requires};
 pub use result::{ErrorCode, ErrorDoc, HookResult};
 
 use std::fmt;

@@ -1,7 +1,6 @@
 //! The hermetic test environment and fake-plugin helpers.
 
 use assert_cmd::Command;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -102,10 +101,22 @@ pub fn plugin_script(info: &str, run: &str) -> String {
     )
 }
 
+/// Write an executable. The file is written by a child process (`install`),
+/// so no thread of this multi-threaded test binary ever holds a write
+/// descriptor on it: another test forking at that moment would otherwise
+/// make exec fail with "Text file busy".
 pub fn write_exec(path: &Path, content: &str) -> PathBuf {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let draft = tempfile::NamedTempFile::new_in(dir).unwrap();
+    std::fs::write(draft.path(), content).unwrap();
+    let status = std::process::Command::new("install")
+        .args(["-m", "755"])
+        .arg(draft.path())
+        .arg(path)
+        .status()
+        .expect("run install(1)");
+    assert!(status.success(), "install {} failed", path.display());
     path.to_path_buf()
 }
 

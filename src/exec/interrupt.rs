@@ -1,0 +1,71 @@
+//! Ctrl-C while plugins run.
+//!
+//! Plugins run in their own process groups, so the terminal's SIGINT reaches
+//! only kplug. [`install`] turns SIGINT/SIGTERM/SIGHUP into a cancel of
+//! every run in progress ([`super::cancel_all`]: SIGTERM to each group, a
+//! grace period, SIGKILL), after which the operation stops and reports the
+//! interrupted hooks as cancelled. A second signal exits at once.
+//!
+//! The handler only writes a byte to a pipe (async-signal-safe); a thread
+//! reading the pipe does the real work.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+static INSTALL: Once = Once::new();
+
+/// Exit status for an interrupted kplug (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+extern "C" fn on_signal(_: libc::c_int) {
+    if SIGNALLED.swap(true, Ordering::SeqCst) {
+        // Second signal: the user insists.
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(EXIT_INTERRUPTED) };
+    }
+    let fd = WRITE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; the buffer is valid.
+        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    }
+}
+
+/// Route interrupts to [`super::cancel_all`]. Idempotent.
+pub fn install() {
+    INSTALL.call_once(|| {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array of two ints.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+            return;
+        }
+        let (read_fd, write_fd) = (fds[0], fds[1]);
+        for fd in fds {
+            // SAFETY: fd was just created; FD_CLOEXEC keeps it out of plugins.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        WRITE_FD.store(write_fd, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            let mut b = [0u8; 1];
+            // SAFETY: read_fd is open for the life of the process.
+            while unsafe { libc::read(read_fd, b.as_mut_ptr().cast(), 1) } != 1 {}
+            super::cancel_all();
+        });
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: a zeroed sigaction with a valid handler is well formed.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as *const () as usize;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, std::ptr::null_mut());
+            }
+        }
+    });
+}
+
+/// Whether an interrupt arrived.
+pub fn interrupted() -> bool {
+    SIGNALLED.load(Ordering::SeqCst)
+}

@@ -1,0 +1,95 @@
+//! The journal of hook runs: `$KPLUG_HOME/state/journal.jsonl`, one JSON
+//! object per line, appended as each hook finishes. `kplug hooks log`
+//! reads it back.
+
+use super::fire::{HookRun, RunStatus};
+use crate::clock;
+use crate::config::Config;
+use crate::error::{Context, Result};
+use crate::protocol::ExecContext;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub time: String,
+    pub event: String,
+    #[serde(default)]
+    pub cluster: String,
+    pub hook: String,
+    pub kind: String,
+    pub mode: String,
+    /// `ok` or `failed`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub duration_ms: u64,
+    pub invocation_id: String,
+}
+
+/// Serialises appends from concurrent post hooks of this process; `O_APPEND`
+/// keeps whole lines from different processes apart.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Append one run. A journal that cannot be written is a warning, never a
+/// reason to fail the operation.
+pub fn record(cfg: &Config, ctx: &ExecContext, run: &HookRun) {
+    let Ok(dir) = cfg.state_dir() else { return };
+    let (outcome, code, message) = match &run.status {
+        RunStatus::Ok => ("ok", None, None),
+        RunStatus::Failed { code, msg } => ("failed", *code, Some(msg.clone())),
+    };
+    let entry = Entry {
+        time: clock::rfc3339(clock::now_unix()),
+        event: ctx.event.to_string(),
+        cluster: ctx
+            .cluster
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default(),
+        hook: run.hook.name.clone(),
+        kind: run.hook.kind.as_str().into(),
+        mode: run.hook.mode.to_string(),
+        outcome: outcome.into(),
+        exit: run.exit,
+        code,
+        message,
+        duration_ms: run.elapsed.as_millis() as u64,
+        invocation_id: ctx.invocation_id.clone(),
+    };
+    let mut line = serde_json::to_vec(&entry).expect("an entry serialises");
+    line.push(b'\n');
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let result = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("journal.jsonl"))?
+            .write_all(&line)
+    });
+    if let Err(e) = result {
+        crate::ui::warn(cfg, &format!("could not write the hook journal: {e}"));
+    }
+}
+
+/// The last `n` entries, oldest first. Lines that do not parse (a torn
+/// write, a hand edit) are skipped.
+pub fn tail(cfg: &Config, n: usize) -> Result<Vec<Entry>> {
+    let path = cfg.state_dir()?.join("journal.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+    };
+    let entries: Vec<Entry> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    Ok(entries[entries.len().saturating_sub(n)..].to_vec())
+}

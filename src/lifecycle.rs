@@ -1,0 +1,414 @@
+//! Cluster operations with their hooks around them.
+//!
+//! This module puts engines and hooks together: take the cluster's lock,
+//! fire `pre-*` (which may stop everything before the engine is touched),
+//! run the engine, record the result, fire `post-*`. A create that fails
+//! after the engine made something runs the delete hooks and removes the
+//! remains. It also keeps the small per-cluster record (engine, spec,
+//! annotations from `mutate` hooks) in `$KPLUG_HOME/state/clusters/`.
+
+use crate::cluster::{Cluster, ClusterSpec, Engine};
+use crate::config::Config;
+use crate::error::{Context, Error, Result};
+use crate::hooks::{self, FireOptions, Hook, HookRun};
+use crate::protocol::{ClusterContext, Event, ExecContext, HostContext, Spec};
+use crate::{clock, ui};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Fire hooks at all (`--no-hooks`, `KPLUG_NO_HOOKS`).
+    pub hooks: bool,
+    /// Most `post-*` hooks at once.
+    pub jobs: usize,
+}
+
+/// What an operation did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The cluster after the operation (`None` after a delete).
+    pub cluster: Option<Cluster>,
+    /// The `post-*` runs, in plan order.
+    pub post: Vec<HookRun>,
+    /// Set when `post-*` hooks failed (exit 4): the operation stands.
+    pub post_error: Option<Error>,
+}
+
+/// What kplug remembers of a cluster it operated on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub engine: String,
+    pub spec: ClusterSpec,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub created: String,
+}
+
+fn record_path(cfg: &Config, name: &str) -> Result<PathBuf> {
+    crate::cluster::sim::validate_cluster_name(name)?;
+    Ok(cfg
+        .state_dir()?
+        .join("clusters")
+        .join(format!("{name}.json")))
+}
+
+/// The record of `name`, if kplug created it.
+pub fn record(cfg: &Config, name: &str) -> Option<Record> {
+    let bytes = std::fs::read(record_path(cfg, name).ok()?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn write_record(cfg: &Config, name: &str, record: &Record) -> Result<()> {
+    let path = record_path(cfg, name)?;
+    let json = serde_json::to_vec_pretty(record).expect("a record serialises");
+    crate::fsutil::write_atomic(&path, &json)
+        .with_context(|| format!("could not write {}", path.display()))
+}
+
+fn remove_record(cfg: &Config, name: &str) {
+    if let Ok(path) = record_path(cfg, name) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// One event at a time per cluster: an exclusive `flock` held for the
+/// whole operation, released when the returned file is dropped (or the
+/// process dies, so a crash never leaves a stale lock).
+pub fn lock(cfg: &Config, name: &str) -> Result<File> {
+    // The name becomes a file name below; refuse `../x` before any path is
+    // built from it.
+    crate::cluster::sim::validate_cluster_name(name)?;
+    let dir = cfg.state_dir()?.join("locks");
+    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let path = dir.join(format!("{name}.lock"));
+    let file = File::create(&path).with_context(|| format!("could not open {}", path.display()))?;
+    // SAFETY: flock on an open descriptor has no memory-safety conditions.
+    let busy = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0;
+    if busy {
+        ui::warn(
+            cfg,
+            &format!("another kplug is working on cluster `{name}`; waiting for it to finish"),
+        );
+        // SAFETY: as above.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Error::new(format!("could not lock cluster `{name}`"))
+                .caused_by(std::io::Error::last_os_error()));
+        }
+    }
+    Ok(file)
+}
+
+fn context(
+    event: Event,
+    cluster: ClusterContext,
+    spec: Option<Spec>,
+    invocation_id: &str,
+) -> ExecContext {
+    ExecContext {
+        protocol: crate::protocol::CURRENT_PROTOCOL,
+        event,
+        invocation_id: invocation_id.to_string(),
+        host: HostContext {
+            version: crate::VERSION.into(),
+        },
+        cluster: Some(cluster),
+        spec,
+        plugin: None,
+        previous: BTreeMap::new(),
+    }
+}
+
+fn spec_of(spec: &ClusterSpec) -> Spec {
+    Spec {
+        servers: spec.servers,
+        agents: spec.agents,
+        engine_args: spec.engine_args.clone(),
+    }
+}
+
+fn plan(cfg: &Config, opts: Options, event: Event) -> Result<Vec<Hook>> {
+    if !opts.hooks {
+        return Ok(Vec::new());
+    }
+    let mut hooks = hooks::plan(cfg, event, None)?;
+    // Teardown undoes in the reverse order of set-up.
+    if matches!(event, Event::PreClusterDelete | Event::PostClusterDelete) {
+        hooks.reverse();
+    }
+    Ok(hooks)
+}
+
+fn fire_options(opts: Options, best_effort: bool) -> FireOptions {
+    FireOptions {
+        jobs: opts.jobs,
+        best_effort,
+    }
+}
+
+fn cluster_context(cfg: &Config, cluster: &Cluster) -> ClusterContext {
+    let annotations = record(cfg, &cluster.name)
+        .map(|r| r.annotations)
+        .unwrap_or_default();
+    cluster.context(annotations)
+}
+
+/// Create a cluster with its hooks.
+pub fn create(
+    cfg: &Config,
+    engine: &dyn Engine,
+    mut spec: ClusterSpec,
+    opts: Options,
+) -> Result<Outcome> {
+    let _lock = lock(cfg, &spec.name)?;
+    if engine.get(&spec.name)?.is_some() {
+        return Err(Error::new(format!(
+            "cluster `{}` already exists ({})",
+            spec.name,
+            engine.name()
+        ))
+        .with_hint(format!(
+            "delete it first with `kplug cluster delete {}`",
+            spec.name
+        )));
+    }
+    let id = clock::invocation_id();
+    // Before creation only the name, engine and spec are known.
+    let planned = ClusterContext {
+        name: spec.name.clone(),
+        engine: engine.name().into(),
+        network: String::new(),
+        kubeconfig: String::new(),
+        kubernetes_version: None,
+        nodes: Vec::new(),
+        annotations: BTreeMap::new(),
+        simulated: engine.name() == "sim",
+    };
+    let mut ctx = context(Event::PreClusterCreate, planned, Some(spec_of(&spec)), &id);
+    let pre = plan(cfg, opts, Event::PreClusterCreate)?;
+    hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
+    if let Some(s) = &ctx.spec {
+        spec.engine_args = s.engine_args.clone();
+    }
+    let annotations = ctx
+        .cluster
+        .take()
+        .map(|c| c.annotations)
+        .unwrap_or_default();
+
+    if let Err(e) = engine.create(&spec) {
+        return Err(rollback(cfg, engine, &spec.name, opts, e));
+    }
+    let cluster = engine.get(&spec.name)?.ok_or_else(|| {
+        Error::new(format!(
+            "{} reported success, but cluster `{}` cannot be found",
+            engine.name(),
+            spec.name
+        ))
+    })?;
+    write_record(
+        cfg,
+        &spec.name,
+        &Record {
+            engine: engine.name().into(),
+            spec: spec.clone(),
+            annotations: annotations.clone(),
+            created: clock::rfc3339(clock::now_unix()),
+        },
+    )?;
+    let ctx = context(
+        Event::PostClusterCreate,
+        cluster.context(annotations),
+        Some(spec_of(&spec)),
+        &id,
+    );
+    let post = plan(cfg, opts, Event::PostClusterCreate)?;
+    let runs = hooks::fire_post(cfg, &post, &ctx, fire_options(opts, false));
+    let done = format!("cluster `{}` was created and is kept", spec.name);
+    Ok(Outcome {
+        post_error: hooks::fire::post_failures(Event::PostClusterCreate, &done, &runs),
+        cluster: Some(cluster),
+        post: runs,
+    })
+}
+
+/// The engine failed during create. If it left something behind, run the
+/// delete hooks (best effort) and remove it, so that nothing half-made
+/// stays.
+fn rollback(cfg: &Config, engine: &dyn Engine, name: &str, opts: Options, cause: Error) -> Error {
+    let err = cause.context(format!("could not create cluster `{name}`"));
+    let partial = match engine.get(name) {
+        Ok(Some(c)) => c,
+        Ok(None) => return err.with_hint("nothing was created"),
+        Err(e) => {
+            return err.with_hint(format!(
+                "kplug could not check for a half-made cluster ({e}); check `kplug cluster list`"
+            ));
+        }
+    };
+    ui::warn(
+        cfg,
+        &format!(
+            "{} left a partial cluster `{name}`; rolling back",
+            engine.name()
+        ),
+    );
+    let id = clock::invocation_id();
+    let mut ctx = context(
+        Event::PreClusterDelete,
+        partial.context(BTreeMap::new()),
+        None,
+        &id,
+    );
+    let best_effort = fire_options(opts, true);
+    if let Ok(pre) = plan(cfg, opts, Event::PreClusterDelete) {
+        let _ = hooks::fire_pre(cfg, &pre, &mut ctx, best_effort);
+    }
+    let removed = engine.delete(name);
+    ctx.event = Event::PostClusterDelete;
+    if let Ok(post) = plan(cfg, opts, Event::PostClusterDelete) {
+        hooks::fire_post(cfg, &post, &ctx, best_effort);
+    }
+    match removed {
+        Ok(()) => err.with_hint("the partial cluster was removed and its delete hooks ran"),
+        Err(e) => err.with_hint(format!(
+            "the partial cluster could not be removed ({e}); remove it with `kplug cluster delete {name}`"
+        )),
+    }
+}
+
+fn not_found(engine: &dyn Engine, name: &str) -> Error {
+    Error::new(format!("no cluster `{name}` ({})", engine.name()))
+        .with_hint("see the clusters with `kplug cluster list`")
+}
+
+fn require(engine: &dyn Engine, name: &str) -> Result<Cluster> {
+    engine.get(name)?.ok_or_else(|| not_found(engine, name))
+}
+
+/// Delete a cluster: `pre-cluster-delete` (reverse order; a veto stops it),
+/// the engine, `post-cluster-delete`.
+pub fn delete(cfg: &Config, engine: &dyn Engine, name: &str, opts: Options) -> Result<Outcome> {
+    let _lock = lock(cfg, name)?;
+    let cluster = require(engine, name)?;
+    let id = clock::invocation_id();
+    let mut ctx = context(
+        Event::PreClusterDelete,
+        cluster_context(cfg, &cluster),
+        None,
+        &id,
+    );
+    let pre = plan(cfg, opts, Event::PreClusterDelete)?;
+    hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
+    engine.delete(name)?;
+    remove_record(cfg, name);
+    ctx.event = Event::PostClusterDelete;
+    ctx.previous.clear();
+    let post = plan(cfg, opts, Event::PostClusterDelete)?;
+    let runs = hooks::fire_post(cfg, &post, &ctx, fire_options(opts, false));
+    let done = format!("cluster `{name}` was deleted");
+    Ok(Outcome {
+        post_error: hooks::fire::post_failures(Event::PostClusterDelete, &done, &runs),
+        cluster: None,
+        post: runs,
+    })
+}
+
+/// Start or stop a cluster with the matching hooks.
+pub fn start_stop(
+    cfg: &Config,
+    engine: &dyn Engine,
+    name: &str,
+    start: bool,
+    opts: Options,
+) -> Result<Outcome> {
+    let verb = if start { "start" } else { "stop" };
+    if !engine.supports_start_stop() {
+        return Err(Error::new(format!(
+            "the {} engine cannot {verb} a cluster",
+            engine.name()
+        ))
+        .with_hint(format!(
+            "delete and create it again, or use an engine that can {verb} clusters (k3d, sim)"
+        )));
+    }
+    let _lock = lock(cfg, name)?;
+    let cluster = require(engine, name)?;
+    let (pre_event, post_event) = if start {
+        (Event::PreClusterStart, Event::PostClusterStart)
+    } else {
+        (Event::PreClusterStop, Event::PostClusterStop)
+    };
+    let id = clock::invocation_id();
+    let mut ctx = context(pre_event, cluster_context(cfg, &cluster), None, &id);
+    let pre = plan(cfg, opts, pre_event)?;
+    hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
+    if start {
+        engine.start(name)?;
+    } else {
+        engine.stop(name)?;
+    }
+    let cluster = require(engine, name)?;
+    let ctx = context(post_event, cluster_context(cfg, &cluster), None, &id);
+    let post = plan(cfg, opts, post_event)?;
+    let runs = hooks::fire_post(cfg, &post, &ctx, fire_options(opts, false));
+    let done = format!(
+        "cluster `{name}` was {}",
+        if start { "started" } else { "stopped" }
+    );
+    Ok(Outcome {
+        post_error: hooks::fire::post_failures(post_event, &done, &runs),
+        cluster: Some(cluster),
+        post: runs,
+    })
+}
+
+/// Fire one cluster event by hand (`kplug hooks fire`), for tools outside
+/// kplug that changed a cluster themselves.
+pub fn fire(
+    cfg: &Config,
+    engine: &dyn Engine,
+    event: Event,
+    name: &str,
+    opts: Options,
+) -> Result<Outcome> {
+    let _lock = lock(cfg, name)?;
+    let cluster = engine.get(name)?;
+    let ctx_cluster = match (&cluster, event) {
+        (Some(c), _) => cluster_context(cfg, c),
+        // Before a create (or after a delete) the cluster does not exist.
+        (None, Event::PreClusterCreate | Event::PostClusterDelete) => ClusterContext {
+            name: name.into(),
+            engine: engine.name().into(),
+            network: String::new(),
+            kubeconfig: String::new(),
+            kubernetes_version: None,
+            nodes: Vec::new(),
+            annotations: BTreeMap::new(),
+            simulated: engine.name() == "sim",
+        },
+        (None, _) => return Err(not_found(engine, name)),
+    };
+    let spec = record(cfg, name).map(|r| spec_of(&r.spec));
+    let mut ctx = context(event, ctx_cluster, spec, &clock::invocation_id());
+    let hooks = plan(cfg, opts, event)?;
+    if event.is_pre() {
+        hooks::fire_pre(cfg, &hooks, &mut ctx, fire_options(opts, false))?;
+        Ok(Outcome {
+            cluster,
+            post: Vec::new(),
+            post_error: None,
+        })
+    } else {
+        let runs = hooks::fire_post(cfg, &hooks, &ctx, fire_options(opts, false));
+        Ok(Outcome {
+            post_error: hooks::fire::post_failures(event, "the event was fired", &runs),
+            cluster,
+            post: runs,
+        })
+    }
+}
