@@ -77,13 +77,22 @@ pub(super) fn options(cfg: &Config, flags: &HookFlags) -> Result<Options> {
 }
 
 /// The engine of an existing cluster: `--engine`, else the one kplug
-/// recorded when it created the cluster, else the default choice.
+/// recorded when it created the cluster, else whichever available engine
+/// knows a cluster of that name.
 pub(super) fn engine_for(cfg: &Config, name: &str, flag: Option<&str>) -> Result<Box<dyn Engine>> {
     match (flag, lifecycle::record(cfg, name)) {
-        (Some(f), _) => cluster::engine(cfg, f),
-        (None, Some(r)) => cluster::engine(cfg, &r.engine),
-        (None, None) => cluster::select(cfg, None),
+        (Some(f), _) => return cluster::engine(cfg, f),
+        (None, Some(r)) => return cluster::engine(cfg, &r.engine),
+        (None, None) => {}
     }
+    for engine in available_engines(cfg, None)? {
+        if engine.get(name).ok().flatten().is_some() {
+            return Ok(engine);
+        }
+    }
+    Err(Error::new(format!("no cluster `{name}`")).with_hint(
+        "see the clusters with `kplug cluster list`, or name the engine with `--engine`",
+    ))
 }
 
 /// Exit 4 (with the report) when post hooks failed; the operation stands.

@@ -8,5 +8,7 @@ mod support;
 
 mod cache;
 mod dispatch;
+mod engines;
 mod examples;
+mod hooks;
 mod list;

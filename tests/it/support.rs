@@ -161,3 +161,134 @@ pub fn process_ends(pid: i32) -> bool {
     }
     false
 }
+
+/// INFO of a plugin hooking events: `hooks` is the YAML list under `hooks:`.
+pub fn hook_info(name: &str, hooks: &str) -> String {
+    format!("protocols: [1]\nname: {name}\nversion: 1.0.0\nhooks:\n{hooks}\n")
+}
+
+impl TestEnv {
+    /// A hook plugin whose EXEC records its environment (`out/<name>.<event>.env`)
+    /// and stdin (`out/<name>.<event>.json`), appends `<name> <event>` to
+    /// `out/sequence`, then runs `body`.
+    pub fn hook_plugin(&self, name: &str, hooks: &str, body: &str) -> PathBuf {
+        self.plugin(name, &hook_info(name, hooks), &self.recorder(name, body))
+    }
+
+    /// Shell lines that record a hook run (see [`TestEnv::hook_plugin`]).
+    pub fn recorder(&self, name: &str, body: &str) -> String {
+        let out = self.out.display();
+        format!(
+            "env > '{out}/{name}.'\"$KPLUG_EVENT\"'.env'\ncat > '{out}/{name}.'\"$KPLUG_EVENT\"'.json'\necho \"{name} $KPLUG_EVENT\" >> '{out}/sequence'\n{body}"
+        )
+    }
+
+    /// The `name event` lines hooks appended, in order.
+    pub fn sequence(&self) -> Vec<String> {
+        self.read_out("sequence")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The JSON context a recording hook received.
+    pub fn context_of(&self, name: &str, event: &str) -> serde_json::Value {
+        let text = self.read_out(&format!("{name}.{event}.json"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} {event}: {e}: {text:?}"))
+    }
+
+    /// The `KEY=value` environment a recording hook ran with.
+    pub fn env_of(&self, name: &str, event: &str) -> String {
+        self.read_out(&format!("{name}.{event}.env"))
+    }
+
+    /// A user hook script in `$XDG_CONFIG_HOME/kplug/hooks/<event>.d/`.
+    pub fn hook_script(&self, event: &str, file: &str, body: &str) -> PathBuf {
+        write_exec(
+            &self.config.join(format!("kplug/hooks/{event}.d/{file}")),
+            &format!("#!/bin/sh\n{body}\n"),
+        )
+    }
+
+    /// `kplug cluster create NAME --engine sim ARGS…`.
+    pub fn sim_create(&self, name: &str) -> Command {
+        let mut cmd = self.kplug();
+        cmd.args(["cluster", "create", name, "--engine", "sim"]);
+        cmd
+    }
+
+    /// A stand-in `k3d` on PATH: records its argv in `out/k3d-argv` and
+    /// replays `k3d cluster list -o json` of the real shape (secrets
+    /// included) for the clusters "created" in its state directory. Touch
+    /// `<state>/fail-create` to make create fail after making the cluster,
+    /// or `<state>/malformed` to make list print broken JSON.
+    pub fn fake_k3d(&self) -> PathBuf {
+        let state = self.dir("k3d-state");
+        let template = self.out.join("k3d-cluster.json.in");
+        std::fs::write(&template, K3D_CLUSTER_TEMPLATE).unwrap();
+        write_exec(
+            &self.bin.join("k3d"),
+            &format!(
+                r#"#!/bin/sh
+S='{state}'
+echo "$*" >> '{out}/k3d-argv'
+case "$1 $2" in
+"cluster create")
+  touch "$S/$3"
+  if [ -e "$S/fail-create" ]; then echo "k3d: failed to start server" >&2; exit 1; fi ;;
+"cluster list")
+  if [ -e "$S/malformed" ]; then echo '[{{"name": "dev", "nodes": ['; exit 0; fi
+  printf '['; sep=''
+  for f in "$S"/*; do
+    [ -f "$f" ] || continue
+    n=$(basename "$f")
+    case "$n" in fail-create|malformed) continue ;; esac
+    printf '%s' "$sep"; sed "s/@NAME@/$n/g" '{template}'; sep=','
+  done
+  printf ']\n' ;;
+"cluster delete") rm -f "$S/$3" ;;
+"cluster start"|"cluster stop") ;;
+"kubeconfig write") echo "/tmp/kplug-test-k3d-$3.yaml" ;;
+*) echo "unexpected k3d call: $*" >&2; exit 99 ;;
+esac
+"#,
+                state = state.display(),
+                out = self.out.display(),
+                template = template.display(),
+            ),
+        );
+        state
+    }
+
+    /// A stand-in `kind` on PATH: records argv in `out/kind-argv`, copies a
+    /// `--config` file to `out/kind-config.yaml`, and reports nodes named
+    /// the way kind names them.
+    pub fn fake_kind(&self) -> PathBuf {
+        let state = self.dir("kind-state");
+        write_exec(
+            &self.bin.join("kind"),
+            &format!(
+                r#"#!/bin/sh
+S='{state}'
+echo "$*" >> '{out}/kind-argv'
+case "$1 $2" in
+"create cluster")
+  [ "$5" = "--config" ] && cp "$6" '{out}/kind-config.yaml'
+  touch "$S/$4" ;;
+"get clusters") ls "$S" ;;
+"get nodes") echo "$4-control-plane"; echo "$4-worker"; echo "$4-worker2" ;;
+"get kubeconfig") printf 'apiVersion: v1\nkind: Config\nclusters: []\n' ;;
+"delete cluster") rm -f "$S/$4" ;;
+*) echo "unexpected kind call: $*" >&2; exit 99 ;;
+esac
+"#,
+                state = state.display(),
+                out = self.out.display(),
+            ),
+        );
+        state
+    }
+}
+
+/// One cluster of `k3d cluster list -o json`, secrets and all.
+const K3D_CLUSTER_TEMPLATE: &str = r#"{"name":"@NAME@","network":{"name":"k3d-@NAME@","external":false,"IPAM":{"IPPrefix":"172.18.0.0/16"}},"token":"SECRETTOKEN","nodes":[{"name":"k3d-@NAME@-server-0","role":"server","image":"rancher/k3s:v1.31.2-k3s1","env":["K3S_TOKEN=SECRETTOKEN"],"runtimeLabels":{"k3d.cluster":"@NAME@","k3d.cluster.token":"SECRETTOKEN"},"serverOpts":{"kubeAPI":{"Host":"0.0.0.0","HostIP":"0.0.0.0","PortMapping":{"Binding":{"HostIp":"0.0.0.0","HostPort":"6550"}}}},"IP":{"IP":"172.18.0.2","Static":false},"State":{"Running":true,"Status":"running"}},{"name":"k3d-@NAME@-agent-0","role":"agent","image":"rancher/k3s:v1.31.2-k3s1","env":["K3S_TOKEN=SECRETTOKEN","K3S_URL=https://k3d-@NAME@-server-0:6443"],"runtimeLabels":{"k3d.cluster.token":"SECRETTOKEN"},"IP":{"IP":"172.18.0.3","Static":false},"State":{"Running":true}},{"name":"k3d-@NAME@-serverlb","role":"loadbalancer","image":"ghcr.io/k3d-io/k3d-proxy:5.7.4","IP":{"IP":"172.18.0.4","Static":false},"State":{"Running":true}}],"serverOpts":{"kubeAPI":{"Host":"0.0.0.0","HostIP":"0.0.0.0"}},"agentsRunning":1,"serversRunning":1}"#;
