@@ -29,6 +29,9 @@ pub mod vars {
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const USER_HOME: &str = "HOME";
     pub const PATH: &str = "PATH";
+    /// Base URL of the GitHub REST API (GitHub Enterprise:
+    /// `https://HOST/api/v3`). Default `https://api.github.com`.
+    pub const GITHUB_API_URL: &str = "KPLUG_GITHUB_API_URL";
     /// `1` disables every hook, like `--no-hooks`.
     pub const NO_HOOKS: &str = "KPLUG_NO_HOOKS";
     /// Any value disables colour (<https://no-color.org>).
@@ -74,6 +77,88 @@ pub struct FileConfig {
     /// How many post-* hooks run at once (default: the number of CPUs).
     #[serde(default)]
     pub jobs: Option<usize>,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub install: Install,
+}
+
+/// HTTP settings of `plugin install`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Network {
+    /// Time to establish a connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: protocol::Timeout,
+    /// Longest wait for the next bytes of a response (not the whole download).
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: protocol::Timeout,
+    /// Attempts for a request that fails transiently (5xx, connection reset).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            connect_timeout: default_connect_timeout(),
+            read_timeout: default_read_timeout(),
+            attempts: default_attempts(),
+        }
+    }
+}
+
+fn default_connect_timeout() -> protocol::Timeout {
+    protocol::Timeout(Duration::from_secs(10))
+}
+
+fn default_read_timeout() -> protocol::Timeout {
+    protocol::Timeout(Duration::from_secs(30))
+}
+
+fn default_attempts() -> u32 {
+    4
+}
+
+/// Limits and policy of `plugin install`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Install {
+    /// Refuse releases that carry no checksum (like `--require-checksum`).
+    #[serde(default)]
+    pub require_checksum: bool,
+    /// Largest download accepted, in MiB.
+    #[serde(default = "default_max_download_mib")]
+    pub max_download_mib: u64,
+    /// Most bytes an archive may unpack to, in MiB.
+    #[serde(default = "default_max_unpacked_mib")]
+    pub max_unpacked_mib: u64,
+    /// Most entries an archive may hold.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u64,
+}
+
+impl Default for Install {
+    fn default() -> Self {
+        Install {
+            require_checksum: false,
+            max_download_mib: default_max_download_mib(),
+            max_unpacked_mib: default_max_unpacked_mib(),
+            max_entries: default_max_entries(),
+        }
+    }
+}
+
+fn default_max_download_mib() -> u64 {
+    256
+}
+
+fn default_max_unpacked_mib() -> u64 {
+    512
+}
+
+fn default_max_entries() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -135,12 +135,7 @@ fn plan(cfg: &Config, opts: Options, event: Event) -> Result<Vec<Hook>> {
     if !opts.hooks {
         return Ok(Vec::new());
     }
-    let mut hooks = hooks::plan(cfg, event, None)?;
-    // Teardown undoes in the reverse order of set-up.
-    if matches!(event, Event::PreClusterDelete | Event::PostClusterDelete) {
-        hooks.reverse();
-    }
-    Ok(hooks)
+    hooks::plan(cfg, event, None)
 }
 
 fn fire_options(opts: Options, best_effort: bool) -> FireOptions {
@@ -201,7 +196,7 @@ pub fn create(
         .unwrap_or_default();
 
     if let Err(e) = engine.create(&spec) {
-        return Err(rollback(cfg, engine, &spec.name, opts, e));
+        return Err(rollback(cfg, engine, &spec.name, &annotations, opts, e));
     }
     let cluster = engine.get(&spec.name)?.ok_or_else(|| {
         Error::new(format!(
@@ -239,8 +234,18 @@ pub fn create(
 /// The engine failed during create. If it left something behind, run the
 /// delete hooks (best effort) and remove it, so that nothing half-made
 /// stays.
-fn rollback(cfg: &Config, engine: &dyn Engine, name: &str, opts: Options, cause: Error) -> Error {
-    let err = cause.context(format!("could not create cluster `{name}`"));
+fn rollback(
+    cfg: &Config,
+    engine: &dyn Engine,
+    name: &str,
+    annotations: &BTreeMap<String, String>,
+    opts: Options,
+    cause: Error,
+) -> Error {
+    let mut err = cause.context(format!("could not create cluster `{name}`"));
+    if crate::exec::interrupt::interrupted() {
+        err = err.with_code(crate::exec::interrupt::EXIT_INTERRUPTED);
+    }
     let partial = match engine.get(name) {
         Ok(Some(c)) => c,
         Ok(None) => return err.with_hint("nothing was created"),
@@ -260,21 +265,38 @@ fn rollback(cfg: &Config, engine: &dyn Engine, name: &str, opts: Options, cause:
     let id = clock::invocation_id();
     let mut ctx = context(
         Event::PreClusterDelete,
-        partial.context(BTreeMap::new()),
+        partial.context(annotations.clone()),
         None,
         &id,
     );
     let best_effort = fire_options(opts, true);
+    let mut failed: Vec<String> = Vec::new();
     if let Ok(pre) = plan(cfg, opts, Event::PreClusterDelete) {
+        // Best effort: failures were already warned about one by one.
         let _ = hooks::fire_pre(cfg, &pre, &mut ctx, best_effort);
     }
     let removed = engine.delete(name);
     ctx.event = Event::PostClusterDelete;
+    ctx.previous.clear();
     if let Ok(post) = plan(cfg, opts, Event::PostClusterDelete) {
-        hooks::fire_post(cfg, &post, &ctx, best_effort);
+        for run in hooks::fire_post(cfg, &post, &ctx, best_effort) {
+            if !run.ok() {
+                failed.push(format!("{}: {}", run.label(), run.message()));
+            }
+        }
     }
+    for f in &failed {
+        err = err.caused_by(format!("during the rollback, {f}"));
+    }
+    let hooks_note = if crate::exec::cancelled() {
+        "interrupted, so its delete hooks did not all run"
+    } else if failed.is_empty() {
+        "its delete hooks ran"
+    } else {
+        "its delete hooks ran, some failed"
+    };
     match removed {
-        Ok(()) => err.with_hint("the partial cluster was removed and its delete hooks ran"),
+        Ok(()) => err.with_hint(format!("the partial cluster was removed; {hooks_note}")),
         Err(e) => err.with_hint(format!(
             "the partial cluster could not be removed ({e}); remove it with `kplug cluster delete {name}`"
         )),

@@ -84,7 +84,8 @@ pub enum PluginCommand {
 /// Flags of every command that fires hooks.
 #[derive(Debug, Args)]
 pub struct HookFlags {
-    /// Cluster engine: k3d, kind or sim (default: config, else the first
+    /// Cluster engine: k3d, kind or sim (default: the engine the cluster was
+    /// created with; for a new cluster the config's `engine`, else the first
     /// of k3d and kind on PATH)
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,

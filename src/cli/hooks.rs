@@ -24,6 +24,11 @@ pub fn run(cfg: &Config, command: HooksCommand) -> Result<i32> {
                     "`{event}` is fired by `kplug plugin install`/`remove` for one plugin, not by hand"
                 )));
             }
+            if hooks.no_hooks {
+                return Err(Error::usage(
+                    "`--no-hooks` would make `hooks fire` do nothing",
+                ));
+            }
             interrupt::install();
             let engine = engine_for(cfg, &cluster, hooks.engine.as_deref())?;
             let outcome = lifecycle::fire(cfg, &*engine, event, &cluster, options(cfg, &hooks)?)?;

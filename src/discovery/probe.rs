@@ -42,6 +42,34 @@ fn invalid(reason: impl Into<String>) -> Answer {
 
 /// Run INFO and judge the answer.
 pub fn probe(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
+    let answer = ask(cfg, plugin, timeout);
+    match answer.probe {
+        Probe::Valid { ref info, .. } if info.name != plugin.name => invalid(format!(
+            "INFO reports the name `{}`, but the executable is `{}{}`",
+            info.name,
+            protocol::EXECUTABLE_PREFIX,
+            plugin.name
+        )),
+        _ => answer,
+    }
+}
+
+/// Smoke-test an executable before it is installed: INFO must answer, parse
+/// and share a protocol with this host. Returns the INFO and the protocol,
+/// or why the executable is refused.
+pub fn smoke_test(cfg: &Config, plugin: &Located) -> Result<(Info, u32), String> {
+    let timeout = cfg
+        .file()
+        .map(|f| f.timeouts.info.0)
+        .map_err(|e| e.to_string())?;
+    match ask(cfg, plugin, timeout).probe {
+        Probe::Valid { info, protocol } => Ok((*info, protocol)),
+        Probe::Invalid { reason } => Err(reason),
+    }
+}
+
+/// Run INFO and judge the document, whatever name it reports.
+fn ask(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
     if let Err(e) = exec::check_depth(cfg, &plugin.name) {
         return Answer {
             probe: Probe::Invalid {
@@ -126,14 +154,6 @@ pub fn probe(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
         Ok(info) => info,
         Err(e) => return invalid(e.to_string()),
     };
-    if info.name != plugin.name {
-        return invalid(format!(
-            "INFO reports the name `{}`, but the executable is `{}{}`",
-            info.name,
-            protocol::EXECUTABLE_PREFIX,
-            plugin.name
-        ));
-    }
     let Some(version) = protocol::negotiate(&info.protocols) else {
         return invalid(format!(
             "no protocol in common: {}; upgrade kplug, or use a release of the plugin for protocol {}",

@@ -4,7 +4,8 @@
 //! only kplug. [`install`] turns SIGINT/SIGTERM/SIGHUP into a cancel of
 //! every run in progress ([`super::cancel_all`]: SIGTERM to each group, a
 //! grace period, SIGKILL), after which the operation stops and reports the
-//! interrupted hooks as cancelled. A second signal exits at once.
+//! interrupted hooks as cancelled. A second signal SIGKILLs every running
+//! group and exits at once.
 //!
 //! The handler only writes a byte to a pipe (async-signal-safe); a thread
 //! reading the pipe does the real work.
@@ -21,7 +22,8 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 extern "C" fn on_signal(_: libc::c_int) {
     if SIGNALLED.swap(true, Ordering::SeqCst) {
-        // Second signal: the user insists.
+        // Second signal: the user insists. Take everything down with us.
+        super::kill_all_now();
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(EXIT_INTERRUPTED) };
     }

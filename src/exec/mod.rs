@@ -11,7 +11,7 @@ mod run;
 
 pub mod interrupt;
 
-pub use run::{Outcome, Spawn, Termination, cancel_all, cancelled, run};
+pub use run::{Outcome, Spawn, Termination, cancel_all, cancelled, kill_all_now, run};
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};

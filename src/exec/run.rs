@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -142,11 +142,31 @@ pub fn cancelled() -> bool {
     CANCELLED.load(Ordering::SeqCst)
 }
 
-/// Deregisters a run from [`ACTIVE`] however `run` returns.
-struct Registration(u64);
+/// Process groups of the runs in progress, readable from a signal handler
+/// (no locks, no allocation): see [`kill_all_now`]. Runs beyond the table's
+/// size are still cancelled normally, only not by a second Ctrl-C.
+static GROUPS: [AtomicI32; 512] = [const { AtomicI32::new(0) }; 512];
+
+/// SIGKILL every process group in progress. Async-signal-safe: used when
+/// the user presses Ctrl-C a second time and kplug exits at once.
+pub fn kill_all_now() {
+    for slot in &GROUPS {
+        let pgid = slot.load(Ordering::SeqCst);
+        if pgid > 0 {
+            signal_group(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Deregisters a run from [`ACTIVE`] and [`GROUPS`] however `run` returns.
+struct Registration(u64, Option<usize>);
 
 impl Registration {
-    fn new(tx: mpsc::Sender<Msg>) -> Registration {
+    fn new(tx: mpsc::Sender<Msg>, pgid: i32) -> Registration {
+        let slot = GROUPS.iter().position(|s| {
+            s.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         ACTIVE
             .lock()
@@ -157,12 +177,15 @@ impl Registration {
         if cancelled() {
             let _ = tx.send(Msg::Cancel);
         }
-        Registration(id)
+        Registration(id, slot)
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if let Some(slot) = self.1 {
+            GROUPS[slot].store(0, Ordering::SeqCst);
+        }
         ACTIVE
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -254,7 +277,7 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
-    let _registration = Registration::new(tx.clone());
+    let _registration = Registration::new(tx.clone(), pgid);
 
     if let (Some(data), Some(mut w)) = (spawn.stdin, child.stdin.take()) {
         // A plugin may exit without reading its stdin: EPIPE is expected.

@@ -145,7 +145,10 @@ pub fn run_hook(cfg: &Config, hook: &Hook, ctx: &ExecContext) -> HookRun {
                 run.result = result;
                 RunStatus::Ok
             }
-            Err(e) => fail(Some(ErrorCode::Decode.code()), format!("printed a {e}")),
+            Err(e) => fail(
+                Some(ErrorCode::Decode.code()),
+                format!("printed an invalid result document ({})", e.problem),
+            ),
         },
         Termination::Exited(code) => match ErrorDoc::parse(&outcome.stdout) {
             Some(doc) => {
@@ -253,9 +256,14 @@ pub fn fire_pre(
             if let Some(block) = stderr_block(&run) {
                 err = err.caused_by(block);
             }
+            let skip = match hook.kind {
+                super::Kind::Plugin => format!("`kplug plugin disable {}`", hook.name),
+                super::Kind::Script => {
+                    format!("move {} out of its hooks directory", hook.path.display())
+                }
+            };
             return Err(err.with_hint(format!(
-                "nothing was changed; fix what it reports, or run without hooks (`--no-hooks`, or `kplug plugin disable {}`)",
-                hook.name
+                "nothing was changed; fix what it reports, or run without it (`--no-hooks`, or {skip})"
             )));
         }
         runs.push(run);
@@ -331,12 +339,18 @@ pub fn post_failures(event: Event, done: &str, runs: &[HookRun]) -> Option<Error
     if failed.is_empty() {
         return None;
     }
-    let mut err = Error::new(format!(
-        "{} of {} {event} hooks failed; {done}",
-        failed.len(),
-        runs.len()
-    ))
-    .with_code(exit::POST_HOOKS_FAILED);
+    let mut err = if interrupt::interrupted() {
+        // Ctrl-C: the user's exit status, not a hook failure.
+        Error::new(format!("interrupted during {event}; {done}"))
+            .with_code(interrupt::EXIT_INTERRUPTED)
+    } else {
+        Error::new(format!(
+            "{} of {} {event} hooks failed; {done}",
+            failed.len(),
+            runs.len()
+        ))
+        .with_code(exit::POST_HOOKS_FAILED)
+    };
     for run in failed {
         let exit = run.exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
         let mut cause = format!("{}{exit}: {}", run.label(), run.message());

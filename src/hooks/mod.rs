@@ -82,7 +82,8 @@ fn script_order(file: &str) -> i32 {
     digits.parse().unwrap_or(protocol::DEFAULT_ORDER)
 }
 
-/// The plan of `event`: every hook that will run, in order.
+/// The plan of `event`: every hook that will run, in the order it runs
+/// (`order`, then name; reversed for the delete events).
 ///
 /// `only_plugin` restricts it to one plugin (the plugin lifecycle events,
 /// which are sent only to the plugin concerned; scripts do not run for
@@ -148,6 +149,10 @@ pub fn plan(cfg: &Config, event: Event, only_plugin: Option<&str>) -> Result<Vec
         }
     }
     hooks.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+    // Teardown undoes in the reverse order of set-up.
+    if matches!(event, Event::PreClusterDelete | Event::PostClusterDelete) {
+        hooks.reverse();
+    }
     Ok(hooks)
 }
 

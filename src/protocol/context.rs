@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 pub struct ExecContext {
     pub protocol: u32,
     pub event: Event,
-    /// Unique per firing of an event; the same for every hook of one firing.
+    /// Unique per operation: every hook of one `kplug cluster create` (its
+    /// pre- and post- firings alike) sees the same id.
     pub invocation_id: String,
     pub host: HostContext,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -29,7 +29,7 @@ impl HookResult {
             return Ok(HookResult::default());
         }
         serde_json::from_slice(stdout)
-            .map_err(|e| ProtocolError::new("result", format!("is not a valid JSON result: {e}")))
+            .map_err(|e| ProtocolError::new("result", format!("not valid JSON: {e}")))
     }
 }
 

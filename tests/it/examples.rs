@@ -62,3 +62,78 @@ fn hello_answers_info_run_and_exec() {
     let err = kplug::protocol::ErrorDoc::parse(&out.stdout).unwrap();
     assert_eq!(err.code, 4);
 }
+
+#[test]
+fn the_examples_fire_their_hooks_on_a_simulated_cluster() {
+    let env = TestEnv::new();
+    let with_examples = |args: &[&str]| {
+        let mut cmd = env.kplug();
+        cmd.env("KPLUG_PLUGIN_PATH", examples()).args(args);
+        cmd
+    };
+    with_examples(&[
+        "cluster", "create", "demo", "--engine", "sim", "--agents", "1",
+    ])
+    .assert()
+    .success()
+    .stderr(predicates::str::contains("[hello] hello, demo!"))
+    .stderr(predicates::str::contains(
+        "[registry] simulated: would run `docker run",
+    ))
+    .stderr(predicates::str::contains(
+        "docker network connect k3d-demo k3d-kplug-registry",
+    ));
+    // The registry's mutate result was recorded with the cluster.
+    with_examples(&["cluster", "get", "demo"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "annotation: registry=k3d-kplug-registry:5000",
+        ));
+    with_examples(&["cluster", "delete", "demo"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("[hello] hello: goodbye, demo"))
+        .stderr(predicates::str::contains(
+            "would run `docker network disconnect k3d-demo",
+        ));
+    let log = with_examples(&["hooks", "log", "-o", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let log: Vec<serde_json::Value> = serde_json::from_slice(&log).unwrap();
+    assert_eq!(log.len(), 5, "{log:#?}");
+    assert!(log.iter().all(|e| e["outcome"] == "ok"), "{log:#?}");
+}
+
+#[test]
+fn the_user_hook_scripts_run() {
+    let env = TestEnv::new();
+    let scripts = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hooks"));
+    for event in ["post-cluster-create.d", "post-cluster-delete.d"] {
+        let dest = env.config.join("kplug/hooks").join(event);
+        std::fs::create_dir_all(&dest).unwrap();
+        for entry in std::fs::read_dir(scripts.join(event)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+        }
+    }
+    let record = env.out.join("kubeconfig-path");
+    env.sim_create("demo")
+        .env("KUBECONFIG_PATH_FILE", &record)
+        .assert()
+        .success();
+    let written = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        written
+            .trim_end()
+            .ends_with("state/sim/demo.kubeconfig.yaml"),
+        "{written}"
+    );
+    env.kplug()
+        .args(["cluster", "delete", "demo"])
+        .assert()
+        .success();
+}

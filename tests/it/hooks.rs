@@ -179,7 +179,7 @@ fn a_malformed_result_is_a_failure_that_names_the_problem() {
         .assert()
         .code(4)
         .stderr(predicate::str::contains(
-            "plugin `garbled` (exit 0): printed a result document: is not a valid JSON result",
+            "plugin `garbled` (exit 0): printed an invalid result document (not valid JSON:",
         ));
 }
 
@@ -290,7 +290,7 @@ fn a_failed_create_that_left_something_runs_the_delete_hooks() {
             "k3d left a partial cluster `dev`; rolling back",
         ))
         .stderr(predicate::str::contains(
-            "the partial cluster was removed and its delete hooks ran",
+            "the partial cluster was removed; its delete hooks ran",
         ));
     assert_eq!(
         env.sequence(),
@@ -371,6 +371,12 @@ fn the_order_is_deterministic_and_teardown_reverses_it() {
             )
             .unwrap(),
         );
+    // The plan shows teardown in the order it runs: reversed.
+    env.kplug()
+        .args(["hooks", "list", "pre-cluster-delete"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?s)gamma.*alpha.*zeta.*beta").unwrap());
 }
 
 /// Two post hooks that each wait for the other to have started: they can
@@ -557,6 +563,9 @@ fn user_hook_scripts_run_and_can_veto() {
         .code(3)
         .stderr(predicate::str::contains(
             "script `50-protect` stopped pre-cluster-delete: dev is protected",
+        ))
+        .stderr(predicate::str::contains(
+            "50-protect out of its hooks directory",
         ));
     assert!(
         env.home.join("state/sim/dev.json").exists(),
