@@ -21,8 +21,10 @@ pub mod error;
 pub mod exec;
 pub mod fsutil;
 pub mod hooks;
+pub mod install;
 pub mod lifecycle;
 pub mod protocol;
+pub mod store;
 pub mod ui;
 
 /// The host's version, as plugins see it in `KPLUG_VERSION`.

@@ -69,6 +69,46 @@ pub enum PluginCommand {
         #[arg(long, short, value_enum, default_value_t)]
         output: Format,
     },
+    /// Install a plugin from a GitHub release, a URL, or a local file or directory
+    ///
+    /// SOURCE is `owner/repo` (latest stable release), `owner/repo@v1.2.3` (a
+    /// tag), `owner/repo@^1.2` (the newest release in a semver range), a
+    /// github.com repository or release URL, a local archive, executable or
+    /// directory, or a URL with `--sha256`.
+    Install {
+        /// What to install
+        source: String,
+        /// Admit prereleases
+        #[arg(long)]
+        pre: bool,
+        /// Reinstall even if this version is already installed
+        #[arg(long)]
+        force: bool,
+        /// Refuse a release that publishes no checksum
+        #[arg(long)]
+        require_checksum: bool,
+        /// Use only kplug's download cache; no network
+        #[arg(long)]
+        offline: bool,
+        /// Expected sha256 of the download (required for a plain URL)
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Do not fire the plugin's post-plugin-install hook
+        #[arg(long)]
+        no_hooks: bool,
+    },
+    /// Remove an installed plugin (every version) from kplug's store
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// The plugin's name
+        name: String,
+        /// Also delete its cached downloads and its data directory
+        #[arg(long)]
+        all: bool,
+        /// Do not fire the plugin's pre-plugin-remove hook
+        #[arg(long)]
+        no_hooks: bool,
+    },
     /// Stop a plugin's hooks from firing (it can still be called)
     Disable {
         /// The plugin's name

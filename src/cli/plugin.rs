@@ -4,6 +4,8 @@ use super::args::PluginCommand;
 use crate::config::Config;
 use crate::discovery::{self, CatalogOptions, Plugin, Status};
 use crate::error::{Context, Error, Result};
+use crate::exec::interrupt;
+use crate::install::{self, InstallOptions};
 use crate::protocol::{format_duration, names};
 use crate::ui::{self, Format, Table};
 use serde::Serialize;
@@ -14,8 +16,90 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
     match command {
         PluginCommand::List { output, refresh } => list(cfg, output, refresh),
         PluginCommand::Info { name, output } => info(cfg, &name, output),
+        PluginCommand::Install {
+            source,
+            pre,
+            force,
+            require_checksum,
+            offline,
+            sha256,
+            no_hooks,
+        } => {
+            interrupt::install();
+            let opts = InstallOptions {
+                pre,
+                force,
+                require_checksum,
+                offline,
+                sha256,
+                hooks: !no_hooks,
+            };
+            let done = install::install(cfg, &source, &opts)?;
+            if done.unchanged {
+                eprintln!(
+                    "{} {} is already installed and current (use `--force` to reinstall)",
+                    done.name, done.version
+                );
+                return Ok(0);
+            }
+            let was = done
+                .previous
+                .as_ref()
+                .map(|p| format!(", was {p}"))
+                .unwrap_or_default();
+            let how = done
+                .entry
+                .as_ref()
+                .map(|e| {
+                    format!(
+                        " from {} ({}, sha256 {})",
+                        e.source,
+                        e.asset,
+                        verified(&e.verified_by)
+                    )
+                })
+                .unwrap_or_default();
+            eprintln!("installed {} {}{how}{was}", done.name, done.version);
+            match done.hook_error {
+                Some(e) => {
+                    ui::print_error(cfg, &e);
+                    Ok(e.code())
+                }
+                None => Ok(0),
+            }
+        }
+        PluginCommand::Remove {
+            name,
+            all,
+            no_hooks,
+        } => {
+            interrupt::install();
+            let removed = install::remove(cfg, &name, all, !no_hooks)?;
+            eprintln!(
+                "removed {} ({}){}",
+                removed.name,
+                removed.versions.join(", "),
+                if all {
+                    ", its cached downloads and its data"
+                } else {
+                    ""
+                }
+            );
+            Ok(0)
+        }
         PluginCommand::Disable { name } => set_disabled(cfg, &name, true),
         PluginCommand::Enable { name } => set_disabled(cfg, &name, false),
+    }
+}
+
+/// How a download was verified, for the install summary.
+fn verified(by: &str) -> &'static str {
+    match by {
+        "github-digest" => "verified against GitHub's digest",
+        "checksums-file" => "verified against the release's checksums",
+        "--sha256" => "verified against --sha256",
+        "none" => "not verified: no checksum published",
+        _ => "recorded",
     }
 }
 
@@ -86,7 +170,15 @@ fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
         );
         return Ok(0);
     }
-    let mut table = Table::new(&["NAME", "VERSION", "STATUS", "HOOKS", "PATH", "DESCRIPTION"]);
+    let mut table = Table::new(&[
+        "NAME",
+        "VERSION",
+        "STATUS",
+        "SOURCE",
+        "HOOKS",
+        "PATH",
+        "DESCRIPTION",
+    ]);
     for p in &plugins {
         let (version, description) = match (&p.info, &p.reason) {
             (Some(i), _) => (i.version.to_string(), i.description.clone()),
@@ -97,6 +189,9 @@ fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
             p.name.clone(),
             version,
             p.status.as_str().into(),
+            p.installed
+                .as_ref()
+                .map_or_else(|| p.origin.as_str().to_string(), |r| r.source.clone()),
             hooks_cell(p),
             p.path.display().to_string(),
             description,
@@ -156,6 +251,18 @@ fn render_info(view: &InfoView<'_>) -> String {
     }
     field("path", &p.path.display().to_string());
     field("found in", p.origin.as_str());
+    if let Some(r) = &p.installed {
+        field("source", &r.source);
+        if let Some(tag) = &r.tag {
+            field("release", tag);
+        }
+        field("asset", &r.asset);
+        field(
+            "sha256",
+            &format!("{} ({})", r.sha256, verified(&r.verified_by)),
+        );
+        field("installed", &r.installed);
+    }
     if let Some(i) = &p.info {
         field("version", &i.version.to_string());
         if !i.description.is_empty() {

@@ -241,6 +241,9 @@ pub struct Plugin {
     /// The negotiated protocol version, for valid plugins.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u32>,
+    /// For plugins in the store: where the current version came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed: Option<crate::store::InstalledVersion>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<Info>,
 }
@@ -313,6 +316,9 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
                 ),
                 Standing::BadName(reason) => (Status::Invalid, Some(reason), None, None),
             };
+            let installed = (located.origin == Origin::Store)
+                .then(|| receipt_entry(cfg, &located))
+                .flatten();
             Plugin {
                 name: located.name,
                 status,
@@ -322,9 +328,17 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
                 dir: located.dir,
                 protocol,
                 info,
+                installed,
             }
         })
         .collect()
+}
+
+/// The receipt entry of a store plugin's current version.
+fn receipt_entry(cfg: &Config, located: &Located) -> Option<crate::store::InstalledVersion> {
+    let store = crate::store::Store::new(cfg).ok()?;
+    let version = located.dir.file_name()?.to_str()?;
+    store.receipt(&located.name).ok()?.version(version).cloned()
 }
 
 /// Plugin names for "did you mean" suggestions and completion: no INFO.

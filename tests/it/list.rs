@@ -26,8 +26,8 @@ fn valid_plugins_are_listed_with_their_info() {
         .args(["plugin", "list"])
         .assert()
         .success()
-        .stdout(predicate::str::is_match(r"(?m)^NAME\s+VERSION\s+STATUS\s+HOOKS\s+PATH\s+DESCRIPTION$").unwrap())
-        .stdout(predicate::str::is_match(r"(?m)^registry\s+1\.4\.0\s+valid\s+pre-cluster-create,post-cluster-create\s+\S+kplug-registry\s+Local registry$").unwrap());
+        .stdout(predicate::str::is_match(r"(?m)^NAME\s+VERSION\s+STATUS\s+SOURCE\s+HOOKS\s+PATH\s+DESCRIPTION$").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^registry\s+1\.4\.0\s+valid\s+PATH\s+pre-cluster-create,post-cluster-create\s+\S+kplug-registry\s+Local registry$").unwrap());
 
     let yaml = env
         .kplug()

@@ -4,6 +4,8 @@
 //! environment, HOME/KPLUG_HOME/XDG dirs in a temp dir, and fake plugins the
 //! test writes itself.
 
+mod archives;
+mod server;
 mod support;
 
 mod cache;
@@ -11,4 +13,5 @@ mod dispatch;
 mod engines;
 mod examples;
 mod hooks;
+mod install;
 mod list;
