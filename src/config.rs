@@ -234,10 +234,17 @@ impl Config {
                 .find(|(k, v)| k == name && !v.is_empty())
                 .map(|(_, v)| v.as_os_str())
         };
-        let cwd = std::env::current_dir().ok();
-        let absolute = |p: PathBuf| match &cwd {
-            Some(cwd) if p.is_relative() => cwd.join(p),
-            _ => p,
+        // Only a relative path needs the working directory (one syscall
+        // saved on the dispatch path in the usual, all-absolute case).
+        let cwd = std::cell::OnceCell::new();
+        let absolute = |p: PathBuf| {
+            if p.is_relative()
+                && let Some(cwd) = cwd.get_or_init(|| std::env::current_dir().ok())
+            {
+                cwd.join(p)
+            } else {
+                p
+            }
         };
         let user_home = get(vars::USER_HOME).map(PathBuf::from);
         // The XDG spec says relative values are invalid and to be ignored.

@@ -20,7 +20,13 @@ pub fn run(cfg: &Config, words: &[OsString]) -> Result<i32> {
     exec::check_depth(cfg, &plugin.name)?;
     if let Some(data) = cfg.plugin_data_dir(&plugin.name) {
         // Best effort: a read-only home must not stop the plugin from running.
-        let _ = std::fs::create_dir_all(data);
+        // One mkdir in the common case (it exists), the full walk only the
+        // first time.
+        if let Err(e) = std::fs::create_dir(&data)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            let _ = std::fs::create_dir_all(&data);
+        }
     }
     let env = exec::plugin_env(
         cfg,

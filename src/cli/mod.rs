@@ -48,6 +48,12 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
     {
         return dispatch::run(cfg, &args[1..]);
     }
+    // Everything else writes to pipes (a hook's stdin, `| head`): a closed
+    // one must be an EPIPE error, not death by SIGPIPE. (The binary skips
+    // std's runtime set-up, which would do this; a plugin exec'd above
+    // starts with the default disposition, as from a shell.)
+    // SAFETY: setting a signal disposition has no memory-safety conditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
