@@ -9,11 +9,12 @@
 use super::probe::Probe;
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-const FORMAT: u32 = 1;
+// 2: flat entries (serde's fast path; 1 used `flatten` and a tagged enum).
+const FORMAT: u32 = 2;
 
 /// Identity of the file behind a path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,11 +25,57 @@ pub struct Key {
     ino: u64,
 }
 
+impl Key {
+    pub fn of(m: &std::fs::Metadata) -> Key {
+        Key {
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// One cached answer. Flat on purpose: `plugin list` reads a thousand of
+/// these, and serde parses plain structs without buffering.
 #[derive(Serialize, Deserialize)]
 struct Entry {
     key: Key,
-    #[serde(flatten)]
-    probe: Probe,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    info: Option<Box<crate::protocol::Info>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    protocol: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Entry {
+    fn new(key: Key, probe: Probe) -> Entry {
+        match probe {
+            Probe::Valid { info, protocol } => Entry {
+                key,
+                info: Some(info),
+                protocol: Some(protocol),
+                reason: None,
+            },
+            Probe::Invalid { reason } => Entry {
+                key,
+                info: None,
+                protocol: None,
+                reason: Some(reason),
+            },
+        }
+    }
+
+    fn into_probe(self) -> Probe {
+        match (self.info, self.protocol, self.reason) {
+            (Some(info), Some(protocol), _) => Probe::Valid { info, protocol },
+            (_, _, Some(reason)) => Probe::Invalid { reason },
+            _ => Probe::Invalid {
+                reason: "the INFO cache entry is incomplete".into(),
+            },
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,35 +120,34 @@ impl InfoCache {
 
     /// The identity of the file at `path` now (`None` if it cannot be read).
     pub fn key_of(path: &Path) -> Option<Key> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(Key {
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-            ino: m.ino(),
-        })
+        std::fs::metadata(path).ok().map(|m| Key::of(&m))
     }
 
-    pub fn get(&self, path: &Path, key: &Key) -> Option<&Probe> {
-        let e = self.entries.get(path.to_str()?)?;
-        (e.key == *key).then_some(&e.probe)
+    /// Take the answer for `path` out of the cache if the file is unchanged.
+    /// (Taking, not cloning: a warm `plugin list` reads every entry once.)
+    pub fn take(&mut self, path: &Path, key: &Key) -> Option<Probe> {
+        let e = self.entries.remove(path.to_str()?)?;
+        (e.key == *key).then(|| e.into_probe())
+    }
+
+    /// Whether entries are left that no live plugin took: then the file
+    /// holds stale entries and is worth rewriting.
+    pub fn has_leftovers(&self) -> bool {
+        !self.entries.is_empty()
+    }
+
+    /// Whether the file must be rewritten (corrupt, another version).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
     }
 
     pub fn insert(&mut self, path: &Path, key: Key, probe: Probe) {
         // Paths that are not UTF-8 cannot be JSON keys; they are probed
         // each time instead.
         if let Some(p) = path.to_str() {
-            self.entries.insert(p.to_string(), Entry { key, probe });
+            self.entries.insert(p.to_string(), Entry::new(key, probe));
             self.dirty = true;
         }
-    }
-
-    /// Forget entries of executables that are gone.
-    pub fn retain<'a>(&mut self, live: impl Iterator<Item = &'a Path>) {
-        let live: HashSet<&str> = live.filter_map(Path::to_str).collect();
-        let before = self.entries.len();
-        self.entries.retain(|p, _| live.contains(p.as_str()));
-        self.dirty |= self.entries.len() != before;
     }
 
     /// Write the cache if it changed (atomically: temp file, then rename).

@@ -57,6 +57,9 @@ pub struct Located {
     /// directory holding the executable.
     pub dir: PathBuf,
     pub origin: Origin,
+    /// The file's identity when a scan already read it (saves a second
+    /// `stat` for the INFO cache lookup).
+    pub stat: Option<cache::Key>,
 }
 
 impl Located {
@@ -72,7 +75,13 @@ impl Located {
 /// Only regular files with an execute bit count (symlinks are followed; a
 /// broken one is not a plugin).
 pub fn is_executable_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    executable_identity(path).is_some()
+}
+
+/// The identity of `path` if it is an executable regular file.
+fn executable_identity(path: &Path) -> Option<cache::Key> {
+    let m = std::fs::metadata(path).ok()?;
+    (m.is_file() && m.permissions().mode() & 0o111 != 0).then(|| cache::Key::of(&m))
 }
 
 /// The executable of an installed plugin, through its `current` link.
@@ -81,11 +90,13 @@ fn store_lookup(store: &Path, name: &str) -> Option<Located> {
     let version = std::fs::read_link(plugin_dir.join("current")).ok()?;
     let dir = plugin_dir.join(version);
     let path = dir.join(format!("{EXECUTABLE_PREFIX}{name}"));
-    is_executable_file(&path).then(|| Located {
+    let stat = executable_identity(&path)?;
+    Some(Located {
         name: name.to_string(),
         path,
         dir,
         origin: Origin::Store,
+        stat: Some(stat),
     })
 }
 
@@ -108,6 +119,7 @@ pub fn find(cfg: &Config, name: &str) -> Option<Located> {
                 path,
                 dir: dir.clone(),
                 origin,
+                stat: None,
             });
         }
     }
@@ -170,12 +182,24 @@ fn scan_dir(dir: &Path, origin: Origin, out: &mut Vec<Located>) {
             continue;
         };
         let path = entry.path();
-        if is_executable_file(&path) {
+        // A regular file is stat'ed relative to the open directory (no
+        // path walk); only symlinks need their target looked up by path.
+        let stat = match entry.file_type() {
+            Ok(t) if t.is_file() => entry
+                .metadata()
+                .ok()
+                .filter(|m| m.permissions().mode() & 0o111 != 0)
+                .map(|m| cache::Key::of(&m)),
+            Ok(t) if t.is_symlink() => executable_identity(&path),
+            _ => None,
+        };
+        if let Some(stat) = stat {
             here.push(Located {
                 name: name.to_string(),
                 path,
                 dir: dir.to_path_buf(),
                 origin,
+                stat: Some(stat),
             });
         }
     }
@@ -206,17 +230,15 @@ pub fn scan(cfg: &Config) -> Vec<Found> {
     }
 
     let mut found: Vec<Found> = Vec::with_capacity(all.len());
+    // Name → path of the active copy.
+    let mut active: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
     for located in all {
         let standing = if let Err(e) = names::validate(&located.name) {
             Standing::BadName(format!("plugin name `{}` {e}", located.name))
-        } else if let Some(first) = found
-            .iter()
-            .find(|f| f.standing == Standing::Active && f.located.name == located.name)
-        {
-            Standing::Shadowed {
-                by: first.located.path.clone(),
-            }
+        } else if let Some(first) = active.get(&located.name) {
+            Standing::Shadowed { by: first.clone() }
         } else {
+            active.insert(located.name.clone(), located.path.clone());
             Standing::Active
         };
         found.push(Found { located, standing });

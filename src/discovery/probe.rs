@@ -9,7 +9,6 @@ use super::cache::InfoCache;
 use crate::config::Config;
 use crate::exec::{self, Spawn, Termination};
 use crate::protocol::{self, Command, Info};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Largest INFO document accepted.
@@ -17,8 +16,7 @@ pub const INFO_LIMIT: usize = 1024 * 1024;
 /// Bytes of stderr kept for error messages.
 pub const STDERR_TAIL: usize = 64 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     Valid { info: Box<Info>, protocol: u32 },
     Invalid { reason: String },
@@ -172,24 +170,31 @@ fn ask(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
 
 /// Probes for each plugin, in order: cached answers where the binary is
 /// unchanged, fresh INFO runs (in parallel) for the rest. The cache is
-/// saved when anything changed.
+/// rewritten, from exactly these answers, only when something changed.
 pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe> {
     let mut cache = if refresh {
         InfoCache::empty(cfg)
     } else {
         InfoCache::load(cfg)
     };
-    let keys: Vec<_> = plugins.iter().map(|p| InfoCache::key_of(&p.path)).collect();
+    let keys: Vec<_> = plugins
+        .iter()
+        .map(|p| p.stat.clone().or_else(|| InfoCache::key_of(&p.path)))
+        .collect();
     let mut results: Vec<Option<Probe>> = plugins
         .iter()
         .zip(&keys)
-        .map(|(p, key)| key.as_ref().and_then(|k| cache.get(&p.path, k)).cloned())
+        .map(|(p, key)| key.as_ref().and_then(|k| cache.take(&p.path, k)))
         .collect();
+    // Leftovers are answers for executables that are gone or changed.
+    let mut changed = cache.is_dirty() || cache.has_leftovers();
 
     let missing: Vec<usize> = (0..plugins.len())
         .filter(|&i| results[i].is_none())
         .collect();
+    let mut uncacheable = vec![false; plugins.len()];
     if !missing.is_empty() {
+        changed = true;
         let timeout = match cfg.file() {
             Ok(f) => f.timeouts.info.0,
             Err(e) => {
@@ -199,20 +204,24 @@ pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe
         };
         let answers = run_parallel(&missing, |&i| probe(cfg, plugins[i], timeout));
         for (i, answer) in missing.into_iter().zip(answers) {
-            if answer.cacheable
-                && let Some(key) = &keys[i]
-            {
-                cache.insert(&plugins[i].path, key.clone(), answer.probe.clone());
-            }
+            uncacheable[i] = !answer.cacheable;
             results[i] = Some(answer.probe);
         }
     }
-    cache.retain(plugins.iter().map(|p| p.path.as_path()));
-    cache.save(cfg);
-    results
+    let results: Vec<Probe> = results
         .into_iter()
         .map(|r| r.expect("every plugin probed"))
-        .collect()
+        .collect();
+    if changed {
+        let mut fresh = InfoCache::empty(cfg);
+        for (i, probe) in results.iter().enumerate() {
+            if let (false, Some(key)) = (uncacheable[i], &keys[i]) {
+                fresh.insert(&plugins[i].path, key.clone(), probe.clone());
+            }
+        }
+        fresh.save(cfg);
+    }
+    results
 }
 
 /// Map `f` over `items` on a few threads (INFO runs mostly wait on a child

@@ -93,14 +93,24 @@ fn a_corrupt_cache_is_rebuilt() {
         b"",
         b"\xff\x00\x01",
         br#"{"format":1,"kplug":"0.0.0","entries":{}}"#,
+        // An older format written by this very version: rebuilt too.
+        format!(
+            r#"{{"format":1,"kplug":"{}","entries":{{}}}}"#,
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_bytes(),
     ] {
         std::fs::write(&cache, garbage).unwrap();
         assert_eq!(entry(&list_json(&env), "counted")["status"], "valid");
         let rebuilt: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&cache).unwrap()).expect("cache rewritten");
-        assert_eq!(rebuilt["format"], 1);
+        assert_eq!(
+            rebuilt["entries"].as_object().map(|e| e.len()),
+            Some(1),
+            "{rebuilt}"
+        );
     }
-    assert_eq!(info_calls(&env), 5);
+    assert_eq!(info_calls(&env), 6);
 }
 
 #[test]
