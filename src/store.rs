@@ -228,11 +228,11 @@ impl Store {
     /// at once), then deleted.
     pub fn remove_plugin(&self, lock: &StoreLock, name: &str) -> Result<()> {
         let dir = self.plugin_dir(name);
-        let trash = self.staging(lock)?.join("removed");
-        std::fs::rename(&dir, &trash)
-            .with_context(|| format!("could not remove {}", dir.display()))?;
-        let _ = std::fs::remove_dir_all(&trash);
-        Ok(())
+        let staging = self.staging(lock)?;
+        let result = std::fs::rename(&dir, staging.join("removed"))
+            .with_context(|| format!("could not remove {}", dir.display()));
+        let _ = std::fs::remove_dir_all(&staging);
+        result
     }
 
     /// The cached archive of a verified download, if it is still there and

@@ -76,6 +76,11 @@ pub fn install(cfg: &Config, text: &str, opts: &InstallOptions) -> Result<Instal
             "`--sha256 {s}` is not a sha256 (64 hex digits)"
         )));
     }
+    if matches!(source, Source::Dir(_)) && opts.sha256.is_some() {
+        return Err(Error::usage(
+            "`--sha256` checks a single file; it cannot check a directory",
+        ));
+    }
     if matches!(source, Source::Url(_)) && opts.sha256.is_none() {
         return Err(
             Error::usage("installing from a plain URL needs `--sha256 <hex>`").with_hint(
@@ -185,12 +190,30 @@ fn github_payload(
             Spec::Latest => true,
         }
     };
+    let prerelease =
+        |v: &InstalledVersion| semver::Version::parse(&v.version).is_ok_and(|v| !v.pre.is_empty());
     let mut local: Vec<&InstalledVersion> = receipt
         .versions
         .iter()
         .filter(|v| wanted_version(v) && cached(v).is_some())
+        .filter(|v| opts.pre || matches!(spec, Spec::Tag(_)) || !prerelease(v))
         .collect();
     local.sort_by_key(|v| semver::Version::parse(&v.version).ok());
+    // Offline, "the newest" never means older than what is installed.
+    if opts.offline
+        && !matches!(spec, Spec::Tag(_))
+        && let (Some(cur), Some(best)) = (
+            current
+                .as_deref()
+                .and_then(|c| semver::Version::parse(c).ok()),
+            local
+                .last()
+                .and_then(|v| semver::Version::parse(&v.version).ok()),
+        )
+        && best < cur
+    {
+        return Ok(Fetch::AlreadyCurrent(cur.to_string()));
+    }
     if let Some(entry) = local.last()
         && (opts.offline || matches!(spec, Spec::Tag(_)))
     {
@@ -221,11 +244,18 @@ fn github_payload(
 
     let gh = GitHub::new(cfg)?;
     let release = resolve(&gh, &repo_s, spec, opts.pre)?;
-    if let Some(v) = release.version()
-        && current.as_deref() == Some(v.to_string().as_str())
-        && !opts.force
-    {
-        return Ok(Fetch::AlreadyCurrent(v.to_string()));
+    // Already current: by version, or by the tag the current version came
+    // from (a tag and the INFO version may differ, e.g. `v2.0` and 2.0.0).
+    let current_tag = current
+        .as_deref()
+        .and_then(|c| receipt.version(c))
+        .filter(|v| v.source == repo_s)
+        .and_then(|v| v.tag.clone());
+    let same_version = release
+        .version()
+        .is_some_and(|v| current.as_deref() == Some(v.to_string().as_str()));
+    if (same_version || current_tag.as_deref() == Some(release.tag_name.as_str())) && !opts.force {
+        return Ok(Fetch::AlreadyCurrent(current.clone().unwrap_or_default()));
     }
     let platform = Platform::host().ok_or_else(|| {
         Error::new("kplug cannot pick release assets for this operating system or architecture")
@@ -240,12 +270,17 @@ fn github_payload(
     let max = cfg.file()?.install.max_download_mib * 1024 * 1024;
     let file = gh.download(chosen, &staging.join(&chosen.name), max)?;
 
-    // Verify: GitHub's digest, else a checksums asset, else only TLS.
+    // Verify: GitHub's digest, else a checksums asset, else only TLS; and
+    // --sha256 on top when given.
     let mut verified_by = None;
+    if let Some(expected) = &opts.sha256 {
+        check_sha(&file, expected, &chosen.name)?;
+        verified_by = Some("--sha256");
+    }
     if let Some(expected) = chosen.digest.as_deref().and_then(verify::parse_digest) {
         check_sha(&file, &expected, &chosen.name)?;
         verified_by = Some("github-digest");
-    } else {
+    } else if verified_by.is_none() {
         for sums in verify::checksum_assets(&chosen.name, &names) {
             let sums_asset = release
                 .assets
@@ -267,8 +302,14 @@ fn github_payload(
         Some(v) => v.to_string(),
         None if opts.require_checksum || cfg.file()?.install.require_checksum => {
             return Err(Error::new(format!(
-                "{repo_s} {} publishes no checksum for {}; refusing it (--require-checksum)",
-                release.tag_name, chosen.name
+                "{repo_s} {} publishes no checksum for {}; refusing it ({})",
+                release.tag_name,
+                chosen.name,
+                if opts.require_checksum {
+                    "--require-checksum"
+                } else {
+                    "install.requireChecksum in the config file"
+                }
             ))
             .with_hint(
                 "ask the author to publish a checksums.txt, or install without --require-checksum",
@@ -389,8 +430,13 @@ fn local_dir(dir: &Path, staging: &Path, cfg: &Config) -> Result<Payload> {
     let limits = limits(cfg)?;
     let copy = staging.join("dir");
     let mut budget = (limits.max_bytes, limits.max_entries);
-    copy_tree(dir, &copy, &mut budget)
-        .map_err(|e| Error::new(format!("could not copy {}", dir.display())).caused_by(e))?;
+    copy_tree(dir, &copy, &mut budget).map_err(|e| {
+        Error::new(format!("could not copy {}", dir.display()))
+            .caused_by(e)
+            .with_hint(
+                "a plugin directory must stay within install.maxUnpackedMib and install.maxEntries",
+            )
+    })?;
     Ok(Payload {
         file: Fetched {
             path: copy,
@@ -420,7 +466,7 @@ fn copy_tree(from: &Path, to: &Path, budget: &mut (u64, u64)) -> std::io::Result
         budget.1 = budget
             .1
             .checked_sub(1)
-            .ok_or_else(|| std::io::Error::other("too many files"))?;
+            .ok_or_else(|| std::io::Error::other("it holds more files than the install limit"))?;
         let dest = to.join(entry.file_name());
         if kind.is_dir() {
             copy_tree(&entry.path(), &dest, budget)?;
@@ -429,7 +475,7 @@ fn copy_tree(from: &Path, to: &Path, budget: &mut (u64, u64)) -> std::io::Result
             budget.0 = budget
                 .0
                 .checked_sub(n)
-                .ok_or_else(|| std::io::Error::other("too large"))?;
+                .ok_or_else(|| std::io::Error::other("it is larger than the install limit"))?;
         }
     }
     Ok(())
@@ -485,6 +531,7 @@ fn unpack_and_commit(
         path: exe.clone(),
         dir: exe_dir.clone(),
         origin: Origin::Store,
+        stat: None,
     };
     let (info, _protocol) = probe::smoke_test(cfg, &located).map_err(|reason| {
         Error::new(format!("refusing {}: the plugin does not work here", payload.asset))
@@ -524,16 +571,20 @@ fn unpack_and_commit(
         && old.source == payload.source
         && old.sha256 != sha256
     {
-        let err = Error::new(format!(
+        let what = format!(
             "{name} {version} from {} is not the file installed before under that version",
             payload.source
-        ))
-        .caused_by(format!("recorded sha256 {}", old.sha256))
-        .caused_by(format!("this sha256     {sha256}"));
+        );
+        let hashes = format!("recorded sha256 {}, this one {sha256}", old.sha256);
         if !opts.force {
-            return Err(err.with_hint("a release should never change once published; reinstall with `--force` only if you trust the change"));
+            return Err(Error::new(what).caused_by(hashes).with_hint(
+                "a release should never change once published; reinstall with `--force` only if you trust the change",
+            ));
         }
-        ui::warn(cfg, &format!("{err}; installing it anyway (--force)"));
+        ui::warn(
+            cfg,
+            &format!("{what} ({hashes}); installing it anyway (--force)"),
+        );
     }
 
     let entry = InstalledVersion {
@@ -545,7 +596,7 @@ fn unpack_and_commit(
         verified_by: payload.verified_by.clone(),
         installed: crate::store::now(),
     };
-    if payload.file.path.starts_with(staging) && payload.verified_by != "local-dir" {
+    if payload.tag.is_some() && payload.file.path.starts_with(staging) {
         store.cache_download(lock, &payload.file.path, &sha256, &payload.asset)?;
     }
     store.record_version(lock, &name, entry.clone())?;

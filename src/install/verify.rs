@@ -24,13 +24,11 @@ pub fn checksum_assets<'a>(asset: &str, all: &[&'a str]) -> Vec<&'a str> {
             || n == lower(&format!("{asset}.sha256sum"))
         {
             0
-        } else if matches!(
-            n.as_str(),
-            "checksums.txt" | "sha256sums" | "sha256sums.txt" | "checksums.sha256"
-        ) || n.ends_with("_checksums.txt")
-            || n.ends_with("-checksums.txt")
-            || n.ends_with("_sha256sums.txt")
+        } else if (n.contains("checksums") || n.contains("sha256sums"))
+            && (n.ends_with(".txt") || n.ends_with(".sha256") || !n.contains('.'))
         {
+            // checksums.txt, SHA256SUMS, foo_1.0_checksums.txt,
+            // checksums_1.0.txt, checksums.sha256 (not checksums.txt.sig).
             1
         } else {
             continue;
@@ -115,8 +113,10 @@ mod tests {
             "x.tar.gz.sha256",
             "checksums.txt",
             "x_1.0_checksums.txt",
+            "checksums_1.0.txt",
             "notes.txt",
             "SHA256SUMS",
+            "checksums.txt.sig",
         ];
         assert_eq!(
             checksum_assets("x.tar.gz", &all),
@@ -124,6 +124,7 @@ mod tests {
                 "x.tar.gz.sha256",
                 "SHA256SUMS",
                 "checksums.txt",
+                "checksums_1.0.txt",
                 "x_1.0_checksums.txt"
             ]
         );

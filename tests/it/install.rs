@@ -947,3 +947,80 @@ fn a_wrong_github_digest_is_refused() {
     assert_eq!(store_snapshot(&env), before);
     assert_eq!(live(&env), "demo 1.0.0");
 }
+
+#[test]
+fn sha256_applies_to_github_sources_too() {
+    let (env, gh) = setup();
+    gh.publish(REPO, release("demo", "1.0.0"));
+    kplug(&env, &gh)
+        .args(["plugin", "install", REPO, "--sha256", &"0".repeat(64)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("checksum mismatch"));
+    let body = gh.releases.lock().unwrap()[REPO][0].assets[0].body.clone();
+    kplug(&env, &gh)
+        .args(["plugin", "install", REPO, "--sha256", &sha256_hex(&body)])
+        .assert()
+        .success();
+    let dir = env.dir("plugin-dir");
+    kplug(&env, &gh)
+        .args([
+            "plugin",
+            "install",
+            dir.to_str().unwrap(),
+            "--sha256",
+            &"0".repeat(64),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot check a directory"));
+}
+
+#[test]
+fn offline_never_picks_a_prerelease_or_an_older_version() {
+    let (env, gh) = setup();
+    gh.publish(REPO, release("demo", "1.0.0"));
+    gh.publish(REPO, release("demo", "1.1.0-rc.1"));
+    gh.publish(REPO, release("demo", "2.0.0"));
+    for v in ["1.0.0", "1.1.0-rc.1"] {
+        install(&env, &gh, &format!("{REPO}@v{v}")).success();
+    }
+    install(&env, &gh, &format!("{REPO}@v1.0.0")).success();
+    gh.server.stop();
+    kplug(&env, &gh)
+        .args(["plugin", "install", REPO, "--offline"])
+        .assert()
+        .success();
+    assert_eq!(
+        live(&env),
+        "demo 1.0.0",
+        "a prerelease was chosen without --pre"
+    );
+    kplug(&env, &gh)
+        .args(["plugin", "install", REPO, "--offline", "--pre"])
+        .assert()
+        .success();
+    assert_eq!(live(&env), "demo 1.1.0-rc.1");
+}
+
+#[test]
+fn a_versioned_checksums_file_is_found() {
+    let (env, gh) = setup();
+    let mut r = release_with(
+        "demo",
+        "1.0.0",
+        archives::plugin_tar_gz("demo", "1.0.0"),
+        false,
+    );
+    r.assets.push(FakeAsset {
+        name: "checksums_1.0.0.txt".into(),
+        body: format!("{}  {}\n", sha256_hex(&r.assets[0].body), r.assets[0].name).into_bytes(),
+        digest: false,
+    });
+    gh.publish(REPO, r);
+    install(&env, &gh, REPO)
+        .success()
+        .stderr(predicate::str::contains(
+            "verified against the release's checksums",
+        ));
+}
