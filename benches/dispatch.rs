@@ -88,19 +88,30 @@ fn dispatch_latency(fx: &Fixture, summary: &mut Summary) {
     let direct = fx.direct();
     let one = fx.dispatch(&fx.one);
     let many = fx.dispatch(&fx.many);
-    let variants = [&direct, &one, &many];
-    for v in variants {
+    // The floors: the least a dispatcher in C, or in Rust linked as kplug
+    // is, can cost here (a second exec). They show what the target allows
+    // on this machine.
+    let floors: Vec<Variant> = fx.floors();
+    let mut variants = vec![&direct, &one, &many];
+    variants.extend(floors.iter());
+    for v in &variants {
         v.check();
     }
-    interleave(&variants, WARMUP_ROUNDS, Variant::time_ms);
-    let samples = interleave(&variants, DISPATCH_ROUNDS, Variant::time_ms);
-    let [direct_s, one_s, many_s] = samples.map(Stats::of);
+    interleave_all(&variants, WARMUP_ROUNDS, Variant::time_ms);
+    let samples: Vec<Stats> = interleave_all(&variants, DISPATCH_ROUNDS, Variant::time_ms)
+        .into_iter()
+        .map(Stats::of)
+        .collect();
+    let (direct_s, one_s, many_s) = (&samples[0], &samples[1], &samples[2]);
 
     let mut t = Table::new(&format!(
         "1. Dispatch latency, ms ({DISPATCH_ROUNDS} rounds)"
     ));
-    t.baseline(&direct.label, &direct_s);
-    for (v, s) in [(&one, &one_s), (&many, &many_s)] {
+    t.baseline(&direct.label, direct_s);
+    for (v, s) in floors.iter().zip(&samples[3..]) {
+        t.row(&v.label, Some(s), s.median / direct_s.median, Check::Info);
+    }
+    for (v, s) in [(&one, one_s), (&many, many_s)] {
         let ratio = s.median / direct_s.median;
         let pass = t.row(
             &v.label,
@@ -209,6 +220,8 @@ struct Fixture {
     /// The trivial plugin, `kplug-bench`, alone in its directory.
     trivial: PathBuf,
     rss_probe: Option<PathBuf>,
+    /// Helper programs compiled for the bench.
+    tools: PathBuf,
     one: Site,
     many: Site,
     list: Site,
@@ -279,11 +292,38 @@ impl Fixture {
             plugin_kind,
             trivial,
             rss_probe,
+            tools: tools.clone(),
             one: site(&one_dir, "kplug-home-one"),
             many: site(&many_dir, "kplug-home-many"),
             list: site(&many_dir, "kplug-home-list"),
             _root: root,
         }
+    }
+
+    /// Minimal exec'ers, compiled now; none without the compilers.
+    fn floors(&self) -> Vec<Variant> {
+        let mut out = Vec::new();
+        let exec = |label: &str, program: PathBuf| Variant {
+            label: label.into(),
+            program,
+            args: vec![self.trivial.clone().into()],
+            env: self.one.env(),
+        };
+        let c = self.tools.join("exec-c");
+        if compile(&Path::new(FIXTURES).join("exec.c"), &c) {
+            out.push(exec("floor: a C program that only execs it", c));
+        }
+        let rs = self.tools.join("exec-rs");
+        let built = Command::new("rustc")
+            .args(["-O", "-C", "link-arg=-no-pie", "-o"])
+            .arg(&rs)
+            .arg(Path::new(FIXTURES).join("exec.rs"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if built {
+            out.push(exec("floor: the same in Rust, linked as kplug", rs));
+        }
+        out
     }
 
     /// The baseline: the plugin exec'd straight from this process.
@@ -454,12 +494,24 @@ fn ms(d: Duration) -> f64 {
 fn interleave<const N: usize>(
     variants: &[&Variant; N],
     rounds: usize,
-    mut measure: impl FnMut(&Variant) -> f64,
+    measure: impl FnMut(&Variant) -> f64,
 ) -> [Vec<f64>; N] {
-    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
+    interleave_all(variants, rounds, measure)
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one sample list per variant"))
+}
+
+/// [`interleave`] for a number of variants known only at run time.
+fn interleave_all(
+    variants: &[&Variant],
+    rounds: usize,
+    mut measure: impl FnMut(&Variant) -> f64,
+) -> Vec<Vec<f64>> {
+    let n = variants.len();
+    let mut samples: Vec<Vec<f64>> = (0..n).map(|_| Vec::with_capacity(rounds)).collect();
     for round in 0..rounds {
-        for k in 0..N {
-            let i = (round + k) % N;
+        for k in 0..n {
+            let i = (round + k) % n;
             samples[i].push(measure(variants[i]));
         }
     }
@@ -491,6 +543,8 @@ enum Check {
     AtMost(f64, &'static str),
     /// The median, at most this (an absolute target).
     MedianAtMost(f64, &'static str),
+    /// No target: shown for context.
+    Info,
 }
 
 /// One section of the report.
@@ -528,14 +582,19 @@ impl Table {
                 let median = s.expect("an absolute target needs figures").median;
                 (format!("≤ {max}{unit}"), median <= max)
             }
+            Check::Info => (String::new(), true),
         };
         let [median, p10, p90] = match s {
             Some(s) => [s.median, s.p10, s.p90].map(num),
             None => ["".into(), "".into(), "".into()],
         };
+        let result = match check {
+            Check::Info => "floor",
+            _ if pass => "PASS",
+            _ => "over",
+        };
         println!(
-            "  {label:<LABEL_WIDTH$} {median:>9} {p10:>9} {p90:>9} {ratio:>6.2}×  {target:<11} {}",
-            if pass { "PASS" } else { "over" }
+            "  {label:<LABEL_WIDTH$} {median:>9} {p10:>9} {p90:>9} {ratio:>6.2}×  {target:<11} {result}"
         );
         pass
     }
