@@ -228,8 +228,7 @@ impl Engine for K3d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
+    use crate::cluster::stand_in::StandIn;
 
     const LIST_JSON: &str = r#"[{"name":"dev","network":{"name":"k3d-dev","external":false,"IPAM":{"IPPrefix":"172.18.0.0/16"}},"token":"SECRETTOKEN","nodes":[{"name":"k3d-dev-server-0","role":"server","image":"rancher/k3s:v1.31.2-k3s1","env":["K3S_TOKEN=SECRETTOKEN"],"runtimeLabels":{"k3d.cluster":"dev","k3d.cluster.token":"SECRETTOKEN"},"serverOpts":{"kubeAPI":{"Host":"0.0.0.0","HostIP":"0.0.0.0","PortMapping":{"Binding":{"HostIp":"0.0.0.0","HostPort":"6550"}}}},"IP":{"IP":"172.18.0.2","Static":false},"State":{"Running":true,"Status":"running"}},{"name":"k3d-dev-agent-0","role":"agent","image":"rancher/k3s:v1.31.2-k3s1","env":["K3S_TOKEN=SECRETTOKEN","K3S_URL=https://k3d-dev-server-0:6443"],"IP":{"IP":"172.18.0.3","Static":false},"State":{"Running":true}},{"name":"k3d-dev-serverlb","role":"loadbalancer","image":"ghcr.io/k3d-io/k3d-proxy:5.7.4","IP":{"IP":"172.18.0.4","Static":false},"State":{"Running":true}}],"serverOpts":{"kubeAPI":{"Host":"0.0.0.0","HostIP":"0.0.0.0"}},"agentsRunning":1,"serversRunning":1}]"#;
 
@@ -242,29 +241,15 @@ mod tests {
 
     impl Fixture {
         fn new(list_json: &str, create_status: i32) -> Fixture {
-            let tmp = tempfile::tempdir().unwrap();
-            let bin = tmp.path().join("bin");
-            std::fs::create_dir_all(&bin).unwrap();
-            std::fs::write(tmp.path().join("list.json"), list_json).unwrap();
-            let t = tmp.path().display();
-            write_exec(
-                &bin.join("k3d"),
-                &format!(
-                    r#"#!/bin/sh
-[ "$1" = __probe ] && exit 0
-echo "$*" >> '{t}/argv'
-case "$1 $2" in
-"cluster list") cat '{t}/list.json' ;;
+            let StandIn { tmp, cfg } = StandIn::new("k3d", |t| {
+                std::fs::write(t.join("list.json"), list_json).unwrap();
+                let t = t.display();
+                format!(
+                    r#""cluster list") cat '{t}/list.json' ;;
 "kubeconfig write") echo "/home/u/.config/k3d/kubeconfig-$3.yaml" ;;
-"cluster create") exit {create_status} ;;
-esac
-"#
-                ),
-            );
-            let cfg = Config::from_vars(vec![
-                ("KPLUG_HOME".into(), tmp.path().join("home").into()),
-                ("PATH".into(), bin.into()),
-            ]);
+"cluster create") exit {create_status} ;;"#
+                )
+            });
             Fixture { tmp, cfg }
         }
 
@@ -273,32 +258,8 @@ esac
         }
 
         fn argv(&self) -> Vec<String> {
-            std::fs::read_to_string(self.tmp.path().join("argv"))
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_string)
-                .collect()
+            crate::cluster::stand_in::argv(self.tmp.path())
         }
-    }
-
-    /// Write an executable script and wait until it can be run: a thread of
-    /// another test forking while the file was open for writing would make
-    /// exec fail with ETXTBSY for a moment.
-    fn write_exec(path: &Path, script: &str) {
-        std::fs::write(path, script).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for _ in 0..500 {
-            match std::process::Command::new(path).arg("__probe").status() {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                other => {
-                    other.unwrap();
-                    return;
-                }
-            }
-        }
-        panic!("{} stayed busy", path.display());
     }
 
     fn spec() -> ClusterSpec {

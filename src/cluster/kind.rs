@@ -292,6 +292,7 @@ fn remove_if_present(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::stand_in::StandIn;
     use crate::error::exit;
 
     /// A temp dir with `bin/kind`, a stand-in that logs its argv to `argv`
@@ -304,31 +305,17 @@ mod tests {
 
     impl Fixture {
         fn new(clusters: &str) -> Fixture {
-            let tmp = tempfile::tempdir().unwrap();
-            let bin = tmp.path().join("bin");
-            std::fs::create_dir_all(&bin).unwrap();
-            std::fs::write(tmp.path().join("clusters"), clusters).unwrap();
-            let t = tmp.path().display();
-            write_exec(
-                &bin.join("kind"),
-                &format!(
-                    r#"#!/bin/sh
-[ "$1" = __probe ] && exit 0
-echo "$*" >> '{t}/argv'
-case "$1 $2" in
-"get clusters")
+            let StandIn { tmp, cfg } = StandIn::new("kind", |t| {
+                std::fs::write(t.join("clusters"), clusters).unwrap();
+                let t = t.display();
+                format!(
+                    r#""get clusters")
     [ -s '{t}/clusters' ] || echo "No kind clusters found." >&2
     cat '{t}/clusters' ;;
 "get nodes") printf '%s\n' "$4-worker2" "$4-control-plane" "$4-worker" ;;
-"get kubeconfig") printf 'apiVersion: v1\nkind: Config\n# %s\n' "$4" ;;
-esac
-"#
-                ),
-            );
-            let cfg = Config::from_vars(vec![
-                ("KPLUG_HOME".into(), tmp.path().join("home").into()),
-                ("PATH".into(), bin.into()),
-            ]);
+"get kubeconfig") printf 'apiVersion: v1\nkind: Config\n# %s\n' "$4" ;;"#
+                )
+            });
             Fixture { tmp, cfg }
         }
 
@@ -341,32 +328,8 @@ esac
         }
 
         fn argv(&self) -> Vec<String> {
-            std::fs::read_to_string(self.tmp.path().join("argv"))
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_string)
-                .collect()
+            crate::cluster::stand_in::argv(self.tmp.path())
         }
-    }
-
-    /// Write an executable script and wait until it can be run: a thread of
-    /// another test forking while the file was open for writing would make
-    /// exec fail with ETXTBSY for a moment.
-    fn write_exec(path: &Path, script: &str) {
-        std::fs::write(path, script).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for _ in 0..500 {
-            match Command::new(path).arg("__probe").status() {
-                Err(e) if e.kind() == ErrorKind::ExecutableFileBusy => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                other => {
-                    other.unwrap();
-                    return;
-                }
-            }
-        }
-        panic!("{} stayed busy", path.display());
     }
 
     fn spec(servers: u32, agents: u32, engine_args: &[&str]) -> ClusterSpec {

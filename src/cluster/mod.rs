@@ -14,6 +14,8 @@
 pub mod k3d;
 pub mod kind;
 pub mod sim;
+#[cfg(test)]
+mod stand_in;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
