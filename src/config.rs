@@ -34,6 +34,8 @@ pub mod vars {
     pub const GITHUB_API_URL: &str = "KPLUG_GITHUB_API_URL";
     /// `1` disables every hook, like `--no-hooks`.
     pub const NO_HOOKS: &str = "KPLUG_NO_HOOKS";
+    /// `1` skips plugin requirement checks, like `--skip-checks`.
+    pub const SKIP_CHECKS: &str = "KPLUG_SKIP_CHECKS";
     /// Any value disables colour (<https://no-color.org>).
     pub const NO_COLOR: &str = "NO_COLOR";
     /// `dumb` disables colour.
@@ -136,6 +138,10 @@ pub struct Install {
     /// Most entries an archive may hold.
     #[serde(default = "default_max_entries")]
     pub max_entries: u64,
+    /// Installed versions kept per plugin (the current one included);
+    /// older ones are pruned after a successful switch.
+    #[serde(default = "default_keep_versions")]
+    pub keep_versions: usize,
 }
 
 impl Default for Install {
@@ -145,6 +151,7 @@ impl Default for Install {
             max_download_mib: default_max_download_mib(),
             max_unpacked_mib: default_max_unpacked_mib(),
             max_entries: default_max_entries(),
+            keep_versions: default_keep_versions(),
         }
     }
 }
@@ -159,6 +166,10 @@ fn default_max_unpacked_mib() -> u64 {
 
 fn default_max_entries() -> u64 {
     10_000
+}
+
+fn default_keep_versions() -> usize {
+    3
 }
 
 #[derive(Debug, Clone, Deserialize)]

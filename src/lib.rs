@@ -12,6 +12,7 @@
 //! * [`ui`] — output formats and messages;
 //! * [`cli`] — argument parsing and the commands.
 
+pub mod authoring;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
@@ -24,6 +25,7 @@ pub mod hooks;
 pub mod install;
 pub mod lifecycle;
 pub mod protocol;
+pub mod requirements;
 pub mod store;
 pub mod ui;
 

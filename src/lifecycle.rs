@@ -138,6 +138,22 @@ fn plan(cfg: &Config, opts: Options, event: Event) -> Result<Vec<Hook>> {
     hooks::plan(cfg, event, None)
 }
 
+/// The plan of an event about an existing cluster: plugins whose
+/// `requires.kubernetes` excludes the cluster's version are left out (with
+/// a warning).
+fn plan_for(cfg: &Config, opts: Options, ctx: &ExecContext) -> Result<Vec<Hook>> {
+    let hooks = plan(cfg, opts, ctx.event)?;
+    Ok(match &ctx.cluster {
+        Some(c) => crate::requirements::kubernetes_gate(
+            cfg,
+            hooks,
+            &c.name,
+            c.kubernetes_version.as_deref(),
+        ),
+        None => hooks,
+    })
+}
+
 fn fire_options(opts: Options, best_effort: bool) -> FireOptions {
     FireOptions {
         jobs: opts.jobs,
@@ -221,7 +237,7 @@ pub fn create(
         Some(spec_of(&spec)),
         &id,
     );
-    let post = plan(cfg, opts, Event::PostClusterCreate)?;
+    let post = plan_for(cfg, opts, &ctx)?;
     let runs = hooks::fire_post(cfg, &post, &ctx, fire_options(opts, false));
     let done = format!("cluster `{}` was created and is kept", spec.name);
     Ok(Outcome {
@@ -324,13 +340,13 @@ pub fn delete(cfg: &Config, engine: &dyn Engine, name: &str, opts: Options) -> R
         None,
         &id,
     );
-    let pre = plan(cfg, opts, Event::PreClusterDelete)?;
+    let pre = plan_for(cfg, opts, &ctx)?;
     hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
     engine.delete(name)?;
     remove_record(cfg, name);
     ctx.event = Event::PostClusterDelete;
     ctx.previous.clear();
-    let post = plan(cfg, opts, Event::PostClusterDelete)?;
+    let post = plan_for(cfg, opts, &ctx)?;
     let runs = hooks::fire_post(cfg, &post, &ctx, fire_options(opts, false));
     let done = format!("cluster `{name}` was deleted");
     Ok(Outcome {
@@ -367,7 +383,7 @@ pub fn start_stop(
     };
     let id = clock::invocation_id();
     let mut ctx = context(pre_event, cluster_context(cfg, &cluster), None, &id);
-    let pre = plan(cfg, opts, pre_event)?;
+    let pre = plan_for(cfg, opts, &ctx)?;
     hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
     if start {
         engine.start(name)?;
@@ -376,7 +392,7 @@ pub fn start_stop(
     }
     let cluster = require(engine, name)?;
     let ctx = context(post_event, cluster_context(cfg, &cluster), None, &id);
-    let post = plan(cfg, opts, post_event)?;
+    let post = plan_for(cfg, opts, &ctx)?;
     let runs = hooks::fire_post(cfg, &post, &ctx, fire_options(opts, false));
     let done = format!(
         "cluster `{name}` was {}",
@@ -417,7 +433,7 @@ pub fn fire(
     };
     let spec = record(cfg, name).map(|r| spec_of(&r.spec));
     let mut ctx = context(event, ctx_cluster, spec, &clock::invocation_id());
-    let hooks = plan(cfg, opts, event)?;
+    let hooks = plan_for(cfg, opts, &ctx)?;
     if event.is_pre() {
         hooks::fire_pre(cfg, &hooks, &mut ctx, fire_options(opts, false))?;
         Ok(Outcome {

@@ -62,6 +62,10 @@ pub struct Receipt {
     /// Every installed version, oldest first.
     #[serde(default)]
     pub versions: Vec<InstalledVersion>,
+    /// The version that was current before the current one (the target of
+    /// `kplug plugin rollback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 impl Receipt {
@@ -171,6 +175,20 @@ impl Store {
             .with_context(|| format!("could not write {}", path.display()))
     }
 
+    /// Names of the plugins in the store (those with a `current` link).
+    pub fn plugins(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.root.join("plugins")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| !n.starts_with('.') && self.current(n).is_some())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The version `current` points to, if the plugin is installed.
     pub fn current(&self, name: &str) -> Option<String> {
         let target = std::fs::read_link(self.plugin_dir(name).join("current")).ok()?;
@@ -259,6 +277,124 @@ impl Store {
         std::fs::copy(file, &tmp)
             .and_then(|_| std::fs::rename(&tmp, &dest))
             .with_context(|| format!("could not keep the download in {}", dest.display()))
+    }
+
+    /// Pin or unpin a plugin; returns whether that changed anything.
+    pub fn set_pinned(&self, lock: &StoreLock, name: &str, pinned: bool) -> Result<bool> {
+        let mut receipt = self.receipt(name)?;
+        if receipt.pinned == pinned {
+            return Ok(false);
+        }
+        receipt.name = name.to_string();
+        receipt.pinned = pinned;
+        self.write_receipt(lock, &receipt)?;
+        Ok(true)
+    }
+
+    /// Remember which version was current before a switch.
+    pub fn set_previous(&self, lock: &StoreLock, name: &str, previous: Option<&str>) -> Result<()> {
+        let mut receipt = self.receipt(name)?;
+        receipt.name = name.to_string();
+        receipt.previous = previous.map(str::to_string);
+        self.write_receipt(lock, &receipt)
+    }
+
+    /// Remove the `current` link (a first install whose health probe failed).
+    pub fn unlink_current(&self, _lock: &StoreLock, name: &str) -> Result<()> {
+        let link = self.plugin_dir(name).join("current");
+        match std::fs::remove_file(&link) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("could not remove {}", link.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove one installed version (never the current one): its directory
+    /// (renamed away first, so it disappears at once), its receipt entry, and
+    /// its cached download unless another entry shares it. A plugin left
+    /// with no version at all is removed.
+    pub fn remove_version(&self, lock: &StoreLock, name: &str, version: &str) -> Result<()> {
+        if self.current(name).as_deref() == Some(version) {
+            return Err(Error::new(format!(
+                "{name} {version} is the current version; it cannot be removed"
+            )));
+        }
+        let dir = self.version_dir(name, version);
+        if dir.exists() {
+            let staging = self.staging(lock)?;
+            let result = std::fs::rename(&dir, staging.join("removed"))
+                .with_context(|| format!("could not remove {}", dir.display()));
+            let _ = std::fs::remove_dir_all(&staging);
+            result?;
+        }
+        let mut receipt = self.receipt(name)?;
+        let gone: Vec<InstalledVersion> = receipt
+            .versions
+            .iter()
+            .filter(|v| v.version == version)
+            .cloned()
+            .collect();
+        receipt.versions.retain(|v| v.version != version);
+        if receipt.previous.as_deref() == Some(version) {
+            receipt.previous = None;
+        }
+        for g in gone {
+            if !g.sha256.is_empty() && !receipt.versions.iter().any(|v| v.sha256 == g.sha256) {
+                let _ = std::fs::remove_dir_all(self.downloads_dir().join(&g.sha256));
+            }
+        }
+        if self.current(name).is_none() && self.installed_versions(name).is_empty() {
+            return self.remove_plugin(lock, name);
+        }
+        receipt.name = name.to_string();
+        self.write_receipt(lock, &receipt)
+    }
+
+    /// The versions to remove so that at most `keep` stay (at least one):
+    /// the current one and the rollback target stay first, then the most
+    /// recently installed; directories the receipt does not know go first.
+    pub fn prune_plan(&self, name: &str, keep: usize) -> Result<Vec<String>> {
+        let receipt = self.receipt(name)?;
+        let current = self.current(name);
+        let installed = self.installed_versions(name);
+        let mut ranked: Vec<String> = Vec::new();
+        let mut push = |v: &str| {
+            if installed.iter().any(|i| i == v) && !ranked.iter().any(|r| r == v) {
+                ranked.push(v.to_string());
+            }
+        };
+        if let Some(c) = &current {
+            push(c);
+        }
+        if let Some(p) = &receipt.previous {
+            push(p);
+        }
+        for v in receipt.versions.iter().rev() {
+            push(&v.version);
+        }
+        for v in &installed {
+            push(v);
+        }
+        // Unknown directories rank last: move them behind the receipt's.
+        let known = |v: &String| {
+            Some(v) == current.as_ref()
+                || receipt.previous.as_ref() == Some(v)
+                || receipt.version(v).is_some()
+        };
+        let (mut order, unknown): (Vec<String>, Vec<String>) = ranked.into_iter().partition(known);
+        order.extend(unknown);
+        Ok(order.into_iter().skip(keep.max(1)).collect())
+    }
+
+    /// Prune to `keep` versions (see [`Store::prune_plan`]); returns the
+    /// versions removed.
+    pub fn prune(&self, lock: &StoreLock, name: &str, keep: usize) -> Result<Vec<String>> {
+        let doomed = self.prune_plan(name, keep)?;
+        for v in &doomed {
+            self.remove_version(lock, name, v)?;
+        }
+        Ok(doomed)
     }
 
     /// Record a newly installed version in the receipt (before the switch: a
@@ -386,6 +522,67 @@ mod tests {
         assert_eq!(r.versions.len(), 2);
         assert_eq!(store.receipt("x").unwrap(), r);
         assert_eq!(r.version("1.0.0").unwrap().sha256, "bb");
+    }
+
+    #[test]
+    fn pruning_keeps_the_current_the_previous_and_the_newest() {
+        let (_d, store, _cfg) = store();
+        let lock = store.lock().unwrap();
+        for v in ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "2.0.0"] {
+            store
+                .commit_version(&lock, &stage(&store, &lock, v), "x", v)
+                .unwrap();
+            store
+                .record_version(
+                    &lock,
+                    "x",
+                    InstalledVersion {
+                        version: v.into(),
+                        source: "o/kplug-x".into(),
+                        tag: None,
+                        asset: "a".into(),
+                        sha256: format!("sha-{v}"),
+                        verified_by: "none".into(),
+                        installed: now(),
+                    },
+                )
+                .unwrap();
+            std::fs::create_dir_all(store.downloads_dir().join(format!("sha-{v}"))).unwrap();
+        }
+        // Live: 1.0.0 (the oldest), rolled back to from 1.1.0.
+        store.switch(&lock, "x", "1.0.0").unwrap();
+        store.set_previous(&lock, "x", Some("1.1.0")).unwrap();
+        assert_eq!(store.prune_plan("x", 3).unwrap(), ["1.3.0", "1.2.0"]);
+        assert_eq!(store.prune(&lock, "x", 3).unwrap(), ["1.3.0", "1.2.0"]);
+        assert_eq!(store.installed_versions("x"), ["1.0.0", "1.1.0", "2.0.0"]);
+        let r = store.receipt("x").unwrap();
+        assert_eq!(r.versions.len(), 3);
+        assert!(!store.downloads_dir().join("sha-1.2.0").exists());
+        assert!(store.downloads_dir().join("sha-2.0.0").exists());
+        // Never below one, never the current one.
+        assert_eq!(store.prune(&lock, "x", 0).unwrap(), ["1.1.0", "2.0.0"]);
+        assert_eq!(store.installed_versions("x"), ["1.0.0"]);
+        assert!(store.remove_version(&lock, "x", "1.0.0").is_err());
+        assert_eq!(store.receipt("x").unwrap().previous, None);
+    }
+
+    #[test]
+    fn pin_and_unlink() {
+        let (_d, store, _cfg) = store();
+        let lock = store.lock().unwrap();
+        store
+            .commit_version(&lock, &stage(&store, &lock, "one"), "x", "1.0.0")
+            .unwrap();
+        store.switch(&lock, "x", "1.0.0").unwrap();
+        assert!(store.set_pinned(&lock, "x", true).unwrap());
+        assert!(!store.set_pinned(&lock, "x", true).unwrap());
+        assert!(store.receipt("x").unwrap().pinned);
+        store.unlink_current(&lock, "x").unwrap();
+        store.unlink_current(&lock, "x").unwrap();
+        assert_eq!(store.current("x"), None);
+        // The last version of a plugin takes the plugin with it.
+        store.remove_version(&lock, "x", "1.0.0").unwrap();
+        assert!(!store.plugin_dir("x").exists());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub enum Commands {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    #[command(flatten)]
+    Authoring(super::authoring::TopCommand),
     /// Print kplug's version and the protocol versions it speaks
     Version {
         /// Output format
@@ -96,6 +98,15 @@ pub enum PluginCommand {
         /// Do not fire the plugin's post-plugin-install hook
         #[arg(long)]
         no_hooks: bool,
+        /// Also install missing required plugins from their `source`
+        #[arg(long)]
+        with_deps: bool,
+        /// Do not enforce the plugin's requirements and conflicts (also: KPLUG_SKIP_CHECKS=1)
+        #[arg(long)]
+        skip_checks: bool,
+        /// Only consider releases of this major version
+        #[arg(long, value_name = "N")]
+        major: Option<u64>,
     },
     /// Remove an installed plugin (every version) from kplug's store
     #[command(visible_alias = "rm")]
@@ -109,6 +120,10 @@ pub enum PluginCommand {
         #[arg(long)]
         no_hooks: bool,
     },
+    #[command(flatten)]
+    Versions(super::versions::VersionsCommand),
+    #[command(flatten)]
+    Authoring(super::authoring::AuthoringCommand),
     /// Stop a plugin's hooks from firing (it can still be called)
     Disable {
         /// The plugin's name

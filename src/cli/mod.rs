@@ -7,11 +7,15 @@
 //! into the library.
 
 mod args;
+mod authoring;
 mod cluster;
+mod completion;
 mod dispatch;
 mod hooks;
 mod plugin;
+mod reference;
 mod version;
+mod versions;
 
 use crate::config::Config;
 use crate::error::{Result, exit};
@@ -33,6 +37,17 @@ pub fn main() -> i32 {
             e.code()
         }
     }
+}
+
+/// The clap definition of the whole command line (for completion scripts
+/// and the generated CLI reference).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// The CLI reference (docs/cli.md): every command of [`command`] as Markdown.
+pub fn reference() -> String {
+    reference::render(&command())
 }
 
 /// Whether the first argument names a plugin rather than a built-in or a
@@ -70,5 +85,6 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
         Commands::Hooks { command } => hooks::run(cfg, command),
         Commands::Plugin { command } => plugin::run(cfg, command),
         Commands::Version { output } => version::run(output),
+        Commands::Authoring(command) => authoring::run_top(cfg, command),
     }
 }

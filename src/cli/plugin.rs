@@ -24,6 +24,9 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
             offline,
             sha256,
             no_hooks,
+            with_deps,
+            skip_checks,
+            major,
         } => {
             interrupt::install();
             let opts = InstallOptions {
@@ -33,8 +36,13 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
                 offline,
                 sha256,
                 hooks: !no_hooks,
+                with_deps,
+                skip_checks,
+                major,
+                update: false,
             };
             let done = install::install(cfg, &source, &opts)?;
+            super::versions::report_installed(&done);
             if done.unchanged {
                 eprintln!(
                     "{} {} is already installed and current (use `--force` to reinstall)",
@@ -87,6 +95,8 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
             );
             Ok(0)
         }
+        PluginCommand::Versions(command) => super::versions::run(cfg, command),
+        PluginCommand::Authoring(command) => super::authoring::run(cfg, command),
         PluginCommand::Disable { name } => set_disabled(cfg, &name, true),
         PluginCommand::Enable { name } => set_disabled(cfg, &name, false),
     }

@@ -86,6 +86,7 @@ fn ask(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
         program: plugin.path.clone(),
         args: Vec::new(),
         env,
+        cwd: None,
         stdin: None,
         timeout,
         stdout_limit: INFO_LIMIT,

@@ -26,6 +26,8 @@ pub struct Spawn {
     pub args: Vec<OsString>,
     /// The complete environment (the child inherits nothing else).
     pub env: Vec<(OsString, OsString)>,
+    /// Working directory of the child; kplug's own when `None`.
+    pub cwd: Option<PathBuf>,
     /// Written to the child's stdin; `None` gives it `/dev/null`.
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
@@ -274,6 +276,9 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(dir) = &spawn.cwd {
+        cmd.current_dir(dir);
+    }
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
@@ -394,6 +399,7 @@ mod tests {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: None,
             stdin: Some(b"hello stdin".to_vec()),
             timeout,
             stdout_limit: 1024,
@@ -449,6 +455,7 @@ mod tests {
             program: "/bin/true".into(),
             args: vec![],
             env: vec![],
+            cwd: None,
             stdin: Some(big),
             timeout: Duration::from_secs(10),
             stdout_limit: 10,
@@ -466,6 +473,7 @@ mod tests {
             program: "/nonexistent/kplug-x".into(),
             args: vec![],
             env: vec![],
+            cwd: None,
             stdin: None,
             timeout: Duration::from_secs(1),
             stdout_limit: 10,

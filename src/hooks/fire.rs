@@ -115,6 +115,7 @@ pub fn run_hook(cfg: &Config, hook: &Hook, ctx: &ExecContext) -> HookRun {
         program: hook.path.clone(),
         args: Vec::new(),
         env: exec_env(cfg, hook, ctx),
+        cwd: None,
         stdin: Some(stdin),
         timeout: hook.timeout,
         stdout_limit: STDOUT_LIMIT,

@@ -59,6 +59,10 @@ pub struct Hook {
     /// The protocol version spoken with it.
     #[serde(skip)]
     pub protocol: u32,
+    /// The Kubernetes versions its plugin declared it works with
+    /// (`requires.kubernetes`), checked when the cluster's version is known.
+    #[serde(skip)]
+    pub kubernetes: Option<semver::VersionReq>,
 }
 
 fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -116,6 +120,7 @@ pub fn plan(cfg: &Config, event: Event, only_plugin: Option<&str>) -> Result<Vec
             path: p.path.clone(),
             dir: p.dir.clone(),
             protocol: p.protocol.unwrap_or(protocol::CURRENT_PROTOCOL),
+            kubernetes: info.requires.kubernetes.clone(),
         });
     }
     if only_plugin.is_none()
@@ -145,6 +150,7 @@ pub fn plan(cfg: &Config, event: Event, only_plugin: Option<&str>) -> Result<Vec
                 path,
                 dir: dir.clone(),
                 protocol: protocol::CURRENT_PROTOCOL,
+                kubernetes: None,
             });
         }
     }

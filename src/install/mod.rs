@@ -15,6 +15,7 @@ pub mod github;
 mod pipeline;
 pub mod source;
 pub mod verify;
+pub mod versions;
 
 pub use pipeline::{InstallOptions, Installed, Removed, install, remove};
 

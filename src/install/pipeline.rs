@@ -4,12 +4,23 @@
 //! the last two renames (the version directory, then `current`), so a
 //! failure or a kill at any earlier point leaves the previous version live
 //! and nothing half-installed visible; the next writer clears staging.
+//!
+//! The steps, for a GitHub source: list the candidate releases, newest
+//! first ([`super::versions::candidates`]) → for each, check its contract
+//! from a `kplug-plugin.yaml` asset when it has one (before any download)
+//! → download and verify → unpack and smoke-test → check the contract from
+//! its INFO → install missing required plugins (`--with-deps`) → move it
+//! into the store → switch `current` → health-probe INFO through `current`
+//! (switching back on failure) → prune old versions. A release whose
+//! contract does not hold is passed over with the reason, and the next
+//! older one is tried.
 
 use super::asset::{self, Platform};
 use super::download::{self, Fetched};
 use super::extract::{self, Limits};
 use super::github::{GitHub, Release};
 use super::source::{self, Repo, Source, Spec};
+use super::versions::{self, CONTRACT_ASSET, Policy};
 use super::{ArchiveKind, verify};
 use crate::config::Config;
 use crate::discovery::probe;
@@ -19,10 +30,17 @@ use crate::hooks::{self, FireOptions};
 use crate::protocol::{
     self, EXECUTABLE_PREFIX, Event, ExecContext, HostContext, Info, PluginContext, names,
 };
+use crate::requirements::{self, Env, Report};
 use crate::store::{InstalledVersion, Receipt, Store, StoreLock};
 use crate::ui;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Most releases downloaded in one install while looking for one whose
+/// contract holds (releases with a `kplug-plugin.yaml` are judged without
+/// a download and do not count).
+const MAX_TRIAL_DOWNLOADS: usize = 5;
 
 #[derive(Debug, Clone, Default)]
 pub struct InstallOptions {
@@ -38,6 +56,15 @@ pub struct InstallOptions {
     pub sha256: Option<String>,
     /// Fire `post-plugin-install`.
     pub hooks: bool,
+    /// Install missing required plugins from their `source`.
+    pub with_deps: bool,
+    /// Do not enforce the plugin's contract (also `KPLUG_SKIP_CHECKS=1`).
+    pub skip_checks: bool,
+    /// Only releases of this major version.
+    pub major: Option<u64>,
+    /// An update: stay within the installed major version unless `major`
+    /// says otherwise.
+    pub update: bool,
 }
 
 /// What an install did.
@@ -47,11 +74,46 @@ pub struct Installed {
     pub version: String,
     /// The version that was current before, if any.
     pub previous: Option<String>,
-    /// Nothing to do: this version was already current.
+    /// Nothing to do: this version was already current (or nothing newer
+    /// is compatible; see `skipped`).
     pub unchanged: bool,
     pub entry: Option<InstalledVersion>,
     /// `post-plugin-install` failed (exit 4): the install stands.
     pub hook_error: Option<Error>,
+    /// Releases passed over because their contract does not hold, newest
+    /// first.
+    pub skipped: Vec<Skipped>,
+    /// Newer releases left out because they are of another major version.
+    pub other_major: Option<String>,
+    /// Required plugins installed along the way (`--with-deps`).
+    pub deps: Vec<Installed>,
+    /// Old versions removed after the switch.
+    pub pruned: Vec<String>,
+}
+
+impl Installed {
+    fn unchanged(name: &str, version: &str) -> Installed {
+        Installed {
+            name: name.to_string(),
+            version: version.to_string(),
+            previous: None,
+            unchanged: true,
+            entry: None,
+            hook_error: None,
+            skipped: Vec::new(),
+            other_major: None,
+            deps: Vec::new(),
+            pruned: Vec::new(),
+        }
+    }
+}
+
+/// A release passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub version: String,
+    pub tag: String,
+    pub reason: String,
 }
 
 /// A file to install, and what is known of it before unpacking.
@@ -65,6 +127,17 @@ struct Payload {
     verified_by: String,
     /// The plugin name the source implies (GitHub repositories).
     expected_name: Option<String>,
+}
+
+/// A payload unpacked and smoke-tested in staging.
+struct Staged {
+    payload: Payload,
+    info: Info,
+    name: String,
+    /// The executable, under its canonical name.
+    exe: PathBuf,
+    /// Its directory: becomes the version directory.
+    exe_dir: PathBuf,
 }
 
 pub fn install(cfg: &Config, text: &str, opts: &InstallOptions) -> Result<Installed> {
@@ -88,16 +161,36 @@ pub fn install(cfg: &Config, text: &str, opts: &InstallOptions) -> Result<Instal
             ),
         );
     }
+    if opts.major.is_some() && !matches!(source, Source::GitHub { .. }) {
+        return Err(Error::usage(
+            "`--major` picks among a repository's releases; it needs an `owner/repo` source",
+        ));
+    }
     let store = Store::new(cfg)?;
     let installed = {
         let lock = store.lock()?;
-        let staging = store.staging(&lock)?;
-        let result = install_locked(cfg, &store, &lock, &staging, &source, opts);
-        let _ = std::fs::remove_dir_all(&staging);
-        result?
+        let mut chain = Vec::new();
+        install_source(cfg, &store, &lock, &source, opts, &mut chain)?
     };
     // Hooks run without the store lock: a hook may well call kplug.
     Ok(fire_post_install(cfg, installed, opts))
+}
+
+/// Install `source` under the lock, in a staging directory of its own.
+/// `chain` holds the plugins whose dependencies are being installed (to
+/// stop a dependency cycle).
+fn install_source(
+    cfg: &Config,
+    store: &Store,
+    lock: &StoreLock,
+    source: &Source,
+    opts: &InstallOptions,
+    chain: &mut Vec<String>,
+) -> Result<Installed> {
+    let staging = store.staging(lock)?;
+    let result = install_locked(cfg, store, lock, &staging, source, opts, chain);
+    let _ = std::fs::remove_dir_all(&staging);
+    result
 }
 
 fn install_locked(
@@ -107,24 +200,11 @@ fn install_locked(
     staging: &Path,
     source: &Source,
     opts: &InstallOptions,
+    chain: &mut Vec<String>,
 ) -> Result<Installed> {
     let payload = match source {
         Source::GitHub { repo, spec } => {
-            let name = repo.plugin_name()?;
-            let receipt = store.receipt(&name)?;
-            match github_payload(cfg, store, &receipt, staging, repo, spec, opts)? {
-                Fetch::Payload(p) => p,
-                Fetch::AlreadyCurrent(version) => {
-                    return Ok(Installed {
-                        name,
-                        version,
-                        previous: None,
-                        unchanged: true,
-                        entry: None,
-                        hook_error: None,
-                    });
-                }
-            }
+            return install_github(cfg, store, lock, staging, repo, spec, opts, chain);
         }
         Source::Url(url) => {
             if opts.offline {
@@ -152,43 +232,216 @@ fn install_locked(
         Source::File(path) => local_file(path, opts)?,
         Source::Dir(dir) => local_dir(dir, staging, cfg)?,
     };
-    unpack_and_commit(cfg, store, lock, staging, payload, opts)
+    finish(cfg, store, lock, staging, payload, opts, chain)
 }
 
-enum Fetch {
-    Payload(Payload),
-    AlreadyCurrent(String),
-}
-
-/// Resolve, download (or take from the cache) and verify a GitHub release.
-fn github_payload(
+/// Stage one payload, check its contract (refusing it if it does not
+/// hold), and commit it.
+fn finish(
     cfg: &Config,
     store: &Store,
-    receipt: &Receipt,
+    lock: &StoreLock,
+    staging: &Path,
+    payload: Payload,
+    opts: &InstallOptions,
+    chain: &mut Vec<String>,
+) -> Result<Installed> {
+    let staged = stage(cfg, staging, payload)?;
+    let mut deps = Vec::new();
+    if let Some(report) = gate(cfg, store, lock, &staged.info, opts, chain, &mut deps, true)? {
+        return Err(report.refusal("its requirements do not hold here"));
+    }
+    let mut done = commit(cfg, store, lock, staging, staged, opts)?;
+    done.deps = deps;
+    Ok(done)
+}
+
+/// The newest candidate release of a repository whose contract holds:
+/// installed, or the reason none was.
+#[allow(clippy::too_many_arguments)]
+fn install_github(
+    cfg: &Config,
+    store: &Store,
+    lock: &StoreLock,
     staging: &Path,
     repo: &Repo,
     spec: &Spec,
     opts: &InstallOptions,
-) -> Result<Fetch> {
+    chain: &mut Vec<String>,
+) -> Result<Installed> {
+    let repo_s = repo.to_string();
+    let name = repo.plugin_name()?;
+    let receipt = store.receipt(&name)?;
+    let current = store.current(&name);
+    if let Some(fetch) = cached_payload(store, &receipt, repo, spec, opts)? {
+        return match fetch {
+            Fetch::AlreadyCurrent(v) => Ok(Installed::unchanged(&name, &v)),
+            Fetch::Payload(p) => finish(cfg, store, lock, staging, *p, opts, chain),
+        };
+    }
+
+    let gh = GitHub::new(cfg)?;
+    let policy = Policy::for_install(
+        opts,
+        spec,
+        current.as_deref().and_then(requirements::parse_lenient),
+    );
+    let found = versions::candidates(&gh, &repo_s, spec, &policy)?;
+    // Already current: by version, or by the tag the current version came
+    // from (a tag and the INFO version may differ, e.g. `v2.0` and 2.0.0).
+    let current_tag = current
+        .as_deref()
+        .and_then(|c| receipt.version(c))
+        .filter(|v| v.source == repo_s)
+        .and_then(|v| v.tag.clone());
+    let skip = requirements::skip_checks(cfg, opts.skip_checks);
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut downloads = 0;
+    let explicit = matches!(spec, Spec::Tag(_));
+    let already = |version: &str, skipped: Vec<Skipped>| {
+        let mut done = Installed::unchanged(&name, version);
+        done.skipped = skipped;
+        done.other_major = found.other_major.as_ref().map(|v| v.to_string());
+        done
+    };
+    for (i, release) in found.list.iter().enumerate() {
+        let version = release.version();
+        let same_version = version
+            .as_ref()
+            .is_some_and(|v| current.as_deref() == Some(v.to_string().as_str()));
+        if (same_version || current_tag.as_deref() == Some(release.tag_name.as_str()))
+            && !opts.force
+        {
+            return Ok(already(current.as_deref().unwrap_or_default(), skipped));
+        }
+        let label = version
+            .as_ref()
+            .map_or_else(|| release.tag_name.clone(), |v| v.to_string());
+        let pass_over = |reason: String| Skipped {
+            version: label.clone(),
+            tag: release.tag_name.clone(),
+            reason,
+        };
+        // Each candidate starts from an empty staging directory.
+        let dir = staging;
+        if i > 0 {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::new("could not create the staging directory").caused_by(e))?;
+        }
+        let mut deps = Vec::new();
+        // The contract before the download, when the release publishes it.
+        if !skip && let Some(contract) = versions::fetch_contract(&gh, release, dir)? {
+            match contract {
+                Ok(info) => {
+                    if let Some(report) =
+                        gate(cfg, store, lock, &info, opts, chain, &mut deps, false)?
+                    {
+                        if explicit {
+                            return Err(report.refusal(&format!(
+                                "its requirements do not hold here (from the release's {CONTRACT_ASSET}; nothing was downloaded)"
+                            )));
+                        }
+                        skipped.push(pass_over(report.summary()));
+                        continue;
+                    }
+                }
+                Err(problem) => {
+                    if explicit {
+                        return Err(Error::new(format!(
+                            "refusing {repo_s} {}: its {CONTRACT_ASSET} is invalid",
+                            release.tag_name
+                        ))
+                        .caused_by(problem));
+                    }
+                    skipped.push(pass_over(format!(
+                        "its {CONTRACT_ASSET} is invalid: {problem}"
+                    )));
+                    continue;
+                }
+            }
+        }
+        if downloads == MAX_TRIAL_DOWNLOADS {
+            skipped.push(pass_over(format!(
+                "not tried: gave up after downloading {MAX_TRIAL_DOWNLOADS} releases"
+            )));
+            break;
+        }
+        downloads += 1;
+        let payload = fetch_release(cfg, &gh, release, repo, &name, dir, opts)?;
+        let staged = stage(cfg, dir, payload)?;
+        match gate(cfg, store, lock, &staged.info, opts, chain, &mut deps, true)? {
+            Some(report) if explicit => {
+                return Err(report.refusal("its requirements do not hold here"));
+            }
+            Some(report) => skipped.push(pass_over(report.summary())),
+            None => {
+                let mut done = commit(cfg, store, lock, dir, staged, opts)?;
+                done.skipped = skipped;
+                done.deps = deps;
+                done.other_major = found.other_major.as_ref().map(|v| v.to_string());
+                return Ok(done);
+            }
+        }
+    }
+    match &current {
+        // Implicitly never older: what is live stays.
+        Some(cur) if policy.no_downgrade => Ok(already(cur, skipped)),
+        _ if skipped.is_empty() => Err(versions::no_candidates(&repo_s, spec, &policy, &found)),
+        _ => {
+            let mut err = Error::new(format!(
+                "no release of {repo_s}{} works here",
+                versions::scope(spec, &policy)
+            ));
+            for s in &skipped {
+                err = err.caused_by(format!("{}: {}", s.tag, s.reason));
+            }
+            Err(err
+                .with_hint(format!(
+                    "see `kplug plugin versions {name}`; `--skip-checks` installs one anyway, at your own risk"
+                ))
+                .with_hint("nothing was changed"))
+        }
+    }
+}
+
+enum Fetch {
+    Payload(Box<Payload>),
+    AlreadyCurrent(String),
+}
+
+/// A known version of this source whose verified archive is cached needs no
+/// network at all: an explicit tag always, anything with `--offline`.
+/// `None`: go to the network.
+fn cached_payload(
+    store: &Store,
+    receipt: &Receipt,
+    repo: &Repo,
+    spec: &Spec,
+    opts: &InstallOptions,
+) -> Result<Option<Fetch>> {
     let repo_s = repo.to_string();
     let name = repo.plugin_name()?;
     let current = store.current(&name);
-    // A known version of this source whose verified archive is cached needs
-    // no network at all: an explicit tag always, anything with --offline.
     let cached = |entry: &InstalledVersion| {
         (entry.source == repo_s)
             .then(|| store.cached_download(&entry.sha256, &entry.asset))
             .flatten()
     };
     let wanted_version = |v: &InstalledVersion| -> bool {
-        match spec {
-            Spec::Tag(t) => v
-                .tag
-                .as_deref()
-                .is_some_and(|vt| vt == t || vt == format!("v{t}")),
-            Spec::Req(req) => semver::Version::parse(&v.version).is_ok_and(|ver| req.matches(&ver)),
-            Spec::Latest => true,
-        }
+        let parsed = semver::Version::parse(&v.version);
+        let in_major = opts
+            .major
+            .is_none_or(|m| parsed.as_ref().is_ok_and(|p| p.major == m));
+        in_major
+            && match spec {
+                Spec::Tag(t) => v
+                    .tag
+                    .as_deref()
+                    .is_some_and(|vt| vt == t || vt == format!("v{t}")),
+                Spec::Req(req) => parsed.is_ok_and(|ver| req.matches(&ver)),
+                Spec::Latest => true,
+            }
     };
     let prerelease =
         |v: &InstalledVersion| semver::Version::parse(&v.version).is_ok_and(|v| !v.pre.is_empty());
@@ -212,16 +465,16 @@ fn github_payload(
         )
         && best < cur
     {
-        return Ok(Fetch::AlreadyCurrent(cur.to_string()));
+        return Ok(Some(Fetch::AlreadyCurrent(cur.to_string())));
     }
     if let Some(entry) = local.last()
         && (opts.offline || matches!(spec, Spec::Tag(_)))
     {
         if current.as_deref() == Some(entry.version.as_str()) && !opts.force {
-            return Ok(Fetch::AlreadyCurrent(entry.version.clone()));
+            return Ok(Some(Fetch::AlreadyCurrent(entry.version.clone())));
         }
         let path = cached(entry).expect("filtered on being cached");
-        return Ok(Fetch::Payload(Payload {
+        return Ok(Some(Fetch::Payload(Box::new(Payload {
             file: Fetched {
                 path,
                 sha256: entry.sha256.clone(),
@@ -233,7 +486,7 @@ fn github_payload(
             tag: entry.tag.clone(),
             verified_by: entry.verified_by.clone(),
             expected_name: Some(name),
-        }));
+        }))));
     }
     if opts.offline {
         return Err(Error::new(format!(
@@ -241,32 +494,40 @@ fn github_payload(
         ))
         .with_hint("run the install once without `--offline` to fill the download cache"));
     }
+    Ok(None)
+}
 
-    let gh = GitHub::new(cfg)?;
-    let release = resolve(&gh, &repo_s, spec, opts.pre)?;
-    // Already current: by version, or by the tag the current version came
-    // from (a tag and the INFO version may differ, e.g. `v2.0` and 2.0.0).
-    let current_tag = current
-        .as_deref()
-        .and_then(|c| receipt.version(c))
-        .filter(|v| v.source == repo_s)
-        .and_then(|v| v.tag.clone());
-    let same_version = release
-        .version()
-        .is_some_and(|v| current.as_deref() == Some(v.to_string().as_str()));
-    if (same_version || current_tag.as_deref() == Some(release.tag_name.as_str())) && !opts.force {
-        return Ok(Fetch::AlreadyCurrent(current.clone().unwrap_or_default()));
-    }
+/// Pick this platform's asset of a release, download it into `staging` and
+/// verify it.
+fn fetch_release(
+    cfg: &Config,
+    gh: &GitHub,
+    release: &Release,
+    repo: &Repo,
+    name: &str,
+    staging: &Path,
+    opts: &InstallOptions,
+) -> Result<Payload> {
+    let repo_s = repo.to_string();
     let platform = Platform::host().ok_or_else(|| {
         Error::new("kplug cannot pick release assets for this operating system or architecture")
     })?;
-    let names: Vec<&str> = release.assets.iter().map(|a| a.name.as_str()).collect();
-    let choice = asset::select(&names, &name, &platform).map_err(|e| {
+    let names: Vec<&str> = release
+        .assets
+        .iter()
+        .map(|a| a.name.as_str())
+        .filter(|n| *n != CONTRACT_ASSET)
+        .collect();
+    let choice = asset::select(&names, name, &platform).map_err(|e| {
         Error::new(format!("{repo_s} {} has no asset kplug can install here", release.tag_name))
             .caused_by(e)
             .with_hint("plugin authors: publish `kplug-<name>_<os>_<arch>.tar.gz` assets (see docs/install.md)")
     })?;
-    let chosen = &release.assets[choice.index];
+    let chosen = release
+        .assets
+        .iter()
+        .find(|a| a.name == names[choice.index])
+        .expect("selected from the list");
     let max = cfg.file()?.install.max_download_mib * 1024 * 1024;
     let file = gh.download(chosen, &staging.join(&chosen.name), max)?;
 
@@ -326,59 +587,115 @@ fn github_payload(
             "none".to_string()
         }
     };
-    Ok(Fetch::Payload(Payload {
+    Ok(Payload {
         file,
         asset: chosen.name.clone(),
         kind: choice.kind,
         source: repo_s,
         tag: Some(release.tag_name.clone()),
         verified_by,
-        expected_name: Some(name),
-    }))
+        expected_name: Some(name.to_string()),
+    })
 }
 
-/// The release a spec means.
-fn resolve(gh: &GitHub, repo: &str, spec: &Spec, pre: bool) -> Result<Release> {
-    match spec {
-        Spec::Tag(tag) => gh.by_tag(repo, tag),
-        Spec::Latest if !pre => gh.latest(repo),
-        Spec::Latest | Spec::Req(_) => {
-            let releases = gh.releases(repo)?;
-            let mut seen: Vec<String> = Vec::new();
-            let best = releases
-                .into_iter()
-                .filter(|r| !r.draft)
-                .filter_map(|r| {
-                    let v = r.version()?;
-                    seen.push(r.tag_name.clone());
-                    let fits = match spec {
-                        // A range admits prereleases only if it names one
-                        // (semver's rule) or `--pre` is given.
-                        Spec::Req(req) => {
-                            req.matches(&v)
-                                || (pre
-                                    && req
-                                        .matches(&semver::Version::new(v.major, v.minor, v.patch)))
-                        }
-                        _ => true,
-                    };
-                    (fits && (pre || !r.prerelease)).then_some((v, r))
-                })
-                .max_by(|a, b| a.0.cmp(&b.0));
-            best.map(|(_, r)| r).ok_or_else(|| {
-                let what = match spec {
-                    Spec::Req(req) => format!("no release of {repo} matches `{req}`"),
-                    _ => format!("{repo} has no release with a semantic version tag"),
-                };
-                let hint = if seen.is_empty() {
-                    "it has no releases tagged like v1.2.3".to_string()
-                } else {
-                    format!("releases seen: {}", seen.join(", "))
-                };
-                Error::new(what).with_hint(hint)
-            })
+/// Judge a plugin's contract before installing it. `Ok(None)`: go ahead
+/// (after installing missing required plugins, with `--with-deps`).
+/// `Ok(Some(report))`: this version is incompatible here. An error: a
+/// required plugin is missing and cannot (or may not) be installed.
+/// `last` is the final check (from the real INFO): the one that warns when
+/// checks are skipped.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gate(
+    cfg: &Config,
+    store: &Store,
+    lock: &StoreLock,
+    info: &Info,
+    opts: &InstallOptions,
+    chain: &mut Vec<String>,
+    deps: &mut Vec<Installed>,
+    last: bool,
+) -> Result<Option<Report>> {
+    let report = requirements::check_info(info, &Env::now(cfg, &info.name, None));
+    if requirements::skip_checks(cfg, opts.skip_checks) {
+        if last {
+            requirements::warn_skipped(cfg, &report);
         }
+        return Ok(None);
     }
+    if !report.compatible() {
+        return Ok(Some(report));
+    }
+    let missing: Vec<requirements::Item> = report.missing().cloned().collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    if !opts.with_deps {
+        return Err(report
+            .refusal("required plugins are missing")
+            .with_hint("nothing was changed"));
+    }
+    for item in missing {
+        let req = semver::VersionReq::parse(&item.wanted).unwrap_or(semver::VersionReq::STAR);
+        let Some(src) = &item.source else {
+            return Err(report.refusal(&format!(
+                "it requires the plugin {}, and does not say where that comes from",
+                item.name
+            )));
+        };
+        if chain.contains(&item.name) || item.name == info.name {
+            return Err(Error::new(format!(
+                "refusing {} {}: its required plugins form a cycle ({} > {})",
+                info.name,
+                info.version,
+                chain.join(" > "),
+                item.name
+            )));
+        }
+        let source = source::parse(src)?;
+        let spec = if req == semver::VersionReq::STAR {
+            Spec::Latest
+        } else {
+            Spec::Req(req.clone())
+        };
+        let source = match source {
+            Source::GitHub { repo, .. } => Source::GitHub { repo, spec },
+            other => other,
+        };
+        eprintln!(
+            "installing {} {} from {src}, required by {} {}…",
+            item.name, item.wanted, info.name, info.version
+        );
+        let dep_opts = InstallOptions {
+            require_checksum: opts.require_checksum,
+            offline: opts.offline,
+            hooks: opts.hooks,
+            with_deps: true,
+            ..InstallOptions::default()
+        };
+        chain.push(info.name.clone());
+        let result = install_source(cfg, store, lock, &source, &dep_opts, chain);
+        chain.pop();
+        let dep = result.map_err(|e| {
+            e.context(format!(
+                "could not install {} (required by {} {})",
+                item.name, info.name, info.version
+            ))
+        })?;
+        if dep.name != item.name {
+            return Err(Error::new(format!(
+                "{src} installed the plugin `{}`, but {} requires `{}`",
+                dep.name, info.name, item.name
+            )));
+        }
+        deps.push(dep);
+    }
+    let report = requirements::check_info(info, &Env::now(cfg, &info.name, None));
+    if !report.ok() {
+        return Err(
+            report.refusal("its requirements still do not hold after installing its dependencies")
+        );
+    }
+    Ok(None)
 }
 
 fn check_sha(file: &Fetched, expected: &str, name: &str) -> Result<()> {
@@ -489,16 +806,9 @@ fn limits(cfg: &Config) -> Result<Limits> {
     })
 }
 
-/// Unpack, find and smoke-test the plugin, then move it into the store and
-/// switch to it.
-fn unpack_and_commit(
-    cfg: &Config,
-    store: &Store,
-    lock: &StoreLock,
-    staging: &Path,
-    payload: Payload,
-    opts: &InstallOptions,
-) -> Result<Installed> {
+/// Unpack a payload in staging, find the plugin executable and smoke-test
+/// it with INFO.
+fn stage(cfg: &Config, staging: &Path, payload: Payload) -> Result<Staged> {
     let root = staging.join("root");
     if payload.verified_by == "local-dir" {
         std::fs::rename(&payload.file.path, &root)
@@ -545,22 +855,40 @@ fn unpack_and_commit(
         std::fs::rename(&exe, &canonical)
             .map_err(|e| Error::new("could not rename the plugin executable").caused_by(e))?;
     }
+    Ok(Staged {
+        payload,
+        info,
+        name,
+        exe: canonical,
+        exe_dir,
+    })
+}
+
+/// Move a staged, checked plugin into the store and switch to it.
+fn commit(
+    cfg: &Config,
+    store: &Store,
+    lock: &StoreLock,
+    staging: &Path,
+    staged: Staged,
+    opts: &InstallOptions,
+) -> Result<Installed> {
+    let Staged {
+        payload,
+        info,
+        name,
+        exe,
+        exe_dir,
+    } = staged;
     let version = info.version.to_string();
     let previous = store.current(&name);
     if previous.as_deref() == Some(version.as_str()) && !opts.force {
-        return Ok(Installed {
-            name,
-            version,
-            previous: None,
-            unchanged: true,
-            entry: None,
-            hook_error: None,
-        });
+        return Ok(Installed::unchanged(&name, &version));
     }
     let receipt = store.receipt(&name)?;
     let sha256 = if payload.file.sha256.is_empty() {
         download::sha256_of(
-            std::fs::File::open(&canonical)
+            std::fs::File::open(&exe)
                 .map_err(|e| Error::new("could not read the plugin").caused_by(e))?,
         )
         .map_err(|e| Error::new("could not read the plugin").caused_by(e))?
@@ -599,9 +927,12 @@ fn unpack_and_commit(
     if payload.tag.is_some() && payload.file.path.starts_with(staging) {
         store.cache_download(lock, &payload.file.path, &sha256, &payload.asset)?;
     }
+    // Only a version that was not in the store is removed again if its
+    // health probe fails.
+    let fresh = !store.version_dir(&name, &version).exists();
     store.record_version(lock, &name, entry.clone())?;
     store.commit_version(lock, &exe_dir, &name, &version)?;
-    store.switch(lock, &name, &version)?;
+    let switched = activate(cfg, store, lock, &name, &version, fresh)?;
     Ok(Installed {
         name,
         version,
@@ -609,7 +940,128 @@ fn unpack_and_commit(
         unchanged: false,
         entry: Some(entry),
         hook_error: None,
+        skipped: Vec::new(),
+        other_major: None,
+        deps: Vec::new(),
+        pruned: switched.pruned,
     })
+}
+
+/// What [`activate`] did.
+#[derive(Debug)]
+pub(crate) struct Switched {
+    /// The version that was live before.
+    pub previous: Option<String>,
+    /// Old versions removed afterwards.
+    pub pruned: Vec<String>,
+}
+
+/// Switch `current` to an installed version, then probe it through the live
+/// link. A failed probe switches back (and removes the version if it was
+/// `fresh`, i.e. new in the store), and the error says both what failed and
+/// what is live now. On success the old `current` becomes the rollback
+/// target and old versions are pruned (`install.keepVersions`).
+pub(crate) fn activate(
+    cfg: &Config,
+    store: &Store,
+    lock: &StoreLock,
+    name: &str,
+    version: &str,
+    fresh: bool,
+) -> Result<Switched> {
+    let previous = store.current(name);
+    store.switch(lock, name, version)?;
+    if let Err(reason) = health_probe(cfg, store, name, version) {
+        return Err(revert(
+            store,
+            lock,
+            name,
+            version,
+            previous.as_deref(),
+            fresh,
+            reason,
+        ));
+    }
+    if previous.as_deref() != Some(version)
+        && let Err(e) = store.set_previous(lock, name, previous.as_deref())
+    {
+        ui::warn(cfg, &format!("could not record the rollback target: {e}"));
+    }
+    let keep = cfg.file()?.install.keep_versions;
+    let pruned = store.prune(lock, name, keep).unwrap_or_else(|e| {
+        ui::warn(cfg, &format!("could not prune old versions of {name}: {e}"));
+        Vec::new()
+    });
+    Ok(Switched { previous, pruned })
+}
+
+/// INFO through `plugins/<name>/current/kplug-<name>`: the file a dispatch
+/// or a hook runs now. It must answer, and report this name and version.
+fn health_probe(cfg: &Config, store: &Store, name: &str, version: &str) -> Result<(), String> {
+    let located = Located {
+        name: name.to_string(),
+        path: store
+            .plugin_dir(name)
+            .join("current")
+            .join(format!("{EXECUTABLE_PREFIX}{name}")),
+        dir: store.version_dir(name, version),
+        origin: Origin::Store,
+        stat: None,
+    };
+    let (info, _) = probe::smoke_test(cfg, &located)?;
+    if info.name != name {
+        return Err(format!(
+            "INFO through `current` reports the name `{}`",
+            info.name
+        ));
+    }
+    if info.version.to_string() != version {
+        return Err(format!(
+            "INFO through `current` reports version {}, not {version}",
+            info.version
+        ));
+    }
+    Ok(())
+}
+
+/// Undo a switch whose health probe failed.
+fn revert(
+    store: &Store,
+    lock: &StoreLock,
+    name: &str,
+    version: &str,
+    previous: Option<&str>,
+    fresh: bool,
+    reason: String,
+) -> Error {
+    let back = match previous.filter(|p| *p != version) {
+        Some(p) => store
+            .switch(lock, name, p)
+            .map(|()| format!("switched back: {name} {p} is live again")),
+        None => store
+            .unlink_current(lock, name)
+            .map(|()| format!("{name} was not installed before, and is not now")),
+    };
+    if fresh && back.is_ok() {
+        let _ = store.remove_version(lock, name, version);
+    }
+    match back {
+        Ok(what) => Error::new(format!(
+            "{name} {version} failed its health check after the switch; {what}"
+        ))
+        .caused_by(reason)
+        .with_hint(format!(
+            "{name} {version} answered INFO in staging but not through its live `current` link"
+        )),
+        Err(e) => Error::new(format!(
+            "{name} {version} failed its health check after the switch, and switching back failed"
+        ))
+        .caused_by(reason)
+        .caused_by(e)
+        .with_hint(format!(
+            "switch by hand with `kplug plugin use {name} VERSION`"
+        )),
+    }
 }
 
 /// The name a plugin will be installed under: what its INFO says, which
@@ -712,7 +1164,14 @@ fn plugin_context(event: Event, name: &str, version: &str) -> ExecContext {
 }
 
 fn fire_post_install(cfg: &Config, mut installed: Installed, opts: &InstallOptions) -> Installed {
+    // Dependencies were installed first; their hooks fire first.
+    installed.deps = std::mem::take(&mut installed.deps)
+        .into_iter()
+        .map(|d| fire_post_install(cfg, d, opts))
+        .collect();
+    let dep_error = installed.deps.iter_mut().find_map(|d| d.hook_error.take());
     if installed.unchanged || !opts.hooks || cfg.no_hooks() {
+        installed.hook_error = dep_error;
         return installed;
     }
     let plan = match hooks::plan(cfg, Event::PostPluginInstall, Some(&installed.name)) {
@@ -737,7 +1196,8 @@ fn fire_post_install(cfg: &Config, mut installed: Installed, opts: &InstallOptio
         },
     );
     let done = format!("{} {} is installed", installed.name, installed.version);
-    installed.hook_error = hooks::fire::post_failures(Event::PostPluginInstall, &done, &runs);
+    installed.hook_error =
+        hooks::fire::post_failures(Event::PostPluginInstall, &done, &runs).or(dep_error);
     installed
 }
 

@@ -104,7 +104,8 @@ fn the_examples_fire_their_hooks_on_a_simulated_cluster() {
         .stdout
         .clone();
     let log: Vec<serde_json::Value> = serde_json::from_slice(&log).unwrap();
-    assert_eq!(log.len(), 5, "{log:#?}");
+    // hello ×2, registry ×3, py-hello (post-cluster-create) ×1
+    assert_eq!(log.len(), 6, "{log:#?}");
     assert!(log.iter().all(|e| e["outcome"] == "ok"), "{log:#?}");
 }
 

@@ -735,3 +735,48 @@ fn cluster_names_are_checked_before_anything_happens() {
     assert!(env.sequence().is_empty());
     assert!(!env.root.path().join("x.lock").exists());
 }
+
+#[test]
+fn hooks_of_plugins_for_another_kubernetes_are_skipped() {
+    let env = TestEnv::new();
+    let with_req = |name: &str, req: &str| {
+        env.plugin(
+            name,
+            &format!(
+                "{}requires:\n  kubernetes: '{req}'\n",
+                crate::support::hook_info(name, POST_CREATE)
+            ),
+            &env.recorder(name, "true"),
+        );
+    };
+    // The simulator runs v1.31.2.
+    with_req("modern", ">=1.32");
+    with_req("current", ">=1.27");
+    env.sim_create("dev")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "skipping the hook of plugin modern: it requires Kubernetes >=1.32, but cluster `dev` runs v1.31.2+kplug-sim",
+        ));
+    assert_eq!(env.sequence(), ["current post-cluster-create"]);
+    env.kplug()
+        .args(["cluster", "delete", "dev"])
+        .assert()
+        .success();
+    env.sim_create("dev")
+        .env("KPLUG_SKIP_CHECKS", "1")
+        .arg("--jobs")
+        .arg("1")
+        .assert()
+        .success();
+    let mut seq = env.sequence();
+    seq.sort();
+    assert_eq!(
+        seq,
+        [
+            "current post-cluster-create",
+            "current post-cluster-create",
+            "modern post-cluster-create"
+        ]
+    );
+}

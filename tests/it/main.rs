@@ -8,10 +8,16 @@ mod archives;
 mod server;
 mod support;
 
+mod authoring;
 mod cache;
+mod completion;
 mod dispatch;
 mod engines;
 mod examples;
 mod hooks;
 mod install;
 mod list;
+mod reference;
+mod sdk_examples;
+mod tutorial;
+mod versions;

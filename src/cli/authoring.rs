@@ -1,0 +1,97 @@
+//! `kplug plugin new|validate` and `kplug completion`.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use clap::Subcommand;
+
+/// Plugin-authoring commands, flattened into `kplug plugin`.
+#[derive(Debug, Subcommand)]
+pub enum AuthoringCommand {
+    /// Scaffold a new plugin (bash, Rust or Python) that speaks protocol v1
+    New {
+        /// The plugin's name: the executable is `kplug-NAME`
+        name: String,
+        /// The language of the plugin
+        #[arg(long, value_enum)]
+        lang: crate::authoring::new::Lang,
+        /// Directory to create (default: ./kplug-NAME); must not exist or be empty
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Check a plugin against protocol v1 (exit 1 if any check fails)
+    Validate {
+        /// A path to an executable, or the name of a plugin kplug finds
+        #[arg(value_name = "PATH|NAME")]
+        target: String,
+        /// Output format
+        #[arg(short, long, value_enum, default_value_t = crate::ui::Format::Table)]
+        output: crate::ui::Format,
+    },
+}
+
+/// Top-level commands of the authoring kit, flattened into `kplug`.
+#[derive(Debug, Subcommand)]
+pub enum TopCommand {
+    /// Print a shell completion script
+    ///
+    /// Completes built-in commands and flags, and the names of the plugins
+    /// kplug can find (asked for when completing, without running any
+    /// plugin). Load it with `source <(kplug completion bash)` in ~/.bashrc,
+    /// `kplug completion zsh > "${fpath[1]}/_kplug"`, or
+    /// `kplug completion fish > ~/.config/fish/completions/kplug.fish`.
+    #[command(override_usage = "kplug completion <SHELL>")]
+    Completion {
+        /// The shell to print the script for
+        #[arg(value_enum, required_unless_present = "plugin_names")]
+        shell: Option<super::completion::Shell>,
+        /// Print the plugin names kplug can find, one per line (used by the scripts)
+        #[arg(long, hide = true, conflicts_with = "shell")]
+        plugin_names: bool,
+    },
+}
+
+pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
+    use crate::authoring::{new, validate};
+    match command {
+        AuthoringCommand::New { name, lang, dir } => {
+            let scaffold = new::scaffold(&name, lang, dir.as_deref())?;
+            eprint!("{}", scaffold.next_steps());
+            Ok(crate::error::exit::OK)
+        }
+        AuthoringCommand::Validate { target, output } => {
+            crate::exec::interrupt::install();
+            let report = validate::validate(cfg, &target)?;
+            let written = match output {
+                crate::ui::Format::Table => crate::ui::print_stdout(&report.table()),
+                format => crate::ui::emit(format, &report),
+            };
+            // `kplug plugin validate x -o json | head` is not a failure.
+            if let Err(e) = written
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(Error::new("could not write the report").caused_by(e));
+            }
+            eprintln!("{}", report.summary());
+            Ok(if report.ok {
+                crate::error::exit::OK
+            } else {
+                crate::error::exit::FAILED
+            })
+        }
+    }
+}
+
+pub fn run_top(cfg: &Config, command: TopCommand) -> Result<i32> {
+    use super::completion;
+    match command {
+        TopCommand::Completion {
+            plugin_names: true, ..
+        } => completion::print_plugin_names(cfg),
+        TopCommand::Completion {
+            shell: Some(shell), ..
+        } => completion::print_script(shell),
+        TopCommand::Completion { shell: None, .. } => Err(Error::usage(
+            "`kplug completion` needs a shell: bash, zsh or fish",
+        )),
+    }
+}
