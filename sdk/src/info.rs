@@ -1,7 +1,7 @@
 //! The INFO document: what a plugin tells kplug about itself.
 
 use crate::PROTOCOL;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -59,6 +59,21 @@ impl Event {
     pub fn is_pre(self) -> bool {
         self.as_str().starts_with("pre-")
     }
+
+    /// The mode a hook gets when it declares none: `veto` before, `observe`
+    /// after.
+    pub fn default_mode(self) -> Mode {
+        if self.is_pre() {
+            Mode::Veto
+        } else {
+            Mode::Observe
+        }
+    }
+
+    /// Events about a plugin's own lifecycle, sent only to that plugin.
+    pub fn is_plugin_event(self) -> bool {
+        matches!(self, Event::PostPluginInstall | Event::PrePluginRemove)
+    }
 }
 
 impl fmt::Display for Event {
@@ -96,8 +111,15 @@ impl Serialize for Event {
     }
 }
 
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// How a hook's outcome affects the operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A failure is only a warning (the default for `post-*` events).
@@ -107,6 +129,38 @@ pub enum Mode {
     /// Like `Veto`, and the result's engine arguments and annotations are
     /// merged into the operation. `pre-*` events only.
     Mutate,
+}
+
+impl Mode {
+    /// The mode's name in an INFO document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Observe => "observe",
+            Mode::Veto => "veto",
+            Mode::Mutate => "mutate",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "observe" => Ok(Mode::Observe),
+            "veto" => Ok(Mode::Veto),
+            "mutate" => Ok(Mode::Mutate),
+            _ => Err(format!(
+                "unknown mode `{s}` (expected observe, veto or mutate)"
+            )),
+        }
+    }
 }
 
 /// One lifecycle hook a plugin declares.

@@ -59,6 +59,9 @@ pub const PROTOCOL: u32 = 1;
 
 /// Environment variables kplug sets for a plugin process.
 pub mod env {
+    /// Every variable of the protocol starts with this; kplug removes any
+    /// inherited one before it sets its own.
+    pub const PREFIX: &str = "KPLUG_";
     /// `INFO`, `EXEC` or `RUN`; absent when the plugin is run by hand (treat
     /// as `RUN`).
     pub const COMMAND: &str = "KPLUG_COMMAND";

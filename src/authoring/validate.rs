@@ -665,20 +665,13 @@ fn run_exec(
     let mut doc = serde_json::to_value(&ctx).expect("the context serialises");
     doc["event"] = serde_json::Value::String(event_name.into());
     let stdin = serde_json::to_vec(&doc).expect("the context serialises");
-    let mut vars = exec::plugin_env(&sandbox.cfg, subject.target(), Command::Exec, ctx.protocol);
-    vars.push((env::EVENT.into(), event_name.into()));
-    if let Some(c) = &ctx.cluster {
-        for (k, v) in [
-            (env::CLUSTER, c.name.clone()),
-            (env::ENGINE, c.engine.clone()),
-            (env::NETWORK, c.network.clone()),
-            (env::KUBECONFIG, c.kubeconfig.clone()),
-            (env::SERVERS, c.node_list("server")),
-            (env::AGENTS, c.node_list("agent")),
-        ] {
-            vars.push((k.into(), v.into()));
-        }
-    }
+    let vars = exec::exec_env(
+        &sandbox.cfg,
+        subject.target(),
+        ctx.protocol,
+        event_name,
+        ctx.cluster.as_ref(),
+    );
     Ok(spawn(subject, &sandbox, vars, Some(stdin), timeout))
 }
 

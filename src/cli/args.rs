@@ -210,6 +210,7 @@ pub enum ClusterCommand {
 
 fn parse_event(s: &str) -> Result<Event, String> {
     s.parse()
+        .map_err(|e: kplug_sdk::UnknownEvent| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

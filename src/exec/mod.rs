@@ -100,6 +100,32 @@ pub fn plugin_env(
     out
 }
 
+/// The environment of an EXEC: [`plugin_env`] plus the event's variables
+/// (the cluster's, for cluster events).
+pub fn exec_env(
+    cfg: &Config,
+    target: Target<'_>,
+    protocol_version: u32,
+    event: &str,
+    cluster: Option<&protocol::ClusterContext>,
+) -> Vec<(OsString, OsString)> {
+    let mut vars = plugin_env(cfg, target, Command::Exec, protocol_version);
+    vars.push((env::EVENT.into(), event.into()));
+    if let Some(c) = cluster {
+        for (k, v) in [
+            (env::CLUSTER, c.name.clone()),
+            (env::ENGINE, c.engine.clone()),
+            (env::NETWORK, c.network.clone()),
+            (env::KUBECONFIG, c.kubeconfig.clone()),
+            (env::SERVERS, c.node_list("server")),
+            (env::AGENTS, c.node_list("agent")),
+        ] {
+            vars.push((k.into(), v.into()));
+        }
+    }
+    vars
+}
+
 /// Replace the kplug process with the plugin (a callable): argv passes
 /// through untouched and stdio, the terminal, signals and the exit code
 /// behave exactly as if the plugin had been run directly. Returns only on

@@ -11,11 +11,8 @@ use super::{Hook, journal};
 use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::exec::{self, Spawn, Termination, interrupt};
-use crate::protocol::{
-    self, Command, ErrorCode, ErrorDoc, Event, ExecContext, HookResult, Mode, env,
-};
+use crate::protocol::{self, ErrorCode, ErrorDoc, Event, ExecContext, HookResult, Mode};
 use crate::ui;
-use std::ffi::OsString;
 use std::time::Duration;
 
 /// Bytes of a hook's stdout kept (the result document).
@@ -76,25 +73,6 @@ impl HookRun {
     }
 }
 
-/// The EXEC environment: the plugin environment plus the event's variables.
-fn exec_env(cfg: &Config, hook: &Hook, ctx: &ExecContext) -> Vec<(OsString, OsString)> {
-    let mut vars = exec::plugin_env(cfg, hook.target(), Command::Exec, hook.protocol);
-    vars.push((env::EVENT.into(), ctx.event.as_str().into()));
-    if let Some(c) = &ctx.cluster {
-        for (k, v) in [
-            (env::CLUSTER, c.name.clone()),
-            (env::ENGINE, c.engine.clone()),
-            (env::NETWORK, c.network.clone()),
-            (env::KUBECONFIG, c.kubeconfig.clone()),
-            (env::SERVERS, c.node_list("server")),
-            (env::AGENTS, c.node_list("agent")),
-        ] {
-            vars.push((k.into(), v.into()));
-        }
-    }
-    vars
-}
-
 /// Run one hook to completion and judge its answer.
 pub fn run_hook(cfg: &Config, hook: &Hook, ctx: &ExecContext) -> HookRun {
     let mut run = HookRun {
@@ -114,7 +92,13 @@ pub fn run_hook(cfg: &Config, hook: &Hook, ctx: &ExecContext) -> HookRun {
     let outcome = exec::run(Spawn {
         program: hook.path.clone(),
         args: Vec::new(),
-        env: exec_env(cfg, hook, ctx),
+        env: exec::exec_env(
+            cfg,
+            hook.target(),
+            hook.protocol,
+            ctx.event.as_str(),
+            ctx.cluster.as_ref(),
+        ),
         cwd: None,
         stdin: Some(stdin),
         timeout: hook.timeout,

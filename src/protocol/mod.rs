@@ -33,38 +33,10 @@ pub const CURRENT_PROTOCOL: u32 = 1;
 pub const EXECUTABLE_PREFIX: &str = "kplug-";
 
 /// Environment variables of the protocol, set by the host for each plugin
-/// process. Any inherited variable starting with [`env::PREFIX`] is removed
-/// before these are set, so none can be spoofed from outside.
-pub mod env {
-    pub const PREFIX: &str = "KPLUG_";
-    /// `INFO`, `EXEC` or `RUN`.
-    pub const COMMAND: &str = "KPLUG_COMMAND";
-    /// The negotiated protocol version.
-    pub const PROTOCOL: &str = "KPLUG_PROTOCOL";
-    /// The host's version (semver).
-    pub const VERSION: &str = "KPLUG_VERSION";
-    /// Absolute path of the host binary, for call-backs.
-    pub const BIN: &str = "KPLUG_BIN";
-    pub const PLUGIN_NAME: &str = "KPLUG_PLUGIN_NAME";
-    pub const PLUGIN_DIR: &str = "KPLUG_PLUGIN_DIR";
-    /// A persistent per-plugin state directory.
-    pub const DATA_DIR: &str = "KPLUG_DATA_DIR";
-    /// How many plugins deep this process is nested.
-    pub const DEPTH: &str = "KPLUG_DEPTH";
-    /// The names of the plugins in the nesting chain, outermost first,
-    /// separated by `>`; lets the depth guard name the loop.
-    pub const CHAIN: &str = "KPLUG_CHAIN";
-    // EXEC only.
-    pub const EVENT: &str = "KPLUG_EVENT";
-    pub const CLUSTER: &str = "KPLUG_CLUSTER";
-    pub const ENGINE: &str = "KPLUG_ENGINE";
-    pub const NETWORK: &str = "KPLUG_NETWORK";
-    pub const KUBECONFIG: &str = "KPLUG_KUBECONFIG";
-    /// `name=ip;name=ip` for the cluster's server nodes.
-    pub const SERVERS: &str = "KPLUG_SERVERS";
-    /// `name=ip;name=ip` for the cluster's agent nodes.
-    pub const AGENTS: &str = "KPLUG_AGENTS";
-}
+/// process (the names come from `kplug-sdk`, shared with Rust plugins). Any
+/// inherited variable starting with [`env::PREFIX`] is removed before these
+/// are set, so none can be spoofed from outside.
+pub use kplug_sdk::env;
 
 /// What the host asks of a plugin process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
