@@ -18,6 +18,11 @@ pub fn run(cfg: &Config, words: &[OsString]) -> Result<i32> {
         return Err(no_such_command(cfg, words));
     };
     exec::check_depth(cfg, &plugin.name)?;
+    // Only when the user names a cluster: the plugin's `requires.kubernetes`
+    // is checked against it. Everything else stays a few stats and an exec.
+    if let Some(cluster) = cluster_arg(&words[used..]) {
+        check_kubernetes(cfg, &plugin, &cluster)?;
+    }
     if let Some(data) = cfg.plugin_data_dir(&plugin.name) {
         // Best effort: a read-only home must not stop the plugin from running.
         // One mkdir in the common case (it exists), the full walk only the
@@ -44,6 +49,61 @@ pub fn run(cfg: &Config, words: &[OsString]) -> Result<i32> {
     ))
     .caused_by(err)
     .with_hint("check the file exists and is executable, then try again"))
+}
+
+/// The value of `--cluster NAME` / `--cluster=NAME` among a callable's
+/// arguments (before a `--`).
+fn cluster_arg(args: &[OsString]) -> Option<String> {
+    let mut it = args.iter().map(|a| a.to_str());
+    while let Some(arg) = it.next() {
+        match arg? {
+            "--" => return None,
+            "--cluster" => return it.next()?.map(str::to_string),
+            a => {
+                if let Some(v) = a.strip_prefix("--cluster=") {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Refuse to run a plugin whose `requires.kubernetes` excludes the version
+/// of the cluster it is pointed at. A cluster kplug cannot find, or a
+/// plugin that states no range, is the plugin's business.
+fn check_kubernetes(cfg: &Config, plugin: &discovery::Located, cluster: &str) -> Result<()> {
+    if crate::requirements::skip_checks(cfg, false) {
+        return Ok(());
+    }
+    let probe = discovery::probe::probe_all(cfg, &[plugin], false);
+    let Some(discovery::probe::Probe::Valid { info, .. }) = probe.into_iter().next() else {
+        return Ok(());
+    };
+    let Some(req) = &info.requires.kubernetes else {
+        return Ok(());
+    };
+    let Ok(engine) = super::cluster::engine_for(cfg, cluster, None) else {
+        return Ok(());
+    };
+    let Some(found) = engine
+        .get(cluster)
+        .ok()
+        .flatten()
+        .and_then(|c| c.kubernetes_version)
+    else {
+        return Ok(());
+    };
+    match crate::requirements::parse_lenient(&found) {
+        Some(v) if !crate::requirements::satisfies(req, &v) => Err(Error::new(format!(
+            "plugin `{}` requires Kubernetes {req}, but cluster `{cluster}` runs {found}",
+            plugin.name
+        ))
+        .with_hint(
+            "use a cluster with a matching version, or run it anyway with KPLUG_SKIP_CHECKS=1",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn no_such_command(cfg: &Config, words: &[OsString]) -> Error {

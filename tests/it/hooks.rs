@@ -780,3 +780,39 @@ fn hooks_of_plugins_for_another_kubernetes_are_skipped() {
         ]
     );
 }
+
+#[test]
+fn a_callable_pointed_at_a_cluster_checks_its_kubernetes_range() {
+    let env = TestEnv::new();
+    env.sim_create("dev").assert().success();
+    let info = |name: &str, req: &str| {
+        format!("protocols: [1]\nname: {name}\nversion: 1.0.0\nrequires:\n  kubernetes: '{req}'\n")
+    };
+    env.plugin("modern", &info("modern", ">=1.32"), "echo ran $*");
+    env.plugin("current", &info("current", ">=1.27"), "echo ran $*");
+    env.kplug()
+        .args(["modern", "status", "--cluster", "dev"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "plugin `modern` requires Kubernetes >=1.32, but cluster `dev` runs v1.31.2+kplug-sim",
+        ));
+    env.kplug()
+        .args(["current", "status", "--cluster=dev"])
+        .assert()
+        .success()
+        .stdout("ran status --cluster=dev\n");
+    // Without a cluster, or with the checks skipped, nothing is checked.
+    env.kplug().args(["modern", "status"]).assert().success();
+    env.kplug()
+        .env("KPLUG_SKIP_CHECKS", "1")
+        .args(["modern", "--cluster", "dev"])
+        .assert()
+        .success();
+    // A cluster kplug does not know is the plugin's business.
+    env.kplug()
+        .args(["modern", "--cluster", "elsewhere"])
+        .assert()
+        .success();
+}
