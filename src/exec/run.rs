@@ -17,6 +17,11 @@ use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// stdin documents up to this size are written without a thread: a fresh
+/// pipe holds at least this much (Linux: 64 KiB; POSIX guarantees 4 KiB,
+/// and every platform kplug runs on has at least 16 KiB).
+const PIPE_WRITE_AT_ONCE: usize = 16 * 1024;
+
 /// How long a process group has between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(2);
 
@@ -285,10 +290,17 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     let _registration = Registration::new(tx.clone(), pgid);
 
     if let (Some(data), Some(mut w)) = (spawn.stdin, child.stdin.take()) {
-        // A plugin may exit without reading its stdin: EPIPE is expected.
-        thread::spawn(move || {
+        // A plugin may exit without reading its stdin: EPIPE is expected
+        // (SIGPIPE is ignored). A document that fits in an empty pipe is
+        // written at once; a larger one from a thread, so that a plugin that
+        // never reads cannot block kplug.
+        if data.len() <= PIPE_WRITE_AT_ONCE {
             let _ = w.write_all(&data);
-        });
+        } else {
+            thread::spawn(move || {
+                let _ = w.write_all(&data);
+            });
+        }
     }
     let stdout = child.stdout.take().expect("stdout is piped");
     let (limit, kill_on_overflow) = (spawn.stdout_limit, spawn.kill_on_stdout_overflow);

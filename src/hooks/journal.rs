@@ -9,6 +9,7 @@ use crate::error::{Context, Result};
 use crate::protocol::ExecContext;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,9 +34,11 @@ pub struct Entry {
     pub invocation_id: String,
 }
 
-/// Serialises appends from concurrent post hooks of this process; `O_APPEND`
-/// keeps whole lines from different processes apart.
-static LOCK: Mutex<()> = Mutex::new(());
+/// The journal file, opened once per process (a firing of 100 hooks would
+/// otherwise open it 100 times), behind a lock that serialises appends
+/// from concurrent post hooks; `O_APPEND` keeps whole lines from different
+/// processes apart.
+static JOURNAL: Mutex<Option<(PathBuf, std::fs::File)>> = Mutex::new(None);
 
 /// Append one run. A journal that cannot be written is a warning, never a
 /// reason to fail the operation.
@@ -65,14 +68,20 @@ pub fn record(cfg: &Config, ctx: &ExecContext, run: &HookRun) {
     };
     let mut line = serde_json::to_vec(&entry).expect("an entry serialises");
     line.push(b'\n');
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let result = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("journal.jsonl"))?
-            .write_all(&line)
-    });
+    let path = dir.join("journal.jsonl");
+    let mut open = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
+    let result = (|| {
+        if open.as_ref().is_none_or(|(p, _)| *p != path) {
+            std::fs::create_dir_all(&dir)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            *open = Some((path, file));
+        }
+        let (_, file) = open.as_mut().expect("opened above");
+        file.write_all(&line)
+    })();
     if let Err(e) = result {
         crate::ui::warn(cfg, &format!("could not write the hook journal: {e}"));
     }
