@@ -123,6 +123,21 @@ fn context(
     }
 }
 
+/// The context of a cluster that does not exist (before a create, after a
+/// delete): only its name and engine are known.
+fn absent_cluster(engine: &dyn Engine, name: &str) -> ClusterContext {
+    ClusterContext {
+        name: name.into(),
+        engine: engine.name().into(),
+        network: String::new(),
+        kubeconfig: String::new(),
+        kubernetes_version: None,
+        nodes: Vec::new(),
+        annotations: BTreeMap::new(),
+        simulated: engine.name() == "sim",
+    }
+}
+
 fn spec_of(spec: &ClusterSpec) -> Spec {
     Spec {
         servers: spec.servers,
@@ -188,18 +203,12 @@ pub fn create(
         )));
     }
     let id = clock::invocation_id();
-    // Before creation only the name, engine and spec are known.
-    let planned = ClusterContext {
-        name: spec.name.clone(),
-        engine: engine.name().into(),
-        network: String::new(),
-        kubeconfig: String::new(),
-        kubernetes_version: None,
-        nodes: Vec::new(),
-        annotations: BTreeMap::new(),
-        simulated: engine.name() == "sim",
-    };
-    let mut ctx = context(Event::PreClusterCreate, planned, Some(spec_of(&spec)), &id);
+    let mut ctx = context(
+        Event::PreClusterCreate,
+        absent_cluster(engine, &spec.name),
+        Some(spec_of(&spec)),
+        &id,
+    );
     let pre = plan(cfg, opts, Event::PreClusterCreate)?;
     hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
     if let Some(s) = &ctx.spec {
@@ -419,16 +428,7 @@ pub fn fire(
     let ctx_cluster = match (&cluster, event) {
         (Some(c), _) => cluster_context(cfg, c),
         // Before a create (or after a delete) the cluster does not exist.
-        (None, Event::PreClusterCreate | Event::PostClusterDelete) => ClusterContext {
-            name: name.into(),
-            engine: engine.name().into(),
-            network: String::new(),
-            kubeconfig: String::new(),
-            kubernetes_version: None,
-            nodes: Vec::new(),
-            annotations: BTreeMap::new(),
-            simulated: engine.name() == "sim",
-        },
+        (None, Event::PreClusterCreate | Event::PostClusterDelete) => absent_cluster(engine, name),
         (None, _) => return Err(not_found(engine, name)),
     };
     let spec = record(cfg, name).map(|r| spec_of(&r.spec));

@@ -318,13 +318,8 @@ mod tests {
         assert!(!c.simulated);
         assert_eq!(c.kubernetes_version.as_deref(), Some("v1.31.2-k3s1"));
         assert_eq!(c.kubeconfig, "/home/u/.config/k3d/kubeconfig-dev.yaml");
-        let nodes: Vec<_> = c
-            .nodes
-            .iter()
-            .map(|n| (n.name.as_str(), n.role.as_str(), n.ip.as_str()))
-            .collect();
         assert_eq!(
-            nodes,
+            crate::cluster::stand_in::nodes(&c),
             [
                 ("k3d-dev-server-0", "server", "172.18.0.2"),
                 ("k3d-dev-agent-0", "agent", "172.18.0.3"),

@@ -402,13 +402,8 @@ mod tests {
         assert_eq!(c.network, "kind");
         assert_eq!(c.status, "running");
         assert_eq!(c.kubernetes_version, None);
-        let nodes: Vec<_> = c
-            .nodes
-            .iter()
-            .map(|n| (n.name.as_str(), n.role.as_str(), n.ip.as_str()))
-            .collect();
         assert_eq!(
-            nodes,
+            crate::cluster::stand_in::nodes(&c),
             [
                 ("dev-control-plane", "server", ""),
                 ("dev-worker", "agent", ""),

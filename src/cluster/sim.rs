@@ -365,13 +365,8 @@ mod tests {
         assert_eq!(c.status, "running");
         assert_eq!(c.network, "k3d-dev");
         assert_eq!(c.kubernetes_version.as_deref(), Some("v1.31.2+kplug-sim"));
-        let nodes: Vec<_> = c
-            .nodes
-            .iter()
-            .map(|n| (n.name.as_str(), n.role.as_str(), n.ip.as_str()))
-            .collect();
         assert_eq!(
-            nodes,
+            crate::cluster::stand_in::nodes(&c),
             [
                 ("k3d-dev-server-0", "server", "192.0.2.2"),
                 ("k3d-dev-agent-0", "agent", "192.0.2.3"),

@@ -1,6 +1,7 @@
 //! Test support for the engine adapters: a temp `KPLUG_HOME` with a
 //! stand-in engine CLI on `PATH` that logs its argv (one line per call, in
-//! `<tmp>/argv`) and answers from a `case "$1 $2" in … esac` body.
+//! `<tmp>/argv`) and answers from a `case "$1 $2" in … esac` body; and a
+//! flat view of a cluster's nodes for assertions.
 
 use crate::config::Config;
 use std::os::unix::fs::PermissionsExt;
@@ -31,6 +32,14 @@ impl StandIn {
         ]);
         StandIn { tmp, cfg }
     }
+}
+
+/// A cluster's nodes as `(name, role, ip)`, for assertions.
+pub(crate) fn nodes(c: &super::Cluster) -> Vec<(&str, &str, &str)> {
+    c.nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.role.as_str(), n.ip.as_str()))
+        .collect()
 }
 
 /// The calls a stand-in received, one per line.

@@ -108,13 +108,10 @@ fn bash_complete(env: &TestEnv, words: &[&str]) -> Vec<String> {
         words[words.len() - 1],
         words[words.len().saturating_sub(2)],
     );
-    let out = std::process::Command::new("bash")
+    let out = env
+        .command("bash")
         .arg("-c")
         .arg(program)
-        .env_clear()
-        .env("HOME", env.root.path())
-        .env("KPLUG_HOME", &env.home)
-        .env("XDG_CONFIG_HOME", &env.config)
         .env(
             "PATH",
             format!("{}:{}", kplug_dir(env).display(), env.path_var()),

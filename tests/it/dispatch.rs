@@ -96,10 +96,8 @@ fn the_plugin_replaces_kplug() {
     // "kplug" reach the plugin and nothing is left between them.
     let env = TestEnv::new();
     env.plugin("pid", &info("pid"), "echo $$");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kplug"))
-        .env_clear()
-        .env("PATH", env.path_var())
-        .env("KPLUG_HOME", &env.home)
+    let child = env
+        .kplug_process()
         .arg("pid")
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -234,12 +234,8 @@ fn ctrl_c_cancels_the_running_hooks() {
         ),
     );
     env.hook_plugin("after", POST_CREATE, "true");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kplug"))
-        .env_clear()
-        .env("HOME", env.root.path())
-        .env("KPLUG_HOME", &env.home)
-        .env("XDG_CONFIG_HOME", &env.config)
-        .env("PATH", env.path_var())
+    let child = env
+        .kplug_process()
         .args(["cluster", "create", "dev", "--engine", "sim"])
         .stderr(std::process::Stdio::piped())
         .spawn()

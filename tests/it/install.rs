@@ -224,21 +224,30 @@ fn a_checksum_mismatch_is_refused_and_changes_nothing() {
     assert_eq!(live(&env), "demo 1.0.0");
 }
 
-#[test]
-fn checksums_files_verify_and_their_absence_is_a_warning() {
-    let (env, gh) = setup();
+/// A release without GitHub's digest whose checksums file `sums` holds the
+/// right sha256 of the asset for this platform.
+fn release_with_checksums_file(version: &str, sums: &str) -> FakeRelease {
     let mut r = release_with(
         "demo",
-        "1.0.0",
-        archives::plugin_tar_gz("demo", "1.0.0"),
+        version,
+        archives::plugin_tar_gz("demo", version),
         false,
     );
     r.assets.push(FakeAsset {
-        name: "kplug-demo_1.0.0_checksums.txt".into(),
+        name: sums.into(),
         body: format!("{}  {}\n", sha256_hex(&r.assets[0].body), r.assets[0].name).into_bytes(),
         digest: false,
     });
-    gh.publish(REPO, r);
+    r
+}
+
+#[test]
+fn checksums_files_verify_and_their_absence_is_a_warning() {
+    let (env, gh) = setup();
+    gh.publish(
+        REPO,
+        release_with_checksums_file("1.0.0", "kplug-demo_1.0.0_checksums.txt"),
+    );
     install(&env, &gh, &format!("{REPO}@v1.0.0"))
         .success()
         .stderr(predicate::str::contains(
@@ -675,12 +684,7 @@ fn two_installs_at_once_end_consistent() {
     gh.publish(REPO, release("demo", "1.0.0"));
     gh.publish(REPO, release("demo", "2.0.0"));
     let spawn = |v: &str| {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("kplug"))
-            .env_clear()
-            .env("HOME", env.root.path())
-            .env("KPLUG_HOME", &env.home)
-            .env("XDG_CONFIG_HOME", &env.config)
-            .env("PATH", env.path_var())
+        env.kplug_process()
             .env("KPLUG_GITHUB_API_URL", gh.url())
             .args(["plugin", "install", &format!("{REPO}@v{v}")])
             .output()
@@ -708,12 +712,7 @@ fn two_installs_at_once_end_consistent() {
 }
 
 fn spawn_install(env: &TestEnv, gh: &FakeGitHub, source: &str) -> std::process::Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("kplug"))
-        .env_clear()
-        .env("HOME", env.root.path())
-        .env("KPLUG_HOME", &env.home)
-        .env("XDG_CONFIG_HOME", &env.config)
-        .env("PATH", env.path_var())
+    env.kplug_process()
         .env("KPLUG_GITHUB_API_URL", gh.url())
         .args(["plugin", "install", source])
         .stdout(std::process::Stdio::null())
@@ -1006,18 +1005,10 @@ fn offline_never_picks_a_prerelease_or_an_older_version() {
 #[test]
 fn a_versioned_checksums_file_is_found() {
     let (env, gh) = setup();
-    let mut r = release_with(
-        "demo",
-        "1.0.0",
-        archives::plugin_tar_gz("demo", "1.0.0"),
-        false,
+    gh.publish(
+        REPO,
+        release_with_checksums_file("1.0.0", "checksums_1.0.0.txt"),
     );
-    r.assets.push(FakeAsset {
-        name: "checksums_1.0.0.txt".into(),
-        body: format!("{}  {}\n", sha256_hex(&r.assets[0].body), r.assets[0].name).into_bytes(),
-        digest: false,
-    });
-    gh.publish(REPO, r);
     install(&env, &gh, REPO)
         .success()
         .stderr(predicate::str::contains(

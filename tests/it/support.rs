@@ -45,16 +45,38 @@ impl TestEnv {
         format!("{}:/usr/bin:/bin", self.bin.display())
     }
 
+    /// The whole environment of a hermetic run: nothing from the test
+    /// process, homes and config in the temp dir, no colour, fixed width.
+    pub fn vars(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        vec![
+            ("HOME", self.root.path().into()),
+            ("KPLUG_HOME", self.home.clone().into()),
+            ("XDG_CONFIG_HOME", self.config.clone().into()),
+            ("PATH", self.path_var().into()),
+            ("NO_COLOR", "1".into()),
+            ("COLUMNS", "200".into()),
+        ]
+    }
+
     /// `kplug` with nothing inherited from the test process.
     pub fn kplug(&self) -> Command {
         let mut cmd = Command::cargo_bin("kplug").expect("kplug binary");
         cmd.env_clear()
-            .env("HOME", self.root.path())
-            .env("KPLUG_HOME", &self.home)
-            .env("XDG_CONFIG_HOME", &self.config)
-            .env("PATH", self.path_var())
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "200")
+            .envs(self.vars())
+            .current_dir(self.root.path());
+        cmd
+    }
+
+    /// The same as a plain process, for tests that signal or wait on it.
+    pub fn kplug_process(&self) -> std::process::Command {
+        self.command(assert_cmd::cargo::cargo_bin("kplug"))
+    }
+
+    /// Any program, run hermetically like [`TestEnv::kplug`].
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear()
+            .envs(self.vars())
             .current_dir(self.root.path());
         cmd
     }

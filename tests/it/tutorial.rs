@@ -36,20 +36,14 @@ impl Tutorial {
         );
         let env = &self.env;
         let script = format!("set -e\n{}\n{command}\n", self.state.join("\n"));
-        let out = std::process::Command::new("bash")
+        let out = env
+            .command("bash")
             .arg("-c")
             .arg(script)
-            .env_clear()
-            .env("HOME", env.root.path())
-            .env("KPLUG_HOME", &env.home)
-            .env("XDG_CONFIG_HOME", &env.config)
             .env(
                 "PATH",
                 format!("{}:{}", kplug_dir(env).display(), env.path_var()),
             )
-            .env("NO_COLOR", "1")
-            .env("COLUMNS", "200")
-            .current_dir(env.root.path())
             .output()
             .unwrap();
         assert!(
