@@ -76,8 +76,8 @@ fn check_kubernetes(cfg: &Config, plugin: &discovery::Located, cluster: &str) ->
     if crate::requirements::skip_checks(cfg, false) {
         return Ok(());
     }
-    let probe = discovery::probe::probe_all(cfg, &[plugin], false);
-    let Some(discovery::probe::Probe::Valid { info, .. }) = probe.into_iter().next() else {
+    let discovery::probe::Probe::Valid { info, .. } = discovery::probe::probe_one(cfg, plugin)
+    else {
         return Ok(());
     };
     let Some(req) = &info.requires.kubernetes else {

@@ -6,7 +6,7 @@ use crate::discovery::{self, CatalogOptions, Plugin, Status};
 use crate::error::{Context, Error, Result};
 use crate::exec::interrupt;
 use crate::install::{self, InstallOptions};
-use crate::protocol::{format_duration, names};
+use crate::protocol::format_duration;
 use crate::ui::{self, Format, Table};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -113,15 +113,8 @@ fn verified(by: &str) -> &'static str {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
-    names::validate(name).map_err(|e| {
-        Error::usage(format!("invalid plugin name `{name}`: it {e}"))
-            .with_hint("plugin names are lowercase letters, digits and `-`, like `registry`")
-    })
-}
-
 fn set_disabled(cfg: &Config, name: &str, disabled: bool) -> Result<i32> {
-    check_name(name)?;
+    crate::discovery::check_name_arg(name)?;
     // Enabling always works (the plugin may be gone); disabling wants a
     // plugin that exists, to catch typos.
     if disabled && discovery::find(cfg, name).is_none() {
@@ -220,7 +213,7 @@ struct InfoView<'a> {
 }
 
 fn info(cfg: &Config, name: &str, output: Format) -> Result<i32> {
-    check_name(name)?;
+    crate::discovery::check_name_arg(name)?;
     let plugins = discovery::catalog(cfg, CatalogOptions::default());
     let Some(plugin) = plugins
         .iter()

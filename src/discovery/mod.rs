@@ -72,6 +72,15 @@ impl Located {
     }
 }
 
+/// Check a plugin name a user typed as an argument (a usage error, with
+/// the rule, when it is not one).
+pub fn check_name_arg(name: &str) -> crate::error::Result<()> {
+    names::validate(name).map_err(|e| {
+        crate::error::Error::usage(format!("invalid plugin name `{name}`: it {e}"))
+            .with_hint("plugin names are lowercase letters, digits and `-`, like `registry`")
+    })
+}
+
 /// Only regular files with an execute bit count (symlinks are followed; a
 /// broken one is not a plugin).
 pub fn is_executable_file(path: &Path) -> bool {

@@ -169,6 +169,40 @@ fn ask(cfg: &Config, plugin: &Located, timeout: Duration) -> Answer {
     }
 }
 
+/// The configured INFO time limit (the default, with a warning, when the
+/// config file is broken: listing plugins must not fail over it).
+fn info_timeout(cfg: &Config) -> Duration {
+    match cfg.file() {
+        Ok(f) => f.timeouts.info.0,
+        Err(e) => {
+            crate::ui::warn(cfg, &e.to_string());
+            crate::config::Timeouts::default().info.0
+        }
+    }
+}
+
+/// One plugin's probe: cached when its binary is unchanged, else asked and
+/// added to the cache. Unlike [`probe_all`], which is given every plugin
+/// and rewrites the cache from them, the other entries stay as they are.
+pub fn probe_one(cfg: &Config, plugin: &Located) -> Probe {
+    let mut cache = InfoCache::load(cfg);
+    let key = plugin
+        .stat
+        .clone()
+        .or_else(|| InfoCache::key_of(&plugin.path));
+    if let Some(k) = &key
+        && let Some(cached) = cache.take(&plugin.path, k)
+    {
+        return cached;
+    }
+    let answer = probe(cfg, plugin, info_timeout(cfg));
+    if let (true, Some(k)) = (answer.cacheable, key) {
+        cache.insert(&plugin.path, k, answer.probe.clone());
+        cache.save(cfg);
+    }
+    answer.probe
+}
+
 /// Probes for each plugin, in order: cached answers where the binary is
 /// unchanged, fresh INFO runs (in parallel) for the rest. The cache is
 /// rewritten, from exactly these answers, only when something changed.
@@ -196,13 +230,7 @@ pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe
     let mut uncacheable = vec![false; plugins.len()];
     if !missing.is_empty() {
         changed = true;
-        let timeout = match cfg.file() {
-            Ok(f) => f.timeouts.info.0,
-            Err(e) => {
-                crate::ui::warn(cfg, &e.to_string());
-                crate::config::Timeouts::default().info.0
-            }
-        };
+        let timeout = info_timeout(cfg);
         let answers = run_parallel(&missing, |&i| probe(cfg, plugins[i], timeout));
         for (i, answer) in missing.into_iter().zip(answers) {
             uncacheable[i] = !answer.cacheable;

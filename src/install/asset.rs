@@ -220,7 +220,7 @@ const AUXILIARY_WORDS: &[&str] = &[
 /// `*.bundle`, `kplug-plugin.yaml`, and names containing `sbom`.
 pub fn is_auxiliary(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower == "kplug-plugin.yaml"
+    lower == super::CONTRACT_ASSET
         || AUXILIARY_SUFFIXES
             .iter()
             .any(|suffix| lower.ends_with(suffix))

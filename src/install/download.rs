@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 pub struct Fetched {
     pub path: PathBuf,
     pub sha256: String,
-    pub size: u64,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -84,7 +83,6 @@ pub fn save(
     Ok(Fetched {
         path: dest.to_path_buf(),
         sha256: hex(&hasher.finalize()),
-        size,
     })
 }
 
@@ -165,7 +163,7 @@ mod tests {
     fn hashes_while_saving() {
         let dir = tempfile::tempdir().unwrap();
         let f = save(&b"hello"[..], &dir.path().join("a"), 10, Some(5), "a").unwrap();
-        assert_eq!(f.size, 5);
+        assert_eq!(std::fs::metadata(&f.path).unwrap().len(), 5);
         assert_eq!(
             f.sha256,
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"

@@ -1,5 +1,5 @@
-//! The slice of GitHub's REST API that installing needs: a release by
-//! `latest`, by tag, or from the paginated list, and its assets.
+//! The slice of GitHub's REST API that installing needs: a release by tag
+//! or from the paginated list (newest compatible first), and its assets.
 //!
 //! The base URL comes from `KPLUG_GITHUB_API_URL` (GitHub Enterprise, and
 //! the tests' loopback server). The token (`KPLUG_GITHUB_TOKEN`, else
@@ -16,6 +16,7 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, LOCATION, USER_AGENT};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -280,17 +281,6 @@ impl GitHub {
         }
     }
 
-    /// The latest stable release.
-    pub fn latest(&self, repo: &str) -> Result<Release> {
-        let what = format!("fetching the latest release of {repo}");
-        self.get_json(
-            self.endpoint(&format!("repos/{repo}/releases/latest")),
-            &what,
-        )
-        .map(|(r, _)| r)
-        .map_err(|e| Self::not_found(e, repo))
-    }
-
     /// The release tagged `tag` (also tried with a leading `v`).
     pub fn by_tag(&self, repo: &str, tag: &str) -> Result<Release> {
         let what = format!("fetching release {tag} of {repo}");
@@ -340,28 +330,46 @@ impl GitHub {
     /// the asset API URL is used (private repositories); without, the public
     /// download URL (not counted against the API rate limit).
     pub fn download(&self, asset: &Asset, dest: &Path, max_bytes: u64) -> Result<Fetched> {
-        let (url, accept) = if self.token.is_some() {
-            (&asset.url, OCTET)
-        } else {
-            (&asset.browser_download_url, OCTET)
-        };
-        let url = Url::parse(url).map_err(|e| {
-            Error::new(format!("asset {} has an invalid URL", asset.name)).caused_by(e)
-        })?;
-        let what = format!("downloading {}", asset.name);
-        let resp = self.send(url, accept)?;
-        if !resp.status().is_success() {
-            return Err(self.status_error(resp, &what));
-        }
+        let resp = self.open_asset(asset)?;
         let total = resp.content_length();
         download::save(resp, dest, max_bytes, total, &asset.name)
     }
 
-    /// A small text asset (a checksums file), at most 1 MiB.
-    pub fn fetch_text(&self, asset: &Asset, dir: &Path) -> Result<String> {
-        let path = dir.join(format!(".{}", asset.name));
-        let fetched = self.download(asset, &path, 1024 * 1024)?;
-        std::fs::read_to_string(&fetched.path)
+    /// The response carrying an asset's bytes.
+    fn open_asset(&self, asset: &Asset) -> Result<Response> {
+        let url = if self.token.is_some() {
+            &asset.url
+        } else {
+            &asset.browser_download_url
+        };
+        let url = Url::parse(url).map_err(|e| {
+            Error::new(format!("asset {} has an invalid URL", asset.name)).caused_by(e)
+        })?;
+        let resp = self.send(url, OCTET)?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(resp, &format!("downloading {}", asset.name)));
+        }
+        Ok(resp)
+    }
+
+    /// A small text asset (a checksums file, a contract), at most 1 MiB,
+    /// read into memory: several may be fetched in one run.
+    pub fn fetch_text(&self, asset: &Asset) -> Result<String> {
+        const LIMIT: u64 = 1024 * 1024;
+        let mut body = Vec::new();
+        self.open_asset(asset)?
+            .take(LIMIT + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                Error::new(format!("the download of {} broke off", asset.name)).caused_by(e)
+            })?;
+        if body.len() as u64 > LIMIT {
+            return Err(Error::new(format!(
+                "{} is larger than 1 MiB; it is not a checksums or contract file",
+                asset.name
+            )));
+        }
+        String::from_utf8(body)
             .map_err(|e| Error::new(format!("{} is not text", asset.name)).caused_by(e))
     }
 }

@@ -19,6 +19,10 @@ pub mod versions;
 
 pub use pipeline::{InstallOptions, Installed, Removed, install, remove};
 
+/// The release asset carrying a plugin's INFO document (its contract),
+/// read before the binary is downloaded; never a candidate for install.
+pub const CONTRACT_ASSET: &str = "kplug-plugin.yaml";
+
 /// How a release asset is packed, decided by its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -331,7 +331,7 @@ fn install_github(
         }
         let mut deps = Vec::new();
         // The contract before the download, when the release publishes it.
-        if !skip && let Some(contract) = versions::fetch_contract(&gh, release, dir)? {
+        if !skip && let Some(contract) = versions::fetch_contract(&gh, release)? {
             match contract {
                 Ok(info) => {
                     if let Some(report) =
@@ -478,7 +478,6 @@ fn cached_payload(
             file: Fetched {
                 path,
                 sha256: entry.sha256.clone(),
-                size: 0,
             },
             kind: asset::archive_kind(&entry.asset).unwrap_or(ArchiveKind::Binary),
             asset: entry.asset.clone(),
@@ -512,12 +511,7 @@ fn fetch_release(
     let platform = Platform::host().ok_or_else(|| {
         Error::new("kplug cannot pick release assets for this operating system or architecture")
     })?;
-    let names: Vec<&str> = release
-        .assets
-        .iter()
-        .map(|a| a.name.as_str())
-        .filter(|n| *n != CONTRACT_ASSET)
-        .collect();
+    let names: Vec<&str> = release.assets.iter().map(|a| a.name.as_str()).collect();
     let choice = asset::select(&names, name, &platform).map_err(|e| {
         Error::new(format!("{repo_s} {} has no asset kplug can install here", release.tag_name))
             .caused_by(e)
@@ -548,7 +542,7 @@ fn fetch_release(
                 .iter()
                 .find(|a| a.name == sums)
                 .expect("from the list");
-            let text = gh.fetch_text(sums_asset, staging)?;
+            let text = gh.fetch_text(sums_asset)?;
             let single = sums
                 .to_ascii_lowercase()
                 .starts_with(&chosen.name.to_ascii_lowercase());
@@ -724,7 +718,6 @@ fn local_file(path: &Path, opts: &InstallOptions) -> Result<Payload> {
     let file = Fetched {
         path: path.to_path_buf(),
         sha256,
-        size: 0,
     };
     if let Some(expected) = &opts.sha256 {
         check_sha(&file, expected, &name)?;
@@ -758,7 +751,6 @@ fn local_dir(dir: &Path, staging: &Path, cfg: &Config) -> Result<Payload> {
         file: Fetched {
             path: copy,
             sha256: String::new(),
-            size: 0,
         },
         asset: dir
             .file_name()
@@ -1212,8 +1204,7 @@ pub struct Removed {
 /// every version and its receipt. `all` also drops its cached downloads and
 /// its data directory.
 pub fn remove(cfg: &Config, name: &str, all: bool, hooks_on: bool) -> Result<Removed> {
-    names::validate(name)
-        .map_err(|e| Error::usage(format!("invalid plugin name `{name}`: it {e}")))?;
+    crate::discovery::check_name_arg(name)?;
     let store = Store::new(cfg)?;
     let Some(version) = store
         .current(name)

@@ -16,16 +16,15 @@ use super::source::{self, Repo, Source, Spec};
 use crate::config::Config;
 use crate::discovery::{self, Located, Origin, probe};
 use crate::error::{Error, Result};
-use crate::protocol::{EXECUTABLE_PREFIX, Info, Requires, names};
+use crate::protocol::{EXECUTABLE_PREFIX, Info, Requires};
 use crate::requirements::{self, Cluster, Env, Report};
 use crate::store::Store;
 use semver::Version;
 use serde::Serialize;
-use std::path::Path;
 
 /// The release asset holding a plugin's INFO document, read before any
 /// binary is downloaded.
-pub const CONTRACT_ASSET: &str = "kplug-plugin.yaml";
+pub use super::CONTRACT_ASSET;
 
 /// Most `kplug-plugin.yaml` assets read to annotate one listing.
 const MAX_CONTRACTS_LISTED: usize = 30;
@@ -162,12 +161,11 @@ pub fn no_candidates(repo: &str, spec: &Spec, policy: &Policy, found: &Found) ->
 pub fn fetch_contract(
     gh: &GitHub,
     release: &Release,
-    dir: &Path,
 ) -> Result<Option<std::result::Result<Info, String>>> {
     let Some(asset) = release.assets.iter().find(|a| a.name == CONTRACT_ASSET) else {
         return Ok(None);
     };
-    let text = gh.fetch_text(asset, dir)?;
+    let text = gh.fetch_text(asset)?;
     let info = match Info::parse(text.as_bytes()) {
         Ok(info) => info,
         Err(e) => return Ok(Some(Err(e.to_string()))),
@@ -194,7 +192,7 @@ fn resolve_target(store: &Store, target: &str) -> Result<(String, Repo)> {
             ))),
         };
     }
-    check_name(target)?;
+    crate::discovery::check_name_arg(target)?;
     let receipt = store.receipt(target)?;
     let current = store.current(target);
     let entry = current
@@ -220,15 +218,8 @@ fn resolve_target(store: &Store, target: &str) -> Result<(String, Repo)> {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
-    names::validate(name).map_err(|e| {
-        Error::usage(format!("invalid plugin name `{name}`: it {e}"))
-            .with_hint("plugin names are lowercase letters, digits and `-`, like `registry`")
-    })
-}
-
 fn require_installed(store: &Store, name: &str) -> Result<String> {
-    check_name(name)?;
+    crate::discovery::check_name_arg(name)?;
     store.current(name).ok_or_else(|| {
         Error::new(format!("`{name}` is not installed in kplug's store")).with_hint(format!(
             "install it with `kplug plugin install owner/kplug-{name}`"
@@ -294,14 +285,12 @@ pub fn list(cfg: &Config, target: &str) -> Result<Listing> {
         .filter_map(|r| Some((r.version()?, r)))
         .collect();
     releases.sort_by(|a, b| b.0.cmp(&a.0));
-    let tmp = tempfile::tempdir()
-        .map_err(|e| Error::new("could not create a temporary directory").caused_by(e))?;
     let mut rows = Vec::new();
     for (i, (v, r)) in releases.iter().enumerate() {
         let vs = v.to_string();
         let is_installed = installed.contains(&vs);
         let info = if i < MAX_CONTRACTS_LISTED
-            && let Some(contract) = fetch_contract(&gh, r, tmp.path())?
+            && let Some(contract) = fetch_contract(&gh, r)?
         {
             Some(contract)
         } else if is_installed {
@@ -489,8 +478,6 @@ fn plan(
         no_downgrade: true,
     };
     let found = candidates(&gh, &repo.to_string(), &Spec::Latest, &policy)?;
-    let tmp = tempfile::tempdir()
-        .map_err(|e| Error::new("could not create a temporary directory").caused_by(e))?;
     let skip = requirements::skip_checks(cfg, opts.skip_checks);
     let env = Env::now(cfg, name, None);
     let mut skipped = Vec::new();
@@ -500,11 +487,7 @@ fn plan(
         if v == current {
             break;
         }
-        let contract = if skip {
-            None
-        } else {
-            fetch_contract(&gh, r, tmp.path())?
-        };
+        let contract = if skip { None } else { fetch_contract(&gh, r)? };
         let note = match contract {
             None if skip => "requirement checks would be skipped".to_string(),
             None => format!("no {CONTRACT_ASSET}: requirements are checked after the download"),
@@ -822,12 +805,10 @@ fn newest(
         })
         .collect();
     let env = Env::now(cfg, name, None);
-    let tmp = tempfile::tempdir()
-        .map_err(|e| Error::new("could not create a temporary directory").caused_by(e))?;
     let mut passed_over = Vec::new();
     for r in within {
         let v = r.version().map(|v| v.to_string()).unwrap_or_default();
-        match fetch_contract(gh, r, tmp.path())? {
+        match fetch_contract(gh, r)? {
             Some(Ok(info)) => {
                 let report = requirements::check_info(&info, &env);
                 if !report.compatible() {
@@ -870,7 +851,7 @@ pub struct Contract {
 /// The contract of the plugin `kplug NAME` runs, checked against this host
 /// (and `cluster`'s Kubernetes version when given).
 pub fn contract(cfg: &Config, name: &str, cluster: Option<&str>) -> Result<Contract> {
-    check_name(name)?;
+    crate::discovery::check_name_arg(name)?;
     let found = discovery::find(cfg, name).ok_or_else(|| {
         Error::new(format!("no plugin named `{name}`"))
             .with_hint("view all plugins with `kplug plugin list`")

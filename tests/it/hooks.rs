@@ -811,4 +811,10 @@ fn a_callable_pointed_at_a_cluster_checks_its_kubernetes_range() {
         .args(["modern", "--cluster", "elsewhere"])
         .assert()
         .success();
+    // Asking one plugin for INFO on the way kept every other cache entry.
+    let cache = std::fs::read_to_string(env.home.join("cache/info.json")).unwrap();
+    assert!(
+        cache.contains("kplug-modern") && cache.contains("kplug-current"),
+        "{cache}"
+    );
 }

@@ -718,3 +718,25 @@ fn contract_shows_each_requirement_and_whether_it_holds() {
 fn regex_match(re: &str, text: &str) -> bool {
     predicate::str::is_match(re).unwrap().eval(text)
 }
+
+/// Regression: every release's contract is fetched in one run (they once
+/// shared a temp file name, and the second fetch failed).
+#[test]
+fn several_published_contracts_are_read_in_one_run() {
+    let (env, gh) = setup();
+    gh.publish(REPO, release_with_contract("demo", "1.0.0", ""));
+    gh.publish(REPO, release_with_contract("demo", "1.1.0", ""));
+    gh.publish(
+        REPO,
+        release_with_contract("demo", "2.0.0", "requires:\n  kplug: '>=99'\n"),
+    );
+    run(&env, &gh, &["plugin", "install", &format!("{REPO}@v1.0.0")]).success();
+    run(&env, &gh, &["plugin", "versions", "demo"])
+        .success()
+        .stdout(predicate::str::contains("1.1.0"))
+        .stdout(predicate::str::contains("requires kplug >=99"));
+    run(&env, &gh, &["plugin", "update", "demo", "--dry-run"]).success();
+    run(&env, &gh, &["plugin", "outdated"]).success();
+    run(&env, &gh, &["plugin", "update", "demo"]).success();
+    assert_eq!(live(&env, "demo"), "demo 1.1.0");
+}
