@@ -107,6 +107,11 @@ fn k3d_lifecycle_through_the_cli() {
         .stdout(predicate::str::contains("network:    k3d-dev"))
         .stdout(predicate::str::is_match(r"k3d-dev-agent-0\s+agent\s+172\.18\.0\.3").unwrap());
     // The record remembers the engine: no --engine needed from here on.
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.home.join("state/clusters/dev.json")).expect("a cluster record"),
+    )
+    .unwrap();
+    assert_eq!(record["engine"], "k3d");
     env.kplug()
         .args(["cluster", "stop", "dev"])
         .assert()

@@ -140,7 +140,10 @@ fn engine_args_from_a_veto_hook_are_ignored() {
         .args(["cluster", "create", "dev", "--engine", "k3d"])
         .assert()
         .success();
-    assert!(!env.read_out("k3d-argv").contains("--volume"));
+    assert_eq!(env.sequence(), ["sneaky pre-cluster-create"]);
+    let argv = env.read_out("k3d-argv");
+    assert!(argv.contains("cluster create dev"), "{argv}");
+    assert!(!argv.contains("--volume"), "{argv}");
 }
 
 #[test]
@@ -253,8 +256,13 @@ fn ctrl_c_cancels_the_running_hooks() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    for pid in std::fs::read_to_string(&pids).unwrap().lines() {
-        let pid: i32 = pid.parse().unwrap();
+    let pids: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "the hook and its grandchild");
+    for pid in pids {
         assert!(process_ends(pid), "process {pid} survived Ctrl-C");
     }
     let j = journal(&env);
@@ -300,8 +308,7 @@ fn a_failed_create_that_left_something_runs_the_delete_hooks() {
 #[test]
 fn an_engine_failure_that_left_nothing_runs_no_teardown() {
     let env = TestEnv::new();
-    let k3d = env.fake_k3d();
-    // create fails before making anything: replace the stand-in.
+    // A k3d whose create fails before making anything.
     crate::support::write_exec(
         &env.bin.join("k3d"),
         &format!(
@@ -309,7 +316,6 @@ fn an_engine_failure_that_left_nothing_runs_no_teardown() {
             env.out.display()
         ),
     );
-    let _ = k3d;
     env.hook_plugin("cleanup", "  - event: pre-cluster-delete", "true");
     env.kplug()
         .args(["cluster", "create", "dev", "--engine", "k3d"])
@@ -321,6 +327,7 @@ fn an_engine_failure_that_left_nothing_runs_no_teardown() {
         .stderr(predicate::str::contains("hint: nothing was created"));
     assert!(env.sequence().is_empty());
     assert!(!env.home.join("state/clusters/dev.json").exists());
+    assert!(!env.read_out("k3d-argv").contains("cluster delete"));
 }
 
 #[test]
@@ -729,7 +736,15 @@ fn cluster_names_are_checked_before_anything_happens() {
         env.sim_create(bad).assert().code(2);
     }
     assert!(env.sequence().is_empty());
-    assert!(!env.root.path().join("x.lock").exists());
+    // Nothing was locked or recorded for any of them (`../x` would have
+    // reached state/x.lock).
+    assert!(!env.home.join("state/x.lock").exists());
+    assert_eq!(
+        std::fs::read_dir(env.home.join("state/locks"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
 }
 
 #[test]

@@ -656,8 +656,11 @@ fn a_plugin_that_does_not_work_is_refused() {
 fn a_changed_release_for_an_installed_version_is_refused() {
     let (env, gh) = setup();
     gh.publish(REPO, release("demo", "1.0.0"));
-    install(&env, &gh, REPO).success();
-    // Same version, different bytes (republished).
+    gh.publish(REPO, release("demo", "2.0.0"));
+    install(&env, &gh, &format!("{REPO}@v1.0.0")).success();
+    install(&env, &gh, &format!("{REPO}@v2.0.0")).success();
+    // 1.0.0 republished with other bytes, and no cached copy to fall back
+    // on: going back to it downloads the changed file.
     let tampered = archives::tar_gz(&[Entry {
         path: "kplug-demo",
         body: format!("{}# changed\n", plugin_script("demo", "1.0.0", "")).as_bytes(),
@@ -665,17 +668,27 @@ fn a_changed_release_for_an_installed_version_is_refused() {
     }]);
     gh.releases.lock().unwrap().get_mut(REPO).unwrap()[0] =
         release_with("demo", "1.0.0", tampered, true);
+    std::fs::remove_dir_all(env.home.join("cache/downloads")).unwrap();
+    let before = store_snapshot(&env);
+    install(&env, &gh, &format!("{REPO}@v1.0.0"))
+        .code(1)
+        .stderr(predicate::str::contains(
+            "is not the file installed before under that version",
+        ))
+        .stderr(predicate::str::contains(
+            "should never change once published",
+        ));
+    assert_eq!(store_snapshot(&env), before);
+    assert_eq!(live(&env), "demo 2.0.0");
+    // --force takes it, with a warning.
     kplug(&env, &gh)
-        .args(["plugin", "install", REPO, "--force"])
+        .args(["plugin", "install", &format!("{REPO}@v1.0.0"), "--force"])
         .assert()
         .success()
         .stderr(predicate::str::contains(
             "is not the file installed before under that version",
         ));
-    // Without --force it is refused (the cache still holds the original,
-    // so a fresh home is used to force a download).
-    let (env2, _) = setup();
-    install(&env2, &gh, REPO).success();
+    assert_eq!(live(&env), "demo 1.0.0");
 }
 
 #[test]

@@ -171,6 +171,8 @@ fn info_runs_with_no_stdin_and_the_info_command() {
     env.kplug()
         .env("GITHUB_TOKEN", "secret")
         .args(["plugin", "list"])
+        // What kplug is given on its own stdin must not reach INFO.
+        .write_stdin("LEAK\n")
         .assert()
         .success();
     assert_eq!(env.read_out("seen"), "cmd=INFO\nstdin=\ntoken=\n");
