@@ -296,14 +296,14 @@ fn rollback(
     );
     let best_effort = fire_options(opts, true);
     let mut failed: Vec<String> = Vec::new();
-    if let Ok(pre) = plan(cfg, opts, Event::PreClusterDelete) {
+    if let Ok(pre) = plan_for(cfg, opts, &ctx) {
         // Best effort: failures were already warned about one by one.
         let _ = hooks::fire_pre(cfg, &pre, &mut ctx, best_effort);
     }
     let removed = engine.delete(name);
     ctx.event = Event::PostClusterDelete;
     ctx.previous.clear();
-    if let Ok(post) = plan(cfg, opts, Event::PostClusterDelete) {
+    if let Ok(post) = plan_for(cfg, opts, &ctx) {
         for run in hooks::fire_post(cfg, &post, &ctx, best_effort) {
             if !run.ok() {
                 failed.push(format!("{}: {}", run.label(), run.message()));

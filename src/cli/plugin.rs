@@ -161,7 +161,13 @@ fn hooks_cell(p: &Plugin) -> String {
 }
 
 fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
-    let plugins = discovery::catalog(cfg, CatalogOptions { refresh });
+    let plugins = discovery::catalog(
+        cfg,
+        CatalogOptions {
+            refresh,
+            receipts: true,
+        },
+    );
     if output != Format::Table {
         ui::emit(output, &plugins).context("could not write to stdout")?;
         return Ok(0);
@@ -214,7 +220,13 @@ struct InfoView<'a> {
 
 fn info(cfg: &Config, name: &str, output: Format) -> Result<i32> {
     crate::discovery::check_name_arg(name)?;
-    let plugins = discovery::catalog(cfg, CatalogOptions::default());
+    let plugins = discovery::catalog(
+        cfg,
+        CatalogOptions {
+            refresh: false,
+            receipts: true,
+        },
+    );
     let Some(plugin) = plugins
         .iter()
         .find(|p| p.name == name && p.status != Status::Shadowed)

@@ -305,6 +305,9 @@ impl Status {
 pub struct CatalogOptions {
     /// Ask every plugin for INFO again, ignoring the cache.
     pub refresh: bool,
+    /// Read each store plugin's receipt (where it came from): for listings,
+    /// not for hook planning, which fires often and never shows it.
+    pub receipts: bool,
 }
 
 /// Every plugin with its INFO (from the cache, or asked for once and cached).
@@ -347,7 +350,7 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
                 ),
                 Standing::BadName(reason) => (Status::Invalid, Some(reason), None, None),
             };
-            let installed = (located.origin == Origin::Store)
+            let installed = (opts.receipts && located.origin == Origin::Store)
                 .then(|| receipt_entry(cfg, &located))
                 .flatten();
             Plugin {
@@ -374,13 +377,12 @@ fn receipt_entry(cfg: &Config, located: &Located) -> Option<crate::store::Instal
 
 /// Plugin names for "did you mean" suggestions and completion: no INFO.
 pub fn names(cfg: &Config) -> Vec<String> {
-    let mut out: Vec<String> = scan(cfg)
+    // `scan` marks one copy of each name active, so there are no duplicates.
+    scan(cfg)
         .into_iter()
         .filter(|f| f.standing == Standing::Active)
         .map(|f| f.located.name)
-        .collect();
-    out.dedup();
-    out
+        .collect()
 }
 
 /// The protocol versions a plugin speaks, as text for messages.

@@ -75,6 +75,12 @@ impl HookRun {
 
 /// Run one hook to completion and judge its answer.
 pub fn run_hook(cfg: &Config, hook: &Hook, ctx: &ExecContext) -> HookRun {
+    let stdin = serde_json::to_vec(ctx).expect("the context serialises");
+    run_hook_with(cfg, hook, ctx, stdin)
+}
+
+/// [`run_hook`] with the context already serialised (post hooks share one).
+fn run_hook_with(cfg: &Config, hook: &Hook, ctx: &ExecContext, stdin: Vec<u8>) -> HookRun {
     let mut run = HookRun {
         hook: hook.clone(),
         status: RunStatus::Ok,
@@ -88,7 +94,6 @@ pub fn run_hook(cfg: &Config, hook: &Hook, ctx: &ExecContext) -> HookRun {
         run.status = fail(Some(ErrorCode::BadInvocation.code()), e.to_string());
         return run;
     }
-    let stdin = serde_json::to_vec(ctx).expect("the context serialises");
     let outcome = exec::run(Spawn {
         program: hook.path.clone(),
         args: Vec::new(),
@@ -264,8 +269,10 @@ pub fn fire_post(
     ctx: &ExecContext,
     opts: FireOptions,
 ) -> Vec<HookRun> {
+    // Every post hook gets the same context: serialise it once.
+    let stdin = serde_json::to_vec(ctx).expect("the context serialises");
     let runs: Vec<HookRun> = parallel_map(hooks, opts.jobs.max(1), |hook| {
-        let run = run_hook(cfg, hook, ctx);
+        let run = run_hook_with(cfg, hook, ctx, stdin.clone());
         journal::record(cfg, ctx, &run);
         run
     });

@@ -420,6 +420,11 @@ fn cached_payload(
     spec: &Spec,
     opts: &InstallOptions,
 ) -> Result<Option<Fetch>> {
+    // The cache serves only offline installs and explicit tags; anything
+    // else asks the network, so do not hash cached archives for nothing.
+    if !opts.offline && !matches!(spec, Spec::Tag(_)) {
+        return Ok(None);
+    }
     let repo_s = repo.to_string();
     let name = repo.plugin_name()?;
     let current = store.current(&name);
@@ -445,13 +450,15 @@ fn cached_payload(
     };
     let prerelease =
         |v: &InstalledVersion| semver::Version::parse(&v.version).is_ok_and(|v| !v.pre.is_empty());
-    let mut local: Vec<&InstalledVersion> = receipt
+    // Each candidate with the path of its verified archive (hashed once).
+    let mut local: Vec<(&InstalledVersion, PathBuf)> = receipt
         .versions
         .iter()
-        .filter(|v| wanted_version(v) && cached(v).is_some())
+        .filter(|v| wanted_version(v))
         .filter(|v| opts.pre || matches!(spec, Spec::Tag(_)) || !prerelease(v))
+        .filter_map(|v| Some((v, cached(v)?)))
         .collect();
-    local.sort_by_key(|v| semver::Version::parse(&v.version).ok());
+    local.sort_by_key(|(v, _)| semver::Version::parse(&v.version).ok());
     // Offline, "the newest" never means older than what is installed.
     if opts.offline
         && !matches!(spec, Spec::Tag(_))
@@ -461,19 +468,16 @@ fn cached_payload(
                 .and_then(|c| semver::Version::parse(c).ok()),
             local
                 .last()
-                .and_then(|v| semver::Version::parse(&v.version).ok()),
+                .and_then(|(v, _)| semver::Version::parse(&v.version).ok()),
         )
         && best < cur
     {
         return Ok(Some(Fetch::AlreadyCurrent(cur.to_string())));
     }
-    if let Some(entry) = local.last()
-        && (opts.offline || matches!(spec, Spec::Tag(_)))
-    {
+    if let Some((entry, path)) = local.pop() {
         if current.as_deref() == Some(entry.version.as_str()) && !opts.force {
             return Ok(Some(Fetch::AlreadyCurrent(entry.version.clone())));
         }
-        let path = cached(entry).expect("filtered on being cached");
         return Ok(Some(Fetch::Payload(Box::new(Payload {
             file: Fetched {
                 path,

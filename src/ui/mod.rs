@@ -64,20 +64,18 @@ pub fn print_error(cfg: &Config, err: &Error) {
     let _ = std::io::stderr().lock().write_all(out.as_bytes());
 }
 
-/// Write `value` as JSON or YAML to stdout.
+/// Write `value` as JSON or YAML to stdout (through [`print_stdout`]).
 pub fn emit<T: Serialize>(format: Format, value: &T) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
+    let text = match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
-            out.write_all(b"\n")
+            let mut t = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+            t.push('\n');
+            t
         }
-        Format::Yaml => {
-            let text = serde_yaml::to_string(value).map_err(std::io::Error::other)?;
-            out.write_all(text.as_bytes())
-        }
+        Format::Yaml => serde_yaml::to_string(value).map_err(std::io::Error::other)?,
         Format::Table => unreachable!("tables are rendered by each command"),
-    }
+    };
+    print_stdout(&text)
 }
 
 /// Write text to stdout, treating a closed pipe (`kplug plugin list | head`)
