@@ -190,7 +190,7 @@ fn rust_scaffold_builds_and_validates() {
     // A target directory kept between runs, so only the scaffold recompiles.
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("authoring-rust-scaffold");
     let build = |offline: bool| {
-        let mut cmd = std::process::Command::new(&cargo);
+        let mut cmd = std::process::Command::new(cargo);
         cmd.arg("build").arg("--quiet");
         if offline {
             cmd.arg("--offline");
