@@ -42,9 +42,10 @@ pub mod vars {
     pub const TERM: &str = "TERM";
 }
 
-/// Host configuration variables that a plugin does see (with the values the
-/// host resolved), so that a plugin calling back into `$KPLUG_BIN` finds the
-/// same store and plugins. Every other inherited `KPLUG_*` is removed.
+/// Host configuration variables that a plugin does see, so that a plugin
+/// calling back into `$KPLUG_BIN` finds the same store and plugins:
+/// `KPLUG_HOME` as the host resolved it (absolute), `KPLUG_PLUGIN_PATH` as
+/// it was given. Every other inherited `KPLUG_*` is removed.
 pub const PASSED_TO_PLUGINS: [&str; 2] = [vars::HOME, vars::PLUGIN_PATH];
 
 /// The resolved environment.

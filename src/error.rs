@@ -2,7 +2,7 @@
 //!
 //! An [`Error`] carries what a user needs to act on a failure: the message
 //! (what failed, naming the thing), the chain of causes, an optional hint
-//! (what to try), and the process exit code it maps to (DESIGN §8).
+//! (what to try), and the process exit code it maps to ([`exit`]).
 //! Module-level errors (protocol parse errors, I/O) are converted into it at
 //! the edge with [`Error::context`] so messages read outside-in, like
 //! `error: could not read X` / `caused by: permission denied`.

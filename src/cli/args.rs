@@ -83,7 +83,7 @@ pub enum PluginCommand {
         /// Admit prereleases
         #[arg(long)]
         pre: bool,
-        /// Reinstall even if this version is already installed
+        /// Reinstall even if this version is already the current one
         #[arg(long)]
         force: bool,
         /// Refuse a release that publishes no checksum

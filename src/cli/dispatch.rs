@@ -2,8 +2,9 @@
 //!
 //! This is the hot path. It resolves the plugin with a handful of `stat`
 //! calls (no directory listing, no INFO, no config file) and replaces the
-//! kplug process with the plugin. Only when nothing matches does it do more
-//! work, to explain what went wrong.
+//! kplug process with the plugin. It does more only when the plugin's
+//! arguments name a cluster (`--cluster NAME`: its Kubernetes range is
+//! checked first) or when nothing matches (to explain what went wrong).
 
 use crate::config::Config;
 use crate::discovery::{self, Standing};
