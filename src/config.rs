@@ -347,8 +347,14 @@ impl Config {
 
     /// Whether `KPLUG_NO_HOOKS` asks for no hooks.
     pub fn no_hooks(&self) -> bool {
-        self.var(vars::NO_HOOKS)
-            .is_some_and(|v| v != "0" && v != "false")
+        self.flag(vars::NO_HOOKS)
+    }
+
+    /// A yes/no variable: set to anything but `0` or `false` (any case)
+    /// means yes; unset or empty means no.
+    pub fn flag(&self, name: &str) -> bool {
+        self.var(name)
+            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
     }
 
     /// The config file (defaults when there is none), read on first use.
@@ -434,6 +440,25 @@ mod tests {
         assert_eq!(c.path, [PathBuf::from("/a"), PathBuf::from("/b")]);
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(c.plugin_path, [PathBuf::from("/p"), cwd.join("rel")]);
+    }
+
+    #[test]
+    fn flags() {
+        for (value, on) in [
+            ("1", true),
+            ("yes", true),
+            ("0", false),
+            ("false", false),
+            ("FALSE", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                cfg(&[("KPLUG_NO_HOOKS", value)]).flag("KPLUG_NO_HOOKS"),
+                on,
+                "{value:?}"
+            );
+        }
+        assert!(!cfg(&[]).no_hooks());
     }
 
     #[test]

@@ -453,9 +453,7 @@ pub fn check_info(info: &Info, env: &Env) -> Report {
 
 /// `--skip-checks`, or `KPLUG_SKIP_CHECKS=1`.
 pub fn skip_checks(cfg: &Config, flag: bool) -> bool {
-    flag || cfg
-        .var(vars::SKIP_CHECKS)
-        .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+    flag || cfg.flag(vars::SKIP_CHECKS)
 }
 
 /// Say loudly that checks were skipped, and what they would have found.

@@ -231,7 +231,11 @@ pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe
     if !missing.is_empty() {
         changed = true;
         let timeout = info_timeout(cfg);
-        let answers = run_parallel(&missing, |&i| probe(cfg, plugins[i], timeout));
+        // INFO runs mostly wait on a child process: more workers than CPUs.
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get() * 2)
+            .clamp(2, 16);
+        let answers = exec::parallel_map(&missing, workers, |&i| probe(cfg, plugins[i], timeout));
         for (i, answer) in missing.into_iter().zip(answers) {
             uncacheable[i] = !answer.cacheable;
             results[i] = Some(answer.probe);
@@ -251,37 +255,4 @@ pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe
         fresh.save(cfg);
     }
     results
-}
-
-/// Map `f` over `items` on a few threads (INFO runs mostly wait on a child
-/// process), keeping the order.
-fn run_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get() * 2)
-        .clamp(2, 16)
-        .min(items.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    let slots_ref = std::sync::Mutex::new(&mut slots);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= items.len() {
-                        break;
-                    }
-                    let r = f(&items[i]);
-                    slots_ref.lock().expect("no worker panics holding the lock")[i] = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|r| r.expect("every item mapped"))
-        .collect()
 }

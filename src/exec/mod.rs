@@ -82,8 +82,10 @@ pub fn plugin_env(
     set(env::COMMAND, command.as_str().into());
     set(env::PROTOCOL, protocol_version.to_string().into());
     set(env::VERSION, crate::VERSION.into());
-    if let Ok(bin) = std::env::current_exe() {
-        set(env::BIN, bin.into());
+    // Read once: a firing of 100 hooks would otherwise readlink 100 times.
+    static BIN: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    if let Some(bin) = BIN.get_or_init(|| std::env::current_exe().ok()) {
+        set(env::BIN, bin.clone().into());
     }
     set(env::PLUGIN_NAME, target.name.into());
     set(env::PLUGIN_DIR, target.dir.as_os_str().to_owned());
@@ -124,6 +126,40 @@ pub fn exec_env(
         }
     }
     vars
+}
+
+/// Map `f` over `items` on at most `jobs` threads, keeping the order (INFO
+/// probes, post hooks). One item runs on the calling thread.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if items.len() <= 1 || jobs <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(items.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every item mapped"))
+        .collect()
 }
 
 /// Replace the kplug process with the plugin (a callable): argv passes

@@ -271,7 +271,7 @@ pub fn fire_post(
 ) -> Vec<HookRun> {
     // Every post hook gets the same context: serialise it once.
     let stdin = serde_json::to_vec(ctx).expect("the context serialises");
-    let runs: Vec<HookRun> = parallel_map(hooks, opts.jobs.max(1), |hook| {
+    let runs: Vec<HookRun> = exec::parallel_map(hooks, opts.jobs.max(1), |hook| {
         let run = run_hook_with(cfg, hook, ctx, stdin.clone());
         journal::record(cfg, ctx, &run);
         run
@@ -280,31 +280,6 @@ pub fn fire_post(
         print_messages(run);
     }
     runs
-}
-
-fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(items.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    slots.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every hook ran"))
-        .collect()
 }
 
 /// A failed hook's stderr tail between divider lines, for reports.
