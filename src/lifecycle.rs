@@ -11,7 +11,7 @@ use crate::cluster::{Cluster, ClusterSpec, Engine};
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, FireOptions, Hook, HookRun};
-use crate::protocol::{ClusterContext, Event, ExecContext, HostContext, Spec};
+use crate::protocol::{ClusterContext, Event, ExecContext, Spec};
 use crate::{clock, ui};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -76,6 +76,62 @@ fn remove_record(cfg: &Config, name: &str) {
     }
 }
 
+/// Every engine that can be used here (k3d and kind only when installed),
+/// or just `flag`'s.
+pub fn available_engines(cfg: &Config, flag: Option<&str>) -> Result<Vec<Box<dyn Engine>>> {
+    if let Some(f) = flag {
+        return Ok(vec![crate::cluster::engine(cfg, f)?]);
+    }
+    Ok(crate::cluster::ENGINES
+        .iter()
+        .filter(|e| **e == "sim" || crate::cluster::find_binary(cfg, e).is_some())
+        .filter_map(|e| crate::cluster::engine(cfg, e).ok())
+        .collect())
+}
+
+fn no_cluster(name: &str) -> Error {
+    Error::new(format!("no cluster `{name}`"))
+        .with_hint("see the clusters with `kplug cluster list`, or name the engine with `--engine`")
+}
+
+/// The engine of an existing cluster: `flag` (`--engine`), else the one
+/// kplug recorded when it created the cluster, else whichever available
+/// engine knows a cluster of that name (clusters kplug did not create).
+pub fn engine_for(cfg: &Config, name: &str, flag: Option<&str>) -> Result<Box<dyn Engine>> {
+    Ok(find_cluster(cfg, name, flag)?.0)
+}
+
+/// A cluster by name, as its engine reports it now, with that engine (see
+/// [`engine_for`] for how the engine is found). The one lookup behind
+/// every command that names an existing cluster.
+pub fn find_cluster(
+    cfg: &Config,
+    name: &str,
+    flag: Option<&str>,
+) -> Result<(Box<dyn Engine>, Cluster)> {
+    crate::cluster::sim::validate_cluster_name(name)?;
+    let known = match (flag, record(cfg, name)) {
+        (Some(f), _) => Some(crate::cluster::engine(cfg, f)?),
+        (None, Some(r)) => Some(crate::cluster::engine(cfg, &r.engine)?),
+        (None, None) => None,
+    };
+    if let Some(engine) = known {
+        return match engine.get(name)? {
+            Some(c) => Ok((engine, c)),
+            None => Err(
+                Error::new(format!("no cluster `{name}` ({})", engine.name()))
+                    .with_hint("see the clusters with `kplug cluster list`"),
+            ),
+        };
+    }
+    for engine in available_engines(cfg, None)? {
+        if let Some(c) = engine.get(name).ok().flatten() {
+            return Ok((engine, c));
+        }
+    }
+    Err(no_cluster(name))
+}
+
 /// One event at a time per cluster: an exclusive `flock` held for the
 /// whole operation, released when the returned file is dropped (or the
 /// process dies, so a crash never leaves a stale lock).
@@ -110,16 +166,9 @@ fn context(
     invocation_id: &str,
 ) -> ExecContext {
     ExecContext {
-        protocol: crate::protocol::CURRENT_PROTOCOL,
-        event,
-        invocation_id: invocation_id.to_string(),
-        host: HostContext {
-            version: crate::VERSION.into(),
-        },
         cluster: Some(cluster),
         spec,
-        plugin: None,
-        previous: BTreeMap::new(),
+        ..ExecContext::new(event, invocation_id)
     }
 }
 
@@ -159,12 +208,7 @@ fn plan(cfg: &Config, opts: Options, event: Event) -> Result<Vec<Hook>> {
 fn plan_for(cfg: &Config, opts: Options, ctx: &ExecContext) -> Result<Vec<Hook>> {
     let hooks = plan(cfg, opts, ctx.event)?;
     Ok(match &ctx.cluster {
-        Some(c) => crate::requirements::kubernetes_gate(
-            cfg,
-            hooks,
-            &c.name,
-            c.kubernetes_version.as_deref(),
-        ),
+        Some(c) => hooks::kubernetes_gate(cfg, hooks, &c.name, c.kubernetes_version.as_deref()),
         None => hooks,
     })
 }

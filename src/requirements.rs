@@ -12,7 +12,7 @@
 use crate::config::{Config, vars};
 use crate::discovery::{self, CatalogOptions, Origin, Status};
 use crate::error::Error;
-use crate::protocol::{Info, Requires};
+use crate::protocol::{Info, PluginRequirement, Requires};
 use semver::{Version, VersionReq};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -204,7 +204,9 @@ pub fn install_command(source: &str, req: &VersionReq) -> String {
     }
 }
 
-/// Judge a plugin's contract.
+/// Judge a plugin's contract: one [`Item`] per requirement, in the order
+/// kplug, Kubernetes, plugins, conflicts (its own, then those declared
+/// against it).
 pub fn check(
     name: &str,
     version: &Version,
@@ -213,231 +215,259 @@ pub fn check(
     env: &Env,
 ) -> Report {
     let mut items = Vec::new();
-    let versions_cmd = format!("`kplug plugin versions {name}`");
-    if let Some(req) = &requires.kplug {
-        let holds = satisfies(req, &env.kplug);
-        items.push(Item {
-            kind: Kind::Kplug,
-            name: "kplug".into(),
-            wanted: req.to_string(),
-            found: Some(env.kplug.to_string()),
-            state: if holds { State::Holds } else { State::Fails },
-            detail: if holds {
-                format!("requires kplug {req}: this kplug is {}", env.kplug)
-            } else {
-                format!(
-                    "requires kplug {req}, but this kplug is {}",
-                    env.kplug
-                )
-            },
-            fix: (!holds).then(|| {
-                format!(
-                    "upgrade kplug to a version matching {req}, or use a release of {name} made for kplug {} (see {versions_cmd})",
-                    env.kplug
-                )
-            }),
-            source: None,
-        });
-    }
-    if let Some(req) = &requires.kubernetes {
-        let (state, found, detail, fix) = match &env.cluster {
-            None => (
-                State::Unknown,
-                None,
-                format!("requires Kubernetes {req}: not checked, no cluster in context"),
-                None,
-            ),
-            Some(c) => match c.kubernetes.as_deref() {
-                None => (
-                    State::Unknown,
-                    None,
-                    format!(
-                        "requires Kubernetes {req}: not checked, the engine does not report the version of cluster `{}`",
-                        c.name
-                    ),
-                    None,
-                ),
-                Some(text) => match parse_lenient(text) {
-                    None => (
-                        State::Unknown,
-                        Some(text.to_string()),
-                        format!(
-                            "requires Kubernetes {req}: not checked, cluster `{}` reports a version kplug cannot read (`{text}`)",
-                            c.name
-                        ),
-                        None,
-                    ),
-                    Some(v) if satisfies(req, &v) => (
-                        State::Holds,
-                        Some(text.to_string()),
-                        format!(
-                            "requires Kubernetes {req}: cluster `{}` runs {text}",
-                            c.name
-                        ),
-                        None,
-                    ),
-                    Some(_) => (
-                        State::Fails,
-                        Some(text.to_string()),
-                        format!(
-                            "requires Kubernetes {req}, but cluster `{}` runs {text}",
-                            c.name
-                        ),
-                        Some(format!(
-                            "use a cluster running Kubernetes {req}, or a release of {name} that supports {text} (see {versions_cmd})"
-                        )),
-                    ),
-                },
-            },
-        };
-        items.push(Item {
-            kind: Kind::Kubernetes,
-            name: "kubernetes".into(),
-            wanted: req.to_string(),
-            found,
-            state,
-            source: None,
-            detail,
-            fix,
-        });
-    }
-    for (dep, r) in &requires.plugins {
-        let present = env.plugins.get(dep);
-        let (state, found, detail, fix) = match present {
-            None => {
-                let fix = match &r.source {
-                    Some(src) => format!(
-                        "install it first with `{}`, or add `--with-deps`",
-                        install_command(src, &r.version)
-                    ),
-                    None => format!(
-                        "install the plugin `{dep}` ({}) first; {name} does not say where it comes from",
-                        r.version
-                    ),
-                };
-                (
-                    State::Missing,
-                    None,
-                    format!(
-                        "requires the plugin {dep} {}, which is not installed",
-                        r.version
-                    ),
-                    Some(fix),
-                )
-            }
-            Some(p) => match &p.version {
-                Some(v) if satisfies(&r.version, v) => (
-                    State::Holds,
-                    Some(v.to_string()),
-                    format!(
-                        "requires the plugin {dep} {}: {dep} {v} is there",
-                        r.version
-                    ),
-                    None,
-                ),
-                Some(v) => {
-                    let fix = match (&r.source, p.in_store) {
-                        (Some(src), _) => format!(
-                            "switch {dep} to a matching version with `{}`",
-                            install_command(src, &r.version)
-                        ),
-                        (None, true) => format!(
-                            "switch {dep} to a version matching {} (`kplug plugin versions {dep}`)",
-                            r.version
-                        ),
-                        (None, false) => {
-                            format!("replace {dep} with a version matching {}", r.version)
-                        }
-                    };
-                    (
-                        State::Fails,
-                        Some(v.to_string()),
-                        format!(
-                            "requires the plugin {dep} {}, but {dep} {v} is installed",
-                            r.version
-                        ),
-                        Some(fix),
-                    )
-                }
-                None => (
-                    State::Fails,
-                    None,
-                    format!(
-                        "requires the plugin {dep} {}, but {dep} is there and does not work (its INFO fails)",
-                        r.version
-                    ),
-                    Some(format!(
-                        "see `kplug plugin list` for what is wrong with {dep}"
-                    )),
-                ),
-            },
-        };
-        items.push(Item {
-            kind: Kind::Plugin,
-            name: dep.clone(),
-            wanted: r.version.to_string(),
-            found,
-            state,
-            source: r.source.clone(),
-            detail,
-            fix,
-        });
-    }
-    let removal = |other: &str, p: &Present| {
-        if p.in_store {
-            format!("remove {other} first (`kplug plugin remove {other}`)")
-        } else {
-            format!("remove {other} from your PATH / KPLUG_PLUGIN_PATH first")
-        }
-    };
-    for other in conflicts {
-        let present = env.plugins.get(other);
-        items.push(Item {
-            kind: Kind::Conflict,
-            name: other.clone(),
-            wanted: "absent".into(),
-            found: present.map(|p| {
-                p.version
-                    .as_ref()
-                    .map_or_else(|| "present".to_string(), Version::to_string)
-            }),
-            state: if present.is_some() {
-                State::Fails
-            } else {
-                State::Holds
-            },
-            source: None,
-            detail: match present {
-                Some(_) => format!("conflicts with the plugin {other}, which is installed"),
-                None => format!("conflicts with the plugin {other}: not installed"),
-            },
-            fix: present.map(|p| removal(other, p)),
-        });
-    }
-    // A conflict declared by the other side counts the same.
-    for (other, p) in &env.plugins {
-        if p.conflicts.iter().any(|c| c == name) && !conflicts.contains(other) {
-            items.push(Item {
-                kind: Kind::Conflict,
-                name: other.clone(),
-                wanted: "absent".into(),
-                found: Some(
-                    p.version
-                        .as_ref()
-                        .map_or_else(|| "present".to_string(), Version::to_string),
-                ),
-                state: State::Fails,
-                source: None,
-                detail: format!("the installed plugin {other} declares a conflict with {name}"),
-                fix: Some(removal(other, p)),
-            });
-        }
-    }
+    items.extend(requires.kplug.as_ref().map(|r| judge_kplug(name, r, env)));
+    items.extend(
+        requires
+            .kubernetes
+            .as_ref()
+            .map(|r| judge_kubernetes(name, r, env)),
+    );
+    items.extend(
+        requires
+            .plugins
+            .iter()
+            .map(|(dep, r)| judge_plugin(name, dep, r, env)),
+    );
+    items.extend(conflicts.iter().map(|other| judge_conflict(other, env)));
+    items.extend(judge_conflicts_against(name, conflicts, env));
     Report {
         plugin: name.to_string(),
         version: version.to_string(),
         items,
     }
+}
+
+fn versions_cmd(name: &str) -> String {
+    format!("`kplug plugin versions {name}`")
+}
+
+/// `requires.kplug` against this host.
+fn judge_kplug(name: &str, req: &VersionReq, env: &Env) -> Item {
+    let holds = satisfies(req, &env.kplug);
+    Item {
+        kind: Kind::Kplug,
+        name: "kplug".into(),
+        wanted: req.to_string(),
+        found: Some(env.kplug.to_string()),
+        state: if holds { State::Holds } else { State::Fails },
+        detail: if holds {
+            format!("requires kplug {req}: this kplug is {}", env.kplug)
+        } else {
+            format!("requires kplug {req}, but this kplug is {}", env.kplug)
+        },
+        fix: (!holds).then(|| {
+            format!(
+                "upgrade kplug to a version matching {req}, or use a release of {name} made for kplug {} (see {})",
+                env.kplug,
+                versions_cmd(name)
+            )
+        }),
+        source: None,
+    }
+}
+
+/// `requires.kubernetes` against the cluster in context (unknown without
+/// one, or when its version cannot be read).
+fn judge_kubernetes(name: &str, req: &VersionReq, env: &Env) -> Item {
+    let unknown = |found: Option<&str>, why: String| {
+        (
+            State::Unknown,
+            found.map(str::to_string),
+            format!("requires Kubernetes {req}: not checked, {why}"),
+            None,
+        )
+    };
+    let (state, found, detail, fix) = match &env.cluster {
+        None => unknown(None, "no cluster in context".into()),
+        Some(c) => match c.kubernetes.as_deref() {
+            None => unknown(
+                None,
+                format!(
+                    "the engine does not report the version of cluster `{}`",
+                    c.name
+                ),
+            ),
+            Some(text) => match parse_lenient(text) {
+                None => unknown(
+                    Some(text),
+                    format!(
+                        "cluster `{}` reports a version kplug cannot read (`{text}`)",
+                        c.name
+                    ),
+                ),
+                Some(v) if satisfies(req, &v) => (
+                    State::Holds,
+                    Some(text.to_string()),
+                    format!(
+                        "requires Kubernetes {req}: cluster `{}` runs {text}",
+                        c.name
+                    ),
+                    None,
+                ),
+                Some(_) => (
+                    State::Fails,
+                    Some(text.to_string()),
+                    format!(
+                        "requires Kubernetes {req}, but cluster `{}` runs {text}",
+                        c.name
+                    ),
+                    Some(format!(
+                        "use a cluster running Kubernetes {req}, or a release of {name} that supports {text} (see {})",
+                        versions_cmd(name)
+                    )),
+                ),
+            },
+        },
+    };
+    Item {
+        kind: Kind::Kubernetes,
+        name: "kubernetes".into(),
+        wanted: req.to_string(),
+        found,
+        state,
+        source: None,
+        detail,
+        fix,
+    }
+}
+
+/// One `requires.plugins` entry against the plugins present.
+fn judge_plugin(name: &str, dep: &str, r: &PluginRequirement, env: &Env) -> Item {
+    let (state, found, detail, fix) = match env.plugins.get(dep) {
+        None => {
+            let fix = match &r.source {
+                Some(src) => format!(
+                    "install it first with `{}`, or add `--with-deps`",
+                    install_command(src, &r.version)
+                ),
+                None => format!(
+                    "install the plugin `{dep}` ({}) first; {name} does not say where it comes from",
+                    r.version
+                ),
+            };
+            (
+                State::Missing,
+                None,
+                format!(
+                    "requires the plugin {dep} {}, which is not installed",
+                    r.version
+                ),
+                Some(fix),
+            )
+        }
+        Some(p) => match &p.version {
+            Some(v) if satisfies(&r.version, v) => (
+                State::Holds,
+                Some(v.to_string()),
+                format!(
+                    "requires the plugin {dep} {}: {dep} {v} is there",
+                    r.version
+                ),
+                None,
+            ),
+            Some(v) => {
+                let fix = match (&r.source, p.in_store) {
+                    (Some(src), _) => format!(
+                        "switch {dep} to a matching version with `{}`",
+                        install_command(src, &r.version)
+                    ),
+                    (None, true) => format!(
+                        "switch {dep} to a version matching {} (`kplug plugin versions {dep}`)",
+                        r.version
+                    ),
+                    (None, false) => {
+                        format!("replace {dep} with a version matching {}", r.version)
+                    }
+                };
+                (
+                    State::Fails,
+                    Some(v.to_string()),
+                    format!(
+                        "requires the plugin {dep} {}, but {dep} {v} is installed",
+                        r.version
+                    ),
+                    Some(fix),
+                )
+            }
+            None => (
+                State::Fails,
+                None,
+                format!(
+                    "requires the plugin {dep} {}, but {dep} is there and does not work (its INFO fails)",
+                    r.version
+                ),
+                Some(format!(
+                    "see `kplug plugin list` for what is wrong with {dep}"
+                )),
+            ),
+        },
+    };
+    Item {
+        kind: Kind::Plugin,
+        name: dep.to_string(),
+        wanted: r.version.to_string(),
+        found,
+        state,
+        source: r.source.clone(),
+        detail,
+        fix,
+    }
+}
+
+/// How to get rid of a conflicting plugin.
+fn removal(other: &str, p: &Present) -> String {
+    if p.in_store {
+        format!("remove {other} first (`kplug plugin remove {other}`)")
+    } else {
+        format!("remove {other} from your PATH / KPLUG_PLUGIN_PATH first")
+    }
+}
+
+fn shown_version(p: &Present) -> String {
+    p.version
+        .as_ref()
+        .map_or_else(|| "present".to_string(), Version::to_string)
+}
+
+/// A conflict the plugin declares.
+fn judge_conflict(other: &str, env: &Env) -> Item {
+    let present = env.plugins.get(other);
+    Item {
+        kind: Kind::Conflict,
+        name: other.to_string(),
+        wanted: "absent".into(),
+        found: present.map(shown_version),
+        state: if present.is_some() {
+            State::Fails
+        } else {
+            State::Holds
+        },
+        source: None,
+        detail: match present {
+            Some(_) => format!("conflicts with the plugin {other}, which is installed"),
+            None => format!("conflicts with the plugin {other}: not installed"),
+        },
+        fix: present.map(|p| removal(other, p)),
+    }
+}
+
+/// Conflicts that plugins present declare against this one: they count the
+/// same as its own.
+fn judge_conflicts_against(name: &str, conflicts: &[String], env: &Env) -> Vec<Item> {
+    env.plugins
+        .iter()
+        .filter(|(other, p)| p.conflicts.iter().any(|c| c == name) && !conflicts.contains(other))
+        .map(|(other, p)| Item {
+            kind: Kind::Conflict,
+            name: other.clone(),
+            wanted: "absent".into(),
+            found: Some(shown_version(p)),
+            state: State::Fails,
+            source: None,
+            detail: format!("the installed plugin {other} declares a conflict with {name}"),
+            fix: Some(removal(other, p)),
+        })
+        .collect()
 }
 
 /// Judge an INFO document's contract.
@@ -506,58 +536,6 @@ impl Env {
         }
         env
     }
-}
-
-/// The hooks of a plan whose plugin works with the cluster's Kubernetes
-/// version; each one left out is named in a warning. `KPLUG_SKIP_CHECKS=1`
-/// keeps them all, as does a version kplug cannot read.
-pub fn kubernetes_gate(
-    cfg: &Config,
-    hooks: Vec<crate::hooks::Hook>,
-    cluster: &str,
-    kubernetes: Option<&str>,
-) -> Vec<crate::hooks::Hook> {
-    let Some(version) = kubernetes else {
-        return hooks;
-    };
-    if skip_checks(cfg, false) || hooks.iter().all(|h| h.kubernetes.is_none()) {
-        return hooks;
-    }
-    let (kept, dropped) = split_by_kubernetes(hooks, version);
-    for (name, req) in dropped {
-        crate::ui::warn(
-            cfg,
-            &format!(
-                "skipping the hook of plugin {name}: it requires Kubernetes {req}, but cluster `{cluster}` runs {version} (KPLUG_SKIP_CHECKS=1 runs it anyway)"
-            ),
-        );
-    }
-    kept
-}
-
-/// Split hooks by whether their plugin's Kubernetes range admits `version`:
-/// the hooks kept, and each plugin left out with its range. Hooks without a
-/// range (scripts, plugins that declare none) and versions kplug cannot
-/// read keep all.
-pub fn split_by_kubernetes(
-    hooks: Vec<crate::hooks::Hook>,
-    version: &str,
-) -> (Vec<crate::hooks::Hook>, Vec<(String, VersionReq)>) {
-    let Some(v) = parse_lenient(version) else {
-        return (hooks, Vec::new());
-    };
-    let mut dropped = Vec::new();
-    let kept = hooks
-        .into_iter()
-        .filter(|h| match &h.kubernetes {
-            Some(req) if !satisfies(req, &v) => {
-                dropped.push((h.name.clone(), req.clone()));
-                false
-            }
-            _ => true,
-        })
-        .collect();
-    (kept, dropped)
 }
 
 #[cfg(test)]
@@ -828,42 +806,6 @@ mod tests {
             install_command("a/b", &req("^1")),
             "kplug plugin install a/b@^1"
         );
-    }
-
-    #[test]
-    fn hooks_are_split_by_the_cluster_kubernetes_version() {
-        use crate::hooks::{Hook, Kind as HookKind};
-        use crate::protocol::Mode;
-        let hook = |name: &str, kind: HookKind, wants: Option<&str>| Hook {
-            name: name.into(),
-            kind,
-            mode: Mode::Observe,
-            order: 50,
-            timeout: std::time::Duration::from_secs(1),
-            path: "/x".into(),
-            dir: "/".into(),
-            protocol: 1,
-            kubernetes: wants.map(req),
-        };
-        let hooks = vec![
-            hook("new", HookKind::Plugin, Some(">=1.32")),
-            hook("old", HookKind::Plugin, Some(">=1.20")),
-            hook("any", HookKind::Plugin, None),
-            hook("new", HookKind::Script, None),
-        ];
-        let (kept, dropped) = split_by_kubernetes(hooks.clone(), "v1.31.2+k3s1");
-        let names: Vec<(&str, HookKind)> = kept.iter().map(|h| (h.name.as_str(), h.kind)).collect();
-        assert_eq!(
-            names,
-            [
-                ("old", HookKind::Plugin),
-                ("any", HookKind::Plugin),
-                ("new", HookKind::Script)
-            ]
-        );
-        assert_eq!(dropped, [("new".to_string(), req(">=1.32"))]);
-        let (kept, dropped) = split_by_kubernetes(hooks, "unknown");
-        assert_eq!((kept.len(), dropped.len()), (4, 0));
     }
 
     #[test]

@@ -258,7 +258,7 @@ impl Store {
     pub fn cached_download(&self, sha256: &str, asset: &str) -> Option<PathBuf> {
         let path = self.downloads_dir().join(sha256).join(asset);
         let data = std::fs::File::open(&path).ok()?;
-        (crate::install::download::sha256_of(data).ok()? == sha256).then_some(path)
+        (crate::fsutil::sha256_of(data).ok()? == sha256).then_some(path)
     }
 
     /// Keep a verified download for offline reinstalls.

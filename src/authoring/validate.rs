@@ -36,8 +36,8 @@ use crate::discovery;
 use crate::error::{Context, Error, Result};
 use crate::exec::{self, Outcome, Spawn, Target, Termination};
 use crate::protocol::{
-    self, ClusterContext, Command, ErrorCode, ErrorDoc, Event, ExecContext, HookResult,
-    HostContext, Info, Node, PluginContext, Spec, env, names,
+    self, ClusterContext, Command, ErrorCode, ErrorDoc, Event, ExecContext, HookResult, Info, Node,
+    Spec, env, names,
 };
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
@@ -380,6 +380,20 @@ struct InfoRun {
     written: Vec<String>,
 }
 
+impl InfoRun {
+    fn timed_out(&self) -> bool {
+        matches!(&self.outcome, Ok(o) if o.termination == Termination::TimedOut)
+    }
+
+    /// The document it printed, if it exited 0.
+    fn document(&self) -> Option<&[u8]> {
+        match &self.outcome {
+            Ok(o) if o.termination == Termination::Exited(0) => Some(&o.stdout),
+            _ => None,
+        }
+    }
+}
+
 fn run_info(subject: &Subject, outer: &Config, timeout: Duration) -> Result<InfoRun> {
     let sandbox = Sandbox::new(outer)?;
     let env = exec::plugin_env(
@@ -617,25 +631,20 @@ fn context(
         annotations: BTreeMap::new(),
         simulated: true,
     });
-    ExecContext {
-        protocol: protocol_version,
-        event,
-        invocation_id: crate::clock::invocation_id(),
-        host: HostContext {
-            version: crate::VERSION.into(),
-        },
-        spec: matches!(event, Event::PreClusterCreate | Event::PostClusterCreate).then(|| Spec {
-            servers: 1,
-            agents: 1,
-            engine_args: Vec::new(),
-        }),
-        cluster,
-        plugin: event.is_plugin_event().then(|| PluginContext {
-            name: name.into(),
-            version: version.into(),
-        }),
-        previous: BTreeMap::new(),
-    }
+    let id = crate::clock::invocation_id();
+    let mut ctx = if event.is_plugin_event() {
+        ExecContext::for_plugin(event, id, name, version)
+    } else {
+        ExecContext::new(event, id)
+    };
+    ctx.protocol = protocol_version;
+    ctx.cluster = cluster;
+    ctx.spec = matches!(event, Event::PreClusterCreate | Event::PostClusterCreate).then(|| Spec {
+        servers: 1,
+        agents: 1,
+        engine_args: Vec::new(),
+    });
+    ctx
 }
 
 const KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: k3d-validate-sim\n  cluster:\n    server: https://127.0.0.1:6443\ncontexts:\n- name: k3d-validate-sim\n  context:\n    cluster: k3d-validate-sim\n    user: admin@k3d-validate-sim\ncurrent-context: k3d-validate-sim\nusers:\n- name: admin@k3d-validate-sim\n  user: {}\n";
@@ -847,7 +856,8 @@ fn judge_run(run: std::io::Result<Outcome>, timeout: Duration, info_doc: Option<
 ///
 /// Fails only when there is nothing to validate (no such plugin, not
 /// executable) or no temp directory can be made; every finding about the
-/// plugin is a [`Check`] in the report.
+/// plugin is a [`Check`] in the report. The checks run in the order of the
+/// table in the module docs, each a `judge_*` function of what was run.
 ///
 /// Runs change kplug's working directory for the duration of each spawn,
 /// so this is meant for the `kplug plugin validate` process, not for a
@@ -859,39 +869,129 @@ pub fn validate(cfg: &Config, target: &str) -> Result<Report> {
     // A slow INFO is given more time than its limit, so the rest of its
     // document can still be checked; a hung one is stopped at this.
     let patience = (limit * 3).min(limit + Duration::from_secs(30));
-    let mut checks = Vec::new();
 
     let first = run_info(&subject, cfg, patience)?;
     // A hung INFO is not waited for twice.
-    let hung = matches!(&first.outcome, Ok(o) if o.termination == Termination::TimedOut);
-    let second = if hung {
+    let second = if first.timed_out() {
         None
     } else {
         Some(run_info(&subject, cfg, patience)?)
     };
     let runs: Vec<&InfoRun> = std::iter::once(&first).chain(second.as_ref()).collect();
+    let mut checks = vec![
+        judge_info_exit(&runs, patience),
+        judge_info_time(&runs, limit, patience),
+    ];
 
-    // info-exit
-    let problems: Vec<String> = runs
-        .iter()
-        .filter_map(|r| info_exit_problem(r, patience))
-        .collect();
-    checks.push(match problems.first() {
+    // The document: from the first run that exited 0.
+    let (doc1, doc2) = (
+        first.document(),
+        second.as_ref().and_then(InfoRun::document),
+    );
+    let doc = doc1.or(doc2);
+    let (info, negotiated) = match doc {
+        Some(doc) => {
+            let (doc_checks, info, negotiated) = document_checks(&subject, doc);
+            checks.extend(doc_checks);
+            (info, negotiated)
+        }
+        None => {
+            let skipped = "INFO gave no document (see info-exit)";
+            for c in ["info-document", "info-name-version", "info-protocol"] {
+                checks.push(fail(c, skipped));
+            }
+            (None, None)
+        }
+    };
+    checks.push(judge_info_stable(doc1, doc2));
+    checks.push(judge_info_side_effects(&runs));
+
+    // EXEC of each declared event, as the name INFO reports when the file
+    // name does not say.
+    let parsed = doc.and_then(|d| Info::parse(d).ok());
+    if let Some(p) = &parsed
+        && subject.file_name.is_none()
+    {
+        subject.name = p.name.clone();
+    }
+    let version = parsed
+        .as_ref()
+        .map_or_else(|| "0.0.0".to_string(), |i| i.version.to_string());
+    let sim = Sim {
+        protocol: negotiated.unwrap_or(protocol::CURRENT_PROTOCOL),
+        name: &subject.name,
+        version: &version,
+    };
+    match &info {
+        None => checks.push(fail(
+            "exec",
+            "no valid INFO document to read the hooks from, so no event was executed",
+        )),
+        Some(i) if i.hooks.is_empty() => checks.push(pass(
+            "exec",
+            "the plugin declares no hooks; nothing to execute",
+        )),
+        Some(i) => {
+            for h in &i.hooks {
+                let timeout = crate::hooks::timeout(&timeouts, h.event, h.timeout);
+                let run = run_exec(&subject, cfg, &sim, h.event, h.event.as_str(), timeout)?;
+                checks.push(judge_exec(format!("exec:{}", h.event), run, timeout));
+            }
+        }
+    }
+
+    // An unknown event, and RUN without KPLUG_COMMAND: both should end at
+    // once, so they get the INFO time limit.
+    let run = run_exec(
+        &subject,
+        cfg,
+        &sim,
+        Event::PreClusterCreate,
+        UNKNOWN_EVENT,
+        limit,
+    )?;
+    checks.push(judge_unknown(run, limit));
+    let run = run_bare(&subject, cfg, limit)?;
+    checks.push(judge_run(run, limit, doc));
+
+    let plugin = match (&subject.file_name, &parsed) {
+        (Some(n), _) => n.clone(),
+        (None, Some(i)) => i.name.clone(),
+        _ => subject
+            .path
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+    };
+    if exec::cancelled() {
+        return Err(Error::new("interrupted; the plugin was stopped")
+            .with_code(exec::interrupt::EXIT_INTERRUPTED));
+    }
+    let ok = checks.iter().all(|c| c.ok);
+    Ok(Report {
+        plugin,
+        path: subject.path,
+        ok,
+        checks,
+    })
+}
+
+/// `info-exit`: every INFO run exited 0.
+fn judge_info_exit(runs: &[&InfoRun], patience: Duration) -> Check {
+    match runs.iter().find_map(|r| info_exit_problem(r, patience)) {
         None => pass("info-exit", format!("INFO exited 0 ({} runs)", runs.len())),
-        Some(p) => fail("info-exit", p.clone()),
-    });
+        Some(p) => fail("info-exit", p),
+    }
+}
 
-    // info-time
+/// `info-time`: every INFO run answered within `timeouts.info`.
+fn judge_info_time(runs: &[&InfoRun], limit: Duration, patience: Duration) -> Check {
     let times: Vec<Duration> = runs
         .iter()
         .filter_map(|r| r.outcome.as_ref().ok())
         .map(|o| o.elapsed)
         .collect();
-    let timed_out = runs
-        .iter()
-        .any(|r| matches!(&r.outcome, Ok(o) if o.termination == Termination::TimedOut));
     let limit_text = protocol::format_duration(limit);
-    checks.push(if timed_out {
+    if runs.iter().any(|r| r.timed_out()) {
         fail(
             "info-time",
             format!(
@@ -914,35 +1014,19 @@ pub fn validate(cfg: &Config, target: &str) -> Result<Report> {
             "info-time",
             format!(
                 "answered in {} (limit {limit_text})",
-                times.iter().map(|t| elapsed(*t)).collect::<Vec<_>>().join(" and ")
+                times
+                    .iter()
+                    .map(|t| elapsed(*t))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
         )
-    });
+    }
+}
 
-    // The document: from the first run that exited 0.
-    let ok_stdout = |r: &InfoRun| match &r.outcome {
-        Ok(o) if o.termination == Termination::Exited(0) => Some(o.stdout.clone()),
-        _ => None,
-    };
-    let (doc1, doc2) = (ok_stdout(&first), second.as_ref().and_then(ok_stdout));
-    let doc = doc1.clone().or_else(|| doc2.clone());
-    let (info, negotiated) = match &doc {
-        Some(doc) => {
-            let (doc_checks, info, negotiated) = document_checks(&subject, doc);
-            checks.extend(doc_checks);
-            (info, negotiated)
-        }
-        None => {
-            let skipped = "INFO gave no document (see info-exit)";
-            for c in ["info-document", "info-name-version", "info-protocol"] {
-                checks.push(fail(c, skipped));
-            }
-            (None, None)
-        }
-    };
-
-    // info-stable
-    checks.push(match (&doc1, &doc2) {
+/// `info-stable`: two runs printed the same document.
+fn judge_info_stable(a: Option<&[u8]>, b: Option<&[u8]>) -> Check {
+    match (a, b) {
         (Some(a), Some(b)) if a == b => pass(
             "info-stable",
             format!("two runs printed the same document ({} bytes)", a.len()),
@@ -955,109 +1039,34 @@ pub fn validate(cfg: &Config, target: &str) -> Result<Report> {
             ),
         ),
         _ => fail("info-stable", "INFO did not answer twice (see info-exit)"),
-    });
-
-    // info-side-effects
-    let mut written = first.written.clone();
-    if let Some(second) = &second {
-        written.extend(second.written.iter().cloned());
     }
+}
+
+/// `info-side-effects`: INFO wrote nothing anywhere it could.
+fn judge_info_side_effects(runs: &[&InfoRun]) -> Check {
+    let mut written: Vec<&String> = runs.iter().flat_map(|r| &r.written).collect();
     written.sort();
     written.dedup();
-    checks.push(if written.is_empty() {
-        pass(
+    if written.is_empty() {
+        return pass(
             "info-side-effects",
             "nothing written in HOME, the working directory, TMPDIR, the XDG directories or KPLUG_HOME",
-        )
-    } else {
-        let shown: Vec<&str> = written.iter().take(5).map(String::as_str).collect();
-        let more = written.len().saturating_sub(shown.len());
-        fail(
-            "info-side-effects",
-            format!(
-                "INFO wrote {}{} (in the temp HOME, working directory, TMPDIR, XDG directories or KPLUG_HOME it was given); answering INFO must not change anything",
-                shown.join(", "),
-                if more > 0 { format!(" and {more} more") } else { String::new() }
-            ),
-        )
-    });
-
-    // EXEC of each declared event, as the name INFO reports when the file
-    // name does not say.
-    let parsed = doc.as_deref().and_then(|d| Info::parse(d).ok());
-    if let Some(p) = &parsed
-        && subject.file_name.is_none()
-    {
-        subject.name = p.name.clone();
+        );
     }
-    let protocol_version = negotiated.unwrap_or(protocol::CURRENT_PROTOCOL);
-    let version = parsed
-        .as_ref()
-        .map_or_else(|| "0.0.0".to_string(), |i| i.version.to_string());
-    let sim = Sim {
-        protocol: protocol_version,
-        name: &subject.name,
-        version: &version,
-    };
-    match &info {
-        None => checks.push(fail(
-            "exec",
-            "no valid INFO document to read the hooks from, so no event was executed",
-        )),
-        Some(i) if i.hooks.is_empty() => checks.push(pass(
-            "exec",
-            "the plugin declares no hooks; nothing to execute",
-        )),
-        Some(i) => {
-            for h in &i.hooks {
-                let default = if h.event.is_pre() {
-                    timeouts.pre.0
-                } else {
-                    timeouts.post.0
-                };
-                let timeout = h.timeout.map_or(default, |t| t.0.min(timeouts.max.0));
-                let run = run_exec(&subject, cfg, &sim, h.event, h.event.as_str(), timeout)?;
-                checks.push(judge_exec(format!("exec:{}", h.event), run, timeout));
+    let shown: Vec<&str> = written.iter().take(5).map(|s| s.as_str()).collect();
+    let more = written.len().saturating_sub(shown.len());
+    fail(
+        "info-side-effects",
+        format!(
+            "INFO wrote {}{} (in the temp HOME, working directory, TMPDIR, XDG directories or KPLUG_HOME it was given); answering INFO must not change anything",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
             }
-        }
-    }
-
-    // An unknown event.
-    // These two should end at once; they get the INFO time limit.
-    let short_timeout = limit;
-    let run = run_exec(
-        &subject,
-        cfg,
-        &sim,
-        Event::PreClusterCreate,
-        UNKNOWN_EVENT,
-        short_timeout,
-    )?;
-    checks.push(judge_unknown(run, short_timeout));
-
-    // RUN without KPLUG_COMMAND.
-    let run = run_bare(&subject, cfg, short_timeout)?;
-    checks.push(judge_run(run, short_timeout, doc.as_deref()));
-
-    let plugin = match (&subject.file_name, &parsed) {
-        (Some(n), _) => n.clone(),
-        (None, Some(i)) => i.name.clone(),
-        _ => subject
-            .path
-            .file_name()
-            .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
-    };
-    if exec::cancelled() {
-        return Err(Error::new("interrupted; the plugin was stopped")
-            .with_code(exec::interrupt::EXIT_INTERRUPTED));
-    }
-    let ok = checks.iter().all(|c| c.ok);
-    Ok(Report {
-        plugin,
-        path: subject.path,
-        ok,
-        checks,
-    })
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! `kplug cluster …`.
 
 use super::args::{ClusterCommand, HookFlags};
-use crate::cluster::{self, Cluster, ClusterSpec, ENGINES, Engine};
+use crate::cluster::{self, Cluster, ClusterSpec};
 use crate::config::Config;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::exec::interrupt;
-use crate::lifecycle::{self, Options, Outcome};
+use crate::lifecycle::{self, Options, Outcome, available_engines, engine_for};
 use crate::ui::{self, Format, Table};
 use serde::Serialize;
 
@@ -76,25 +76,6 @@ pub(super) fn options(cfg: &Config, flags: &HookFlags) -> Result<Options> {
     })
 }
 
-/// The engine of an existing cluster: `--engine`, else the one kplug
-/// recorded when it created the cluster, else whichever available engine
-/// knows a cluster of that name.
-pub(super) fn engine_for(cfg: &Config, name: &str, flag: Option<&str>) -> Result<Box<dyn Engine>> {
-    match (flag, lifecycle::record(cfg, name)) {
-        (Some(f), _) => return cluster::engine(cfg, f),
-        (None, Some(r)) => return cluster::engine(cfg, &r.engine),
-        (None, None) => {}
-    }
-    for engine in available_engines(cfg, None)? {
-        if engine.get(name).ok().flatten().is_some() {
-            return Ok(engine);
-        }
-    }
-    Err(Error::new(format!("no cluster `{name}`")).with_hint(
-        "see the clusters with `kplug cluster list`, or name the engine with `--engine`",
-    ))
-}
-
 /// Exit 4 (with the report) when post hooks failed; the operation stands.
 pub(super) fn finish(cfg: &Config, outcome: Outcome) -> Result<i32> {
     match outcome.post_error {
@@ -115,18 +96,6 @@ fn start_stop(cfg: &Config, name: &str, flags: &HookFlags, start: bool) -> Resul
         engine.name()
     );
     finish(cfg, outcome)
-}
-
-/// Every engine that can be used here: k3d/kind only when installed.
-fn available_engines(cfg: &Config, flag: Option<&str>) -> Result<Vec<Box<dyn Engine>>> {
-    if let Some(f) = flag {
-        return Ok(vec![cluster::engine(cfg, f)?]);
-    }
-    Ok(ENGINES
-        .iter()
-        .filter(|e| **e == "sim" || cluster::find_binary(cfg, e).is_some())
-        .filter_map(|e| cluster::engine(cfg, e).ok())
-        .collect())
 }
 
 fn list(cfg: &Config, engine: Option<&str>, output: Format) -> Result<i32> {
@@ -186,21 +155,7 @@ struct ClusterView<'a> {
 }
 
 fn get(cfg: &Config, name: &str, engine: Option<&str>, output: Format) -> Result<i32> {
-    let engines = match (engine, lifecycle::record(cfg, name)) {
-        (None, Some(r)) => vec![cluster::engine(cfg, &r.engine)?],
-        _ => available_engines(cfg, engine)?,
-    };
-    let mut found = None;
-    for e in &engines {
-        if let Some(c) = e.get(name)? {
-            found = Some(c);
-            break;
-        }
-    }
-    let Some(cluster) = found else {
-        return Err(Error::new(format!("no cluster `{name}`"))
-            .with_hint("see the clusters with `kplug cluster list`"));
-    };
+    let (_, cluster) = lifecycle::find_cluster(cfg, name, engine)?;
     let view = ClusterView {
         annotations: lifecycle::record(cfg, name)
             .map(|r| r.annotations)

@@ -77,21 +77,15 @@ fn check_kubernetes(cfg: &Config, plugin: &discovery::Located, cluster: &str) ->
     if crate::requirements::skip_checks(cfg, false) {
         return Ok(());
     }
-    let discovery::probe::Probe::Valid { info, .. } = discovery::probe::probe_one(cfg, plugin)
-    else {
+    let discovery::Probe::Valid { info, .. } = discovery::probe::probe_one(cfg, plugin) else {
         return Ok(());
     };
     let Some(req) = &info.requires.kubernetes else {
         return Ok(());
     };
-    let Ok(engine) = super::cluster::engine_for(cfg, cluster, None) else {
-        return Ok(());
-    };
-    let Some(found) = engine
-        .get(cluster)
+    let Some(found) = crate::lifecycle::find_cluster(cfg, cluster, None)
         .ok()
-        .flatten()
-        .and_then(|c| c.kubernetes_version)
+        .and_then(|(_, c)| c.kubernetes_version)
     else {
         return Ok(());
     };

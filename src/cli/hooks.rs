@@ -1,12 +1,13 @@
 //! `kplug hooks …`.
 
 use super::args::HooksCommand;
-use super::cluster::{engine_for, finish, options};
+use super::cluster::{finish, options};
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::exec::interrupt;
 use crate::hooks::{self, journal};
 use crate::lifecycle;
+use crate::lifecycle::engine_for;
 use crate::protocol::{Event, format_duration};
 use crate::ui::{self, Format, Table};
 use serde::Serialize;

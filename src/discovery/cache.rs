@@ -6,7 +6,7 @@
 //! dropped when kplug itself changes version, since negotiation depends on
 //! the host. A missing, unreadable or corrupt cache is simply rebuilt.
 
-use super::probe::Probe;
+use super::Probe;
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

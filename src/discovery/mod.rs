@@ -23,6 +23,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// What INFO said of a plugin: its document and the protocol spoken with
+/// it, or why it is not usable. Judged by [`probe`], kept by [`cache`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    Valid { info: Box<Info>, protocol: u32 },
+    Invalid { reason: String },
+}
+
 /// Where a plugin was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Origin {
@@ -332,7 +340,7 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
             let Found { located, standing } = f;
             let (status, reason, protocol, info) = match standing {
                 Standing::Active => match probes.next().expect("one probe per active plugin") {
-                    probe::Probe::Valid { info, protocol } => {
+                    Probe::Valid { info, protocol } => {
                         let status = if disabled.contains(&located.name) {
                             Status::Disabled
                         } else {
@@ -340,7 +348,7 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
                         };
                         (status, None, Some(protocol), Some(*info))
                     }
-                    probe::Probe::Invalid { reason } => (Status::Invalid, Some(reason), None, None),
+                    Probe::Invalid { reason } => (Status::Invalid, Some(reason), None, None),
                 },
                 Standing::Shadowed { by } => (
                     Status::Shadowed,

@@ -4,8 +4,8 @@
 //! garbage, speak another protocol), the outcome is a [`Probe::Invalid`]
 //! with a reason a user can act on.
 
-use super::Located;
 use super::cache::InfoCache;
+use super::{Located, Probe};
 use crate::config::Config;
 use crate::exec::{self, Spawn, Termination};
 use crate::protocol::{self, Command, Info};
@@ -15,12 +15,6 @@ use std::time::Duration;
 pub const INFO_LIMIT: usize = 1024 * 1024;
 /// Bytes of stderr kept for error messages.
 pub const STDERR_TAIL: usize = 64 * 1024;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Probe {
-    Valid { info: Box<Info>, protocol: u32 },
-    Invalid { reason: String },
-}
 
 /// A probe, and whether it depends only on the binary (and may be cached)
 /// rather than on the moment (fork failed, nesting too deep).

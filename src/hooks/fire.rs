@@ -7,7 +7,7 @@
 //! hooks run concurrently (`--jobs`), cannot stop anything, and are
 //! reported in plan order; their failures are collected for the caller.
 
-use super::{Hook, journal};
+use super::{Hook, HookRun, RunStatus, journal};
 use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::exec::{self, Spawn, Termination, interrupt};
@@ -26,51 +26,6 @@ pub struct FireOptions {
     pub jobs: usize,
     /// Rollback/teardown: a failing `veto` hook does not stop the rest.
     pub best_effort: bool,
-}
-
-/// How one hook run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunStatus {
-    Ok,
-    /// Failed: the code of its error document (or one kplug assigned) and a
-    /// message.
-    Failed {
-        code: Option<u32>,
-        msg: String,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct HookRun {
-    pub hook: Hook,
-    pub status: RunStatus,
-    pub result: HookResult,
-    /// The process's exit status, when it exited by itself.
-    pub exit: Option<i32>,
-    pub stderr_tail: String,
-    pub elapsed: Duration,
-}
-
-impl HookRun {
-    pub fn ok(&self) -> bool {
-        self.status == RunStatus::Ok
-    }
-
-    fn failed_with(&self, code: ErrorCode) -> bool {
-        matches!(self.status, RunStatus::Failed { code: Some(c), .. } if c == code.code())
-    }
-
-    /// `plugin `x``/`script `y`` for messages.
-    pub fn label(&self) -> String {
-        format!("{} `{}`", self.hook.kind.as_str(), self.hook.name)
-    }
-
-    pub fn message(&self) -> &str {
-        match &self.status {
-            RunStatus::Ok => "ok",
-            RunStatus::Failed { msg, .. } => msg,
-        }
-    }
 }
 
 /// Run one hook to completion and judge its answer.

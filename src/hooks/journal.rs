@@ -2,7 +2,7 @@
 //! object per line, appended as each hook finishes. `kplug hooks log`
 //! reads it back.
 
-use super::fire::{HookRun, RunStatus};
+use super::{HookRun, RunStatus};
 use crate::clock;
 use crate::config::Config;
 use crate::error::{Context, Result};

@@ -10,12 +10,12 @@
 pub mod fire;
 pub mod journal;
 
-pub use fire::{FireOptions, HookRun, RunStatus, fire_post, fire_pre};
+pub use fire::{FireOptions, fire_post, fire_pre};
 
 use crate::config::Config;
 use crate::discovery::{self, CatalogOptions, Status};
 use crate::error::Result;
-use crate::protocol::{self, Event, Mode};
+use crate::protocol::{self, Event, HookResult, Mode};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -79,11 +79,71 @@ impl Hook {
     }
 }
 
+/// How one hook run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    Ok,
+    /// Failed: the code of its error document (or one kplug assigned) and a
+    /// message.
+    Failed {
+        code: Option<u32>,
+        msg: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct HookRun {
+    pub hook: Hook,
+    pub status: RunStatus,
+    pub result: HookResult,
+    /// The process's exit status, when it exited by itself.
+    pub exit: Option<i32>,
+    pub stderr_tail: String,
+    pub elapsed: Duration,
+}
+
+impl HookRun {
+    pub fn ok(&self) -> bool {
+        self.status == RunStatus::Ok
+    }
+
+    pub(crate) fn failed_with(&self, code: protocol::ErrorCode) -> bool {
+        matches!(self.status, RunStatus::Failed { code: Some(c), .. } if c == code.code())
+    }
+
+    /// `plugin `x``/`script `y`` for messages.
+    pub fn label(&self) -> String {
+        format!("{} `{}`", self.hook.kind.as_str(), self.hook.name)
+    }
+
+    pub fn message(&self) -> &str {
+        match &self.status {
+            RunStatus::Ok => "ok",
+            RunStatus::Failed { msg, .. } => msg,
+        }
+    }
+}
+
 /// The order scripts take from a numeric file-name prefix (`10-notify` → 10),
 /// run-parts style; 50 (the plugin default) otherwise.
 fn script_order(file: &str) -> i32 {
     let digits: String = file.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().unwrap_or(protocol::DEFAULT_ORDER)
+}
+
+/// The time a hook of `event` gets: what it asked for (`requested`),
+/// capped by `timeouts.max`, else the event's default (`timeouts.pre` or
+/// `timeouts.post`). The one rule, for firing and for `plugin validate`.
+pub fn timeout(
+    timeouts: &crate::config::Timeouts,
+    event: Event,
+    requested: Option<protocol::Timeout>,
+) -> Duration {
+    match requested {
+        Some(t) => t.0.min(timeouts.max.0),
+        None if event.is_pre() => timeouts.pre.0,
+        None => timeouts.post.0,
+    }
 }
 
 /// The plan of `event`: every hook that will run, in the order it runs
@@ -96,12 +156,7 @@ fn script_order(file: &str) -> i32 {
 /// asked.
 pub fn plan(cfg: &Config, event: Event, only_plugin: Option<&str>) -> Result<Vec<Hook>> {
     let timeouts = &cfg.file()?.timeouts;
-    let default = if event.is_pre() {
-        timeouts.pre.0
-    } else {
-        timeouts.post.0
-    };
-    let max = timeouts.max.0;
+    let default = timeout(timeouts, event, None);
     let mut hooks = Vec::new();
     for p in discovery::catalog(cfg, CatalogOptions::default()) {
         if p.status != Status::Valid || only_plugin.is_some_and(|o| o != p.name) {
@@ -116,7 +171,7 @@ pub fn plan(cfg: &Config, event: Event, only_plugin: Option<&str>) -> Result<Vec
             kind: Kind::Plugin,
             mode: decl.mode,
             order: decl.order,
-            timeout: decl.timeout.map_or(default, |t| t.0.min(max)),
+            timeout: timeout(timeouts, event, decl.timeout),
             path: p.path.clone(),
             dir: p.dir.clone(),
             protocol: p.protocol.unwrap_or(protocol::CURRENT_PROTOCOL),
@@ -162,6 +217,59 @@ pub fn plan(cfg: &Config, event: Event, only_plugin: Option<&str>) -> Result<Vec
     Ok(hooks)
 }
 
+/// The hooks of a plan whose plugin works with the cluster's Kubernetes
+/// version; each one left out is named in a warning. `KPLUG_SKIP_CHECKS=1`
+/// keeps them all, as does a version kplug cannot read.
+pub fn kubernetes_gate(
+    cfg: &Config,
+    hooks: Vec<Hook>,
+    cluster: &str,
+    kubernetes: Option<&str>,
+) -> Vec<Hook> {
+    let Some(version) = kubernetes else {
+        return hooks;
+    };
+    if crate::requirements::skip_checks(cfg, false) || hooks.iter().all(|h| h.kubernetes.is_none())
+    {
+        return hooks;
+    }
+    let (kept, dropped) = split_by_kubernetes(hooks, version);
+    for (name, req) in dropped {
+        crate::ui::warn(
+            cfg,
+            &format!(
+                "skipping the hook of plugin {name}: it requires Kubernetes {req}, but cluster `{cluster}` runs {version} (KPLUG_SKIP_CHECKS=1 runs it anyway)"
+            ),
+        );
+    }
+    kept
+}
+
+/// Split hooks by whether their plugin's Kubernetes range admits `version`:
+/// the hooks kept, and each plugin left out with its range. Hooks without a
+/// range (scripts, plugins that declare none) and versions kplug cannot
+/// read keep all.
+pub fn split_by_kubernetes(
+    hooks: Vec<Hook>,
+    version: &str,
+) -> (Vec<Hook>, Vec<(String, semver::VersionReq)>) {
+    let Some(v) = crate::requirements::parse_lenient(version) else {
+        return (hooks, Vec::new());
+    };
+    let mut dropped = Vec::new();
+    let kept = hooks
+        .into_iter()
+        .filter(|h| match &h.kubernetes {
+            Some(req) if !crate::requirements::satisfies(req, &v) => {
+                dropped.push((h.name.clone(), req.clone()));
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    (kept, dropped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +279,41 @@ mod tests {
         assert_eq!(script_order("10-notify"), 10);
         assert_eq!(script_order("99zz"), 99);
         assert_eq!(script_order("notify"), 50);
+    }
+
+    #[test]
+    fn hooks_are_split_by_the_cluster_kubernetes_version() {
+        use crate::protocol::Mode;
+        let req = |s: &str| semver::VersionReq::parse(s).unwrap();
+        let hook = |name: &str, kind: Kind, wants: Option<&str>| Hook {
+            name: name.into(),
+            kind,
+            mode: Mode::Observe,
+            order: 50,
+            timeout: std::time::Duration::from_secs(1),
+            path: "/x".into(),
+            dir: "/".into(),
+            protocol: 1,
+            kubernetes: wants.map(req),
+        };
+        let hooks = vec![
+            hook("new", Kind::Plugin, Some(">=1.32")),
+            hook("old", Kind::Plugin, Some(">=1.20")),
+            hook("any", Kind::Plugin, None),
+            hook("new", Kind::Script, None),
+        ];
+        let (kept, dropped) = split_by_kubernetes(hooks.clone(), "v1.31.2+k3s1");
+        let names: Vec<(&str, Kind)> = kept.iter().map(|h| (h.name.as_str(), h.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("old", Kind::Plugin),
+                ("any", Kind::Plugin),
+                ("new", Kind::Script)
+            ]
+        );
+        assert_eq!(dropped, [("new".to_string(), req(">=1.32"))]);
+        let (kept, dropped) = split_by_kubernetes(hooks, "unknown");
+        assert_eq!((kept.len(), dropped.len()), (4, 0));
     }
 }

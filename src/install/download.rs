@@ -14,24 +14,6 @@ pub struct Fetched {
     pub sha256: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// sha256 of everything `r` yields, as lowercase hex.
-pub fn sha256_of(mut r: impl Read) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok(hex(&hasher.finalize())),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// Copy `body` into a new file at `dest`, hashing as it streams. Stops with
 /// an error past `max_bytes`. `total` (from Content-Length) sizes the bar.
 pub fn save(
@@ -82,7 +64,7 @@ pub fn save(
     }
     Ok(Fetched {
         path: dest.to_path_buf(),
-        sha256: hex(&hasher.finalize()),
+        sha256: crate::fsutil::hex(&hasher.finalize()),
     })
 }
 
@@ -168,7 +150,6 @@ mod tests {
             f.sha256,
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
-        assert_eq!(sha256_of(&b"hello"[..]).unwrap(), f.sha256);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! older one is tried.
 
 use super::asset::{self, Platform};
-use super::download::{self, Fetched};
+use super::download::Fetched;
 use super::extract::{self, Limits};
 use super::github::{GitHub, Release};
 use super::source::{self, Repo, Source, Spec};
@@ -27,14 +27,11 @@ use crate::discovery::probe;
 use crate::discovery::{Located, Origin};
 use crate::error::{Error, Result, exit};
 use crate::hooks::{self, FireOptions};
-use crate::protocol::{
-    self, EXECUTABLE_PREFIX, Event, ExecContext, HostContext, Info, PluginContext, names,
-};
+use crate::protocol::{EXECUTABLE_PREFIX, Event, ExecContext, Info, names};
 use crate::requirements::{self, Env, Report};
 use crate::store::{InstalledVersion, Receipt, Store, StoreLock};
 use crate::ui;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Most releases downloaded in one install while looking for one whose
@@ -716,7 +713,7 @@ fn local_file(path: &Path, opts: &InstallOptions) -> Result<Payload> {
         .to_string();
     let data = std::fs::File::open(path)
         .map_err(|e| Error::new(format!("could not read {}", path.display())).caused_by(e))?;
-    let sha256 = download::sha256_of(data)
+    let sha256 = crate::fsutil::sha256_of(data)
         .map_err(|e| Error::new(format!("could not read {}", path.display())).caused_by(e))?;
     let mut verified_by = "local-file".to_string();
     let file = Fetched {
@@ -883,7 +880,7 @@ fn commit(
     }
     let receipt = store.receipt(&name)?;
     let sha256 = if payload.file.sha256.is_empty() {
-        download::sha256_of(
+        crate::fsutil::sha256_of(
             std::fs::File::open(&exe)
                 .map_err(|e| Error::new("could not read the plugin").caused_by(e))?,
         )
@@ -1142,21 +1139,7 @@ fn set_executable(path: &Path) -> Result<()> {
 }
 
 fn plugin_context(event: Event, name: &str, version: &str) -> ExecContext {
-    ExecContext {
-        protocol: protocol::CURRENT_PROTOCOL,
-        event,
-        invocation_id: crate::clock::invocation_id(),
-        host: HostContext {
-            version: crate::VERSION.into(),
-        },
-        cluster: None,
-        spec: None,
-        plugin: Some(PluginContext {
-            name: name.into(),
-            version: version.into(),
-        }),
-        previous: BTreeMap::new(),
-    }
+    ExecContext::for_plugin(event, crate::clock::invocation_id(), name, version)
 }
 
 fn fire_post_install(cfg: &Config, mut installed: Installed, opts: &InstallOptions) -> Installed {

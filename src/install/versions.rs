@@ -879,20 +879,9 @@ pub fn contract(cfg: &Config, name: &str, cluster: Option<&str>) -> Result<Contr
     })
 }
 
-/// A cluster kplug knows, with its Kubernetes version as its engine reports
-/// it now.
+/// A cluster, with its Kubernetes version as its engine reports it now.
 pub fn cluster_version(cfg: &Config, name: &str) -> Result<Cluster> {
-    let record = crate::lifecycle::record(cfg, name).ok_or_else(|| {
-        Error::new(format!("kplug knows no cluster named `{name}`"))
-            .with_hint("see `kplug cluster list`")
-    })?;
-    let engine = crate::cluster::engine(cfg, &record.engine)?;
-    let cluster = engine.get(name)?.ok_or_else(|| {
-        Error::new(format!(
-            "cluster `{name}` ({}) does not exist any more",
-            record.engine
-        ))
-    })?;
+    let (_, cluster) = crate::lifecycle::find_cluster(cfg, name, None)?;
     Ok(Cluster {
         name: name.to_string(),
         kubernetes: cluster.kubernetes_version,

@@ -29,6 +29,43 @@ pub struct ExecContext {
     pub previous: BTreeMap<String, HookResult>,
 }
 
+impl ExecContext {
+    /// The context of one event of one operation (`invocation_id` is shared
+    /// by every firing of that operation), spoken in the current protocol,
+    /// with no cluster, spec or plugin yet.
+    pub fn new(event: Event, invocation_id: impl Into<String>) -> ExecContext {
+        ExecContext {
+            protocol: super::CURRENT_PROTOCOL,
+            event,
+            invocation_id: invocation_id.into(),
+            host: HostContext {
+                version: crate::VERSION.into(),
+            },
+            cluster: None,
+            spec: None,
+            plugin: None,
+            previous: BTreeMap::new(),
+        }
+    }
+
+    /// A plugin lifecycle event (`post-plugin-install`,
+    /// `pre-plugin-remove`) about `name` at `version`.
+    pub fn for_plugin(
+        event: Event,
+        invocation_id: impl Into<String>,
+        name: &str,
+        version: &str,
+    ) -> ExecContext {
+        ExecContext {
+            plugin: Some(PluginContext {
+                name: name.into(),
+                version: version.into(),
+            }),
+            ..ExecContext::new(event, invocation_id)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostContext {
     pub version: String,

@@ -707,8 +707,18 @@ fn contract_shows_each_requirement_and_whether_it_holds() {
         &["plugin", "contract", "demo", "--cluster", "nope"],
     )
     .code(1)
-    .stderr(predicate::str::contains(
-        "kplug knows no cluster named `nope`",
+    .stderr(predicate::str::contains("no cluster `nope`"));
+    // A cluster kplug did not create (made with k3d itself) is found too.
+    let k3d_state = env.fake_k3d();
+    std::fs::write(k3d_state.join("outside"), "").unwrap();
+    run(
+        &env,
+        &gh,
+        &["plugin", "contract", "demo", "--cluster", "outside"],
+    )
+    .success()
+    .stdout(predicate::str::contains(
+        "requires Kubernetes >=1.32, but cluster `outside` runs v1.31.2",
     ));
     run(&env, &gh, &["plugin", "contract", "ghost"])
         .code(1)
