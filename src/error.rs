@@ -18,7 +18,7 @@ pub mod exit {
     pub const POST_HOOKS_FAILED: i32 = 4;
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     message: String,
     causes: Vec<String>,

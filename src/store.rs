@@ -4,8 +4,8 @@
 //! plugins/<name>/<version>/…            an unpacked release
 //! plugins/<name>/current -> <version>   swapped atomically (rename)
 //! plugins/<name>/receipt.yaml           where each version came from
-//! cache/downloads/<sha256>/<asset>      verified archives (offline reinstall)
-//! .staging/<pid>-<n>/                   work in progress; removed on the next run
+//! cache/blobs/sha256/<hex>              verified artifacts, by content
+//! .staging/<n>/                         work in progress; removed on the next run
 //! .lock                                 one writer at a time
 //! ```
 //!
@@ -14,7 +14,14 @@
 //! `rename`, so they see the old state or the new one, never a mix. Writers
 //! hold [`StoreLock`] (an `flock`, released by the kernel when the holder
 //! dies, so a killed kplug never leaves a stale lock); staging directories
-//! left by a killed kplug are removed by the next writer.
+//! left by a killed kplug are removed by the next writer. A change of
+//! several steps is a [`Transaction`], which takes itself back unless it
+//! is committed.
+//!
+//! What is read back from disk — a receipt's fields, the `current` link —
+//! is checked before it names a path: a version is a semantic version, a
+//! sha256 is 64 hex digits. Anything else is a broken store entry, never a
+//! path outside the store.
 
 use crate::clock;
 use crate::config::Config;
@@ -25,6 +32,51 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// How an artifact's bytes were checked. Recorded in receipts under the
+/// names shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verification {
+    /// The sha256 GitHub computed for the release asset.
+    #[serde(rename = "github-digest")]
+    GitHubDigest,
+    /// A checksums file of the same release.
+    #[serde(rename = "checksums-file")]
+    ChecksumsFile,
+    /// The sha256 the user gave with `--sha256`.
+    #[serde(rename = "--sha256")]
+    Sha256Flag,
+    /// A local file, taken as it is.
+    #[serde(rename = "local-file")]
+    LocalFile,
+    /// A local directory, copied as it is.
+    #[serde(rename = "local-dir")]
+    LocalDir,
+    /// Nothing was published to check it against: TLS alone.
+    #[serde(rename = "none")]
+    None,
+    /// Written by a kplug that knows a way this one does not.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Verification {
+    /// For the install summary.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verification::GitHubDigest => "verified against GitHub's digest",
+            Verification::ChecksumsFile => "verified against the release's checksums",
+            Verification::Sha256Flag => "verified against --sha256",
+            Verification::LocalFile => "a local file",
+            Verification::LocalDir => "a local directory",
+            Verification::None => "not verified: no checksum published",
+            Verification::Unknown => "recorded",
+        }
+    }
+}
+
+/// Largest receipt read (a receipt lists a handful of versions).
+const MAX_RECEIPT: u64 = 1024 * 1024;
 
 /// The store of one `KPLUG_HOME`.
 pub struct Store {
@@ -38,16 +90,15 @@ pub struct InstalledVersion {
     pub version: String,
     /// `owner/repo`, a URL, or a local path, as given to `plugin install`.
     pub source: String,
-    /// The release tag, for GitHub sources.
+    /// The release tag, for sources with releases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
-    /// The file that was installed (asset or local file name).
+    /// The artifact's name where it came from (asset or file name).
     pub asset: String,
-    /// sha256 of that file.
+    /// sha256 of that artifact (of the executable, for a directory).
     pub sha256: String,
-    /// How the sha256 was checked: `github-digest`, `checksums-file`,
-    /// `--sha256`, or `none` (trusting TLS alone).
-    pub verified_by: String,
+    /// How the sha256 was checked.
+    pub verified_by: Verification,
     pub installed: String,
 }
 
@@ -72,11 +123,66 @@ impl Receipt {
     pub fn version(&self, version: &str) -> Option<&InstalledVersion> {
         self.versions.iter().find(|v| v.version == version)
     }
+
+    /// The first field that cannot be trusted to name a path, if any.
+    fn problem(&self) -> Option<String> {
+        for (i, v) in self.versions.iter().enumerate() {
+            if !is_version(&v.version) {
+                return Some(format!(
+                    "versions[{i}].version `{}` is not a semantic version",
+                    crate::ui::escape(&v.version)
+                ));
+            }
+            if !v.sha256.is_empty() && !crate::fsutil::is_sha256(&v.sha256) {
+                return Some(format!(
+                    "versions[{i}].sha256 `{}` is not a sha256",
+                    crate::ui::escape(&v.sha256)
+                ));
+            }
+        }
+        match &self.previous {
+            Some(p) if !is_version(p) => Some(format!(
+                "previous `{}` is not a semantic version",
+                crate::ui::escape(p)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `text` may name a version directory: a semantic version, which
+/// cannot hold `/`, `..` or anything but letters, digits, `.`, `-`, `+`.
+pub fn is_version(text: &str) -> bool {
+    semver::Version::parse(text).is_ok()
 }
 
 /// The store's writer lock; released on drop (or when the process dies).
 pub struct StoreLock {
     _file: File,
+}
+
+/// A staging directory of one step, removed when dropped.
+pub struct Staging {
+    path: PathBuf,
+}
+
+impl Staging {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Empty it, for the next attempt.
+    pub fn reset(&self) -> Result<()> {
+        let _ = std::fs::remove_dir_all(&self.path);
+        std::fs::create_dir_all(&self.path)
+            .with_context(|| format!("could not create {}", self.path.display()))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 impl Store {
@@ -90,11 +196,19 @@ impl Store {
         self.root.join("plugins").join(name)
     }
 
+    /// The directory of an installed version. `version` must be a
+    /// semantic version ([`is_version`]); callers check what they read.
     pub fn version_dir(&self, name: &str, version: &str) -> PathBuf {
+        debug_assert!(is_version(version), "{version:?}");
         self.plugin_dir(name).join(version)
     }
 
-    pub fn downloads_dir(&self) -> PathBuf {
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("cache").join("blobs").join("sha256")
+    }
+
+    /// Where kplug 0.1 kept verified downloads (read, never written).
+    fn legacy_downloads_dir(&self) -> PathBuf {
         self.root.join("cache").join("downloads")
     }
 
@@ -102,8 +216,8 @@ impl Store {
         self.root.join(".staging")
     }
 
-    /// Take the writer lock, waiting for another kplug if needed, then clear
-    /// what killed writers left in staging.
+    /// Take the writer lock, waiting for another kplug if needed (Ctrl-C
+    /// aborts the wait), then clear what killed writers left in staging.
     pub fn lock(&self) -> Result<StoreLock> {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("could not create {}", self.root.display()))?;
@@ -117,15 +231,22 @@ impl Store {
             .with_context(|| format!("could not open the store lock {}", path.display()))?;
         // SAFETY: flock on an open descriptor has no memory-safety conditions.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = crate::fsutil::read_bounded(&path, 32)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| s.trim().bytes().all(|b| b.is_ascii_digit()))
+                .unwrap_or_default();
             eprintln!(
                 "waiting for another kplug (pid {}) to finish changing the plugin store…",
                 holder.trim()
             );
+            let _wait = crate::exec::interrupt::abortable("waiting for the plugin store's lock");
             // SAFETY: as above.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(Error::new("could not lock the plugin store")
-                    .caused_by(std::io::Error::last_os_error()));
+            while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(Error::new("could not lock the plugin store").caused_by(e));
+                }
             }
         }
         // The pid is only for the message above; the flock is the lock.
@@ -136,42 +257,64 @@ impl Store {
         Ok(StoreLock { _file: file })
     }
 
-    /// A fresh staging directory (requires the lock).
-    pub fn staging(&self, _lock: &StoreLock) -> Result<PathBuf> {
+    /// A fresh staging directory (requires the lock), removed when dropped.
+    pub fn staging(&self, _lock: &StoreLock) -> Result<Staging> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = self.staging_root().join(format!(
-            "{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-        Ok(dir)
+        let path = self
+            .staging_root()
+            .join(N.fetch_add(1, Ordering::Relaxed).to_string());
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("could not create {}", path.display()))?;
+        Ok(Staging { path })
     }
 
-    /// The receipt of `name` (empty when it has none).
+    /// The receipt of `name` (empty when it has none). A receipt that does
+    /// not parse, or holds a field that cannot name a path, is an error
+    /// that names the file.
     pub fn receipt(&self, name: &str) -> Result<Receipt> {
         let path = self.plugin_dir(name).join("receipt.yaml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_yaml::from_str(&text).map_err(|e| {
-                Error::new(format!("the receipt {} is corrupt", path.display()))
-                    .caused_by(e)
-                    .with_hint(format!(
-                        "reinstall the plugin, or remove it with `kplug plugin remove {name}`"
-                    ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Receipt {
-                name: name.into(),
-                ..Receipt::default()
-            }),
-            Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+        let corrupt = |why: String| {
+            Error::new(format!("the receipt {} is corrupt", path.display()))
+                .caused_by(why)
+                .with_hint(format!(
+                    "reinstall the plugin, or remove it with `kplug plugin remove {name}`"
+                ))
+        };
+        let bytes = match crate::fsutil::read_bounded(&path, MAX_RECEIPT) {
+            Ok(b) => b,
+            Err(crate::fsutil::ReadError::Missing) => {
+                return Ok(Receipt {
+                    name: name.into(),
+                    ..Receipt::default()
+                });
+            }
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        let mut receipt: Receipt =
+            serde_yaml::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if let Some(p) = receipt.problem() {
+            return Err(corrupt(p));
         }
+        receipt.name = name.to_string();
+        Ok(receipt)
     }
 
-    pub fn write_receipt(&self, _lock: &StoreLock, receipt: &Receipt) -> Result<()> {
-        let path = self.plugin_dir(&receipt.name).join("receipt.yaml");
-        let text = serde_yaml::to_string(receipt).expect("a receipt serialises");
-        crate::fsutil::write_atomic(&path, text.as_bytes())
+    fn receipt_path(&self, name: &str) -> PathBuf {
+        self.plugin_dir(name).join("receipt.yaml")
+    }
+
+    /// Write `name`'s receipt atomically; the temp file lives in staging,
+    /// so a writer killed half-way leaves nothing in the plugin's directory.
+    fn write_receipt(&self, lock: &StoreLock, name: &str, receipt: &Receipt) -> Result<()> {
+        let path = self.receipt_path(name);
+        let mut receipt = receipt.clone();
+        receipt.name = name.to_string();
+        let text = serde_yaml::to_string(&receipt).expect("a receipt serialises");
+        let scratch = self.staging(lock)?;
+        std::fs::create_dir_all(self.plugin_dir(name))
+            .with_context(|| format!("could not create {}", self.plugin_dir(name).display()))?;
+        crate::fsutil::write_atomic_via(&path, text.as_bytes(), scratch.path())
             .with_context(|| format!("could not write {}", path.display()))
     }
 
@@ -189,13 +332,53 @@ impl Store {
         out
     }
 
-    /// The version `current` points to, if the plugin is installed.
+    /// The version `current` points to, if the plugin is installed and the
+    /// link names a version (a link to anything else is a broken entry).
     pub fn current(&self, name: &str) -> Option<String> {
         let target = std::fs::read_link(self.plugin_dir(name).join("current")).ok()?;
-        Some(target.to_str()?.to_string())
+        let v = target.to_str()?;
+        is_version(v).then(|| v.to_string())
     }
 
-    /// Installed version directories of `name`.
+    /// What is wrong with `name`'s store entry when `kplug NAME` cannot run
+    /// it although its directory exists; `None` when there is no entry.
+    pub fn broken_entry(&self, name: &str) -> Option<String> {
+        let dir = self.plugin_dir(name);
+        if !dir.is_dir() {
+            return None;
+        }
+        let link = dir.join("current");
+        let Ok(target) = std::fs::read_link(&link) else {
+            return Some(format!("{} has no `current` link", dir.display()));
+        };
+        let shown = crate::ui::escape(&target.to_string_lossy()).into_owned();
+        let Some(v) = target.to_str().filter(|v| is_version(v)) else {
+            return Some(format!(
+                "{} points to `{shown}`, which is not a version of the plugin",
+                link.display()
+            ));
+        };
+        let exe = self
+            .version_dir(name, v)
+            .join(format!("{}{name}", crate::protocol::EXECUTABLE_PREFIX));
+        if !self.version_dir(name, v).is_dir() {
+            return Some(format!(
+                "{} points to version {v}, whose directory is missing",
+                link.display()
+            ));
+        }
+        let executable = std::fs::metadata(&exe).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        });
+        if !executable {
+            return Some(format!("{} is missing or not executable", exe.display()));
+        }
+        None
+    }
+
+    /// Installed version directories of `name` (only those named like a
+    /// version; anything else in the plugin's directory is not one).
     pub fn installed_versions(&self, name: &str) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.plugin_dir(name)) else {
             return Vec::new();
@@ -204,42 +387,20 @@ impl Store {
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|n| !n.starts_with('.'))
+            .filter(|n| is_version(n))
             .collect();
         out.sort();
         out
     }
 
-    /// Move an unpacked, tested version from staging into the store. If the
-    /// same version is already there (a forced reinstall), the two are
-    /// exchanged atomically and the old one is left in staging.
-    pub fn commit_version(
-        &self,
-        _lock: &StoreLock,
-        staged: &Path,
-        name: &str,
-        version: &str,
-    ) -> Result<()> {
-        let dest = self.version_dir(name, version);
-        std::fs::create_dir_all(self.plugin_dir(name))
-            .with_context(|| format!("could not create {}", self.plugin_dir(name).display()))?;
-        let result = if dest.exists() {
-            exchange(staged, &dest)
-        } else {
-            std::fs::rename(staged, &dest)
-        };
-        result.with_context(|| format!("could not move the new version into {}", dest.display()))
-    }
-
-    /// Point `current` at `version`: a new link under a temporary name,
-    /// renamed over the old one, so `current` always resolves.
-    pub fn switch(&self, _lock: &StoreLock, name: &str, version: &str) -> Result<()> {
-        let dir = self.plugin_dir(name);
-        let tmp = dir.join(format!(".current.{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(version, &tmp)
-            .and_then(|()| std::fs::rename(&tmp, dir.join("current")))
-            .with_context(|| format!("could not switch {name} to {version}"))
+    /// Begin a change of several steps.
+    pub fn transaction<'a>(&'a self, lock: &'a StoreLock) -> Transaction<'a> {
+        Transaction {
+            store: self,
+            lock,
+            undo: Vec::new(),
+            done: false,
+        }
     }
 
     /// Remove a plugin from the store: renamed away first (so it disappears
@@ -247,36 +408,75 @@ impl Store {
     pub fn remove_plugin(&self, lock: &StoreLock, name: &str) -> Result<()> {
         let dir = self.plugin_dir(name);
         let staging = self.staging(lock)?;
-        let result = std::fs::rename(&dir, staging.join("removed"))
-            .with_context(|| format!("could not remove {}", dir.display()));
-        let _ = std::fs::remove_dir_all(&staging);
-        result
+        std::fs::rename(&dir, staging.path().join("removed"))
+            .with_context(|| format!("could not remove {}", dir.display()))
     }
 
-    /// The cached archive of a verified download, if it is still there and
-    /// still has that hash (the name in the cache is only a hint).
-    pub fn cached_download(&self, sha256: &str, asset: &str) -> Option<PathBuf> {
-        let path = self.downloads_dir().join(sha256).join(asset);
-        let data = std::fs::File::open(&path).ok()?;
-        (crate::fsutil::sha256_of(data).ok()? == sha256).then_some(path)
+    fn blob_path(&self, sha256: &str) -> Option<PathBuf> {
+        crate::fsutil::is_sha256(sha256).then(|| self.blobs_dir().join(sha256))
     }
 
-    /// Keep a verified download for offline reinstalls.
-    pub fn cache_download(
-        &self,
-        _lock: &StoreLock,
-        file: &Path,
-        sha256: &str,
-        asset: &str,
-    ) -> Result<()> {
-        let dir = self.downloads_dir().join(sha256);
+    /// The cached artifact with this sha256, if it is there and still has
+    /// that hash (it is hashed again: the cache is only a hint).
+    pub fn cached_blob(&self, sha256: &str, asset: &str) -> Option<PathBuf> {
+        let good = |p: PathBuf| {
+            crate::fsutil::sha256_file(&p)
+                .ok()
+                .filter(|h| h == sha256)
+                .map(|_| p)
+        };
+        let blob = self.blob_path(sha256)?;
+        if let Some(p) = good(blob) {
+            return Some(p);
+        }
+        // kplug 0.1 kept `downloads/<sha256>/<asset name>`.
+        let plain =
+            !asset.is_empty() && asset != "." && asset != ".." && !asset.contains(['/', '\0']);
+        plain
+            .then(|| self.legacy_downloads_dir().join(sha256).join(asset))
+            .and_then(good)
+    }
+
+    /// Keep a verified artifact (a download in staging, which is moved) in
+    /// the cache under its sha256.
+    pub fn keep_blob(&self, _lock: &StoreLock, file: &Path, sha256: &str) -> Result<()> {
+        let dest = self
+            .blob_path(sha256)
+            .ok_or_else(|| Error::new(format!("`{sha256}` is not a sha256")))?;
+        if dest.is_file() {
+            return Ok(());
+        }
+        let dir = self.blobs_dir();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
-        let dest = dir.join(asset);
-        let tmp = dir.join(format!(".{asset}.{}", std::process::id()));
-        std::fs::copy(file, &tmp)
-            .and_then(|_| std::fs::rename(&tmp, &dest))
+        std::fs::rename(file, &dest)
+            .or_else(|_| std::fs::copy(file, &dest).map(|_| ()))
             .with_context(|| format!("could not keep the download in {}", dest.display()))
+    }
+
+    /// Whether any plugin's receipt still names the artifact `sha256`.
+    fn blob_in_use(&self, sha256: &str) -> bool {
+        let Ok(entries) = std::fs::read_dir(self.root.join("plugins")) else {
+            return false;
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter_map(|n| self.receipt(&n).ok())
+            .any(|r| r.versions.iter().any(|v| v.sha256 == sha256))
+    }
+
+    /// Remove cached artifacts that no receipt names any more.
+    pub fn drop_blobs(&self, _lock: &StoreLock, hashes: &[String]) {
+        for h in hashes {
+            if self.blob_in_use(h) {
+                continue;
+            }
+            if let Some(p) = self.blob_path(h) {
+                let _ = std::fs::remove_file(p);
+                let _ = std::fs::remove_dir_all(self.legacy_downloads_dir().join(h));
+            }
+        }
     }
 
     /// Pin or unpin a plugin; returns whether that changed anything.
@@ -285,36 +485,22 @@ impl Store {
         if receipt.pinned == pinned {
             return Ok(false);
         }
-        receipt.name = name.to_string();
         receipt.pinned = pinned;
-        self.write_receipt(lock, &receipt)?;
+        self.write_receipt(lock, name, &receipt)?;
         Ok(true)
-    }
-
-    /// Remember which version was current before a switch.
-    pub fn set_previous(&self, lock: &StoreLock, name: &str, previous: Option<&str>) -> Result<()> {
-        let mut receipt = self.receipt(name)?;
-        receipt.name = name.to_string();
-        receipt.previous = previous.map(str::to_string);
-        self.write_receipt(lock, &receipt)
-    }
-
-    /// Remove the `current` link (a first install whose health probe failed).
-    pub fn unlink_current(&self, _lock: &StoreLock, name: &str) -> Result<()> {
-        let link = self.plugin_dir(name).join("current");
-        match std::fs::remove_file(&link) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("could not remove {}", link.display()))
-            }
-            _ => Ok(()),
-        }
     }
 
     /// Remove one installed version (never the current one): its directory
     /// (renamed away first, so it disappears at once), its receipt entry, and
-    /// its cached download unless another entry shares it. A plugin left
+    /// its cached artifact unless a receipt still names it. A plugin left
     /// with no version at all is removed.
     pub fn remove_version(&self, lock: &StoreLock, name: &str, version: &str) -> Result<()> {
+        if !is_version(version) {
+            return Err(Error::new(format!(
+                "`{}` is not a version of {name}",
+                crate::ui::escape(version)
+            )));
+        }
         if self.current(name).as_deref() == Some(version) {
             return Err(Error::new(format!(
                 "{name} {version} is the current version; it cannot be removed"
@@ -323,32 +509,27 @@ impl Store {
         let dir = self.version_dir(name, version);
         if dir.exists() {
             let staging = self.staging(lock)?;
-            let result = std::fs::rename(&dir, staging.join("removed"))
-                .with_context(|| format!("could not remove {}", dir.display()));
-            let _ = std::fs::remove_dir_all(&staging);
-            result?;
+            std::fs::rename(&dir, staging.path().join("removed"))
+                .with_context(|| format!("could not remove {}", dir.display()))?;
         }
         let mut receipt = self.receipt(name)?;
-        let gone: Vec<InstalledVersion> = receipt
+        let gone: Vec<String> = receipt
             .versions
             .iter()
-            .filter(|v| v.version == version)
-            .cloned()
+            .filter(|v| v.version == version && !v.sha256.is_empty())
+            .map(|v| v.sha256.clone())
             .collect();
         receipt.versions.retain(|v| v.version != version);
         if receipt.previous.as_deref() == Some(version) {
             receipt.previous = None;
         }
-        for g in gone {
-            if !g.sha256.is_empty() && !receipt.versions.iter().any(|v| v.sha256 == g.sha256) {
-                let _ = std::fs::remove_dir_all(self.downloads_dir().join(&g.sha256));
-            }
-        }
         if self.current(name).is_none() && self.installed_versions(name).is_empty() {
-            return self.remove_plugin(lock, name);
+            self.remove_plugin(lock, name)?;
+        } else {
+            self.write_receipt(lock, name, &receipt)?;
         }
-        receipt.name = name.to_string();
-        self.write_receipt(lock, &receipt)
+        self.drop_blobs(lock, &gone);
+        Ok(())
     }
 
     /// The versions to remove so that at most `keep` stay (at least one):
@@ -396,23 +577,196 @@ impl Store {
         }
         Ok(doomed)
     }
+}
 
-    /// Record a newly installed version in the receipt (before the switch: a
-    /// receipt entry for a version that is not current is harmless, a
-    /// current version without one is not).
-    pub fn record_version(
-        &self,
-        lock: &StoreLock,
-        name: &str,
-        entry: InstalledVersion,
-    ) -> Result<Receipt> {
-        let mut receipt = self.receipt(name)?;
-        receipt.name = name.to_string();
-        receipt.versions.retain(|v| v.version != entry.version);
-        receipt.versions.push(entry);
-        self.write_receipt(lock, &receipt)?;
-        Ok(receipt)
+/// One step of a [`Transaction`] and how to take it back.
+enum Undo {
+    /// A version directory that was not there before: remove it.
+    Added { dir: PathBuf },
+    /// A version directory exchanged with a staged one (a forced reinstall):
+    /// the old one waits at `aside`; exchange them back.
+    Exchanged { dir: PathBuf, aside: PathBuf },
+    /// The receipt as it was (`None`: there was none).
+    Receipt { name: String, old: Option<Vec<u8>> },
+    /// `current` as it was (`None`: there was none).
+    Current { name: String, old: Option<String> },
+}
+
+/// Changes to the store that take themselves back, newest first, unless
+/// [`Transaction::commit`] is called: a failure at any step (or a panic)
+/// leaves the store as it was. Every step is itself atomic (a rename), so
+/// a kill half-way leaves the old state or the new one of each.
+pub struct Transaction<'a> {
+    store: &'a Store,
+    lock: &'a StoreLock,
+    undo: Vec<Undo>,
+    done: bool,
+}
+
+impl Transaction<'_> {
+    /// Move an unpacked, tested version from staging into the store. If the
+    /// same version is already there (a forced reinstall), the two are
+    /// exchanged atomically and the old one is left at `staged`'s place
+    /// until the transaction ends.
+    pub fn add_version(&mut self, staged: &Path, name: &str, version: &str) -> Result<()> {
+        if !is_version(version) {
+            return Err(Error::new(format!(
+                "`{}` is not a version kplug can install",
+                crate::ui::escape(version)
+            )));
+        }
+        let plugin_dir = self.store.plugin_dir(name);
+        std::fs::create_dir_all(&plugin_dir)
+            .with_context(|| format!("could not create {}", plugin_dir.display()))?;
+        let dir = self.store.version_dir(name, version);
+        let fail = |e| {
+            Error::new(format!(
+                "could not move the new version into {}",
+                dir.display()
+            ))
+            .caused_by(e)
+        };
+        if dir.exists() {
+            exchange(staged, &dir).map_err(fail)?;
+            self.undo.push(Undo::Exchanged {
+                dir,
+                aside: staged.to_path_buf(),
+            });
+        } else {
+            std::fs::rename(staged, &dir).map_err(fail)?;
+            self.undo.push(Undo::Added { dir });
+        }
+        Ok(())
     }
+
+    /// Change `name`'s receipt (written at once, atomically).
+    pub fn update_receipt(&mut self, name: &str, change: impl FnOnce(&mut Receipt)) -> Result<()> {
+        let mut receipt = self.store.receipt(name)?;
+        let first = !self
+            .undo
+            .iter()
+            .any(|u| matches!(u, Undo::Receipt { name: n, .. } if n == name));
+        if first {
+            let old = crate::fsutil::read_bounded(&self.store.receipt_path(name), MAX_RECEIPT).ok();
+            self.undo.push(Undo::Receipt {
+                name: name.to_string(),
+                old,
+            });
+        }
+        change(&mut receipt);
+        self.store.write_receipt(self.lock, name, &receipt)
+    }
+
+    /// Point `current` at `version`: a new link under a temporary name,
+    /// renamed over the old one, so `current` always resolves.
+    pub fn switch(&mut self, name: &str, version: &str) -> Result<()> {
+        let old = self.store.current(name);
+        link_current(self.store, self.lock, name, Some(version))?;
+        self.undo.push(Undo::Current {
+            name: name.to_string(),
+            old,
+        });
+        Ok(())
+    }
+
+    /// Keep every change.
+    pub fn commit(mut self) {
+        self.done = true;
+    }
+
+    /// Take every change back, newest first, and say what failed doing so.
+    pub fn rollback(mut self) -> Result<()> {
+        self.done = true;
+        self.undo_all()
+    }
+
+    fn undo_all(&mut self) -> Result<()> {
+        let mut failures = Vec::new();
+        while let Some(step) = self.undo.pop() {
+            let result = match step {
+                Undo::Added { dir } => self
+                    .store
+                    .staging(self.lock)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        std::fs::rename(&dir, s.path().join("undone")).map_err(|e| e.to_string())
+                    })
+                    .map(|()| {
+                        // A plugin's first version taken back leaves no
+                        // empty directory behind (rmdir fails if not empty).
+                        if let Some(parent) = dir.parent() {
+                            let _ = std::fs::remove_dir(parent);
+                        }
+                    }),
+                Undo::Exchanged { dir, aside } => exchange(&aside, &dir).map_err(|e| e.to_string()),
+                Undo::Receipt { name, old } => {
+                    let path = self.store.receipt_path(&name);
+                    match old {
+                        Some(bytes) => self
+                            .store
+                            .staging(self.lock)
+                            .map_err(|e| e.to_string())
+                            .and_then(|s| {
+                                crate::fsutil::write_atomic_via(&path, &bytes, s.path())
+                                    .map_err(|e| e.to_string())
+                            }),
+                        None => match std::fs::remove_file(&path) {
+                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                                Err(e.to_string())
+                            }
+                            _ => Ok(()),
+                        },
+                    }
+                }
+                Undo::Current { name, old } => {
+                    link_current(self.store, self.lock, &name, old.as_deref())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            if let Err(e) = result {
+                failures.push(e);
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            let mut err = Error::new("could not take back every change to the plugin store");
+            for f in failures {
+                err = err.caused_by(f);
+            }
+            Err(err)
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.undo_all();
+        }
+    }
+}
+
+/// Point `name`'s `current` at `version`, or remove it (`None`).
+fn link_current(store: &Store, lock: &StoreLock, name: &str, version: Option<&str>) -> Result<()> {
+    let dir = store.plugin_dir(name);
+    let link = dir.join("current");
+    let Some(version) = version else {
+        return match std::fs::remove_file(&link) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("could not remove {}", link.display()))
+            }
+            _ => Ok(()),
+        };
+    };
+    // The new link is made in staging (cleared by the next writer if we are
+    // killed) and renamed over the old one.
+    let scratch = store.staging(lock)?;
+    let tmp = scratch.path().join("current");
+    std::os::unix::fs::symlink(version, &tmp)
+        .and_then(|()| std::fs::rename(&tmp, &link))
+        .and_then(|()| crate::fsutil::sync_dir(&dir))
+        .with_context(|| format!("could not switch {name} to {version}"))
 }
 
 /// `renameat2(RENAME_EXCHANGE)`: swap two paths in one step (Linux). Other
@@ -466,99 +820,148 @@ mod tests {
         (dir, store, cfg)
     }
 
-    fn stage(store: &Store, lock: &StoreLock, content: &str) -> PathBuf {
-        let d = store.staging(lock).unwrap().join("root");
+    /// A staged version directory holding `kplug-x` with `content`.
+    fn stage(staging: &Staging, content: &str) -> PathBuf {
+        let d = staging.path().join(format!("root-{}", content.len()));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("kplug-x"), content).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("kplug-x"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         d
     }
 
-    #[test]
-    fn commit_and_switch() {
-        let (_d, store, _cfg) = store();
-        let lock = store.lock().unwrap();
-        store
-            .commit_version(&lock, &stage(&store, &lock, "one"), "x", "1.0.0")
-            .unwrap();
-        store.switch(&lock, "x", "1.0.0").unwrap();
-        assert_eq!(store.current("x").as_deref(), Some("1.0.0"));
-        store
-            .commit_version(&lock, &stage(&store, &lock, "two"), "x", "2.0.0")
-            .unwrap();
-        store.switch(&lock, "x", "2.0.0").unwrap();
-        assert_eq!(store.current("x").as_deref(), Some("2.0.0"));
-        assert_eq!(store.installed_versions("x"), ["1.0.0", "2.0.0"]);
-        // A forced reinstall of the live version swaps it in one step.
-        store
-            .commit_version(&lock, &stage(&store, &lock, "two again"), "x", "2.0.0")
-            .unwrap();
-        let live = store.plugin_dir("x").join("current/kplug-x");
-        assert_eq!(std::fs::read_to_string(live).unwrap(), "two again");
+    fn sha(n: u8) -> String {
+        format!("{n:02x}").repeat(32)
     }
 
-    #[test]
-    fn receipts_round_trip_and_replace_a_version() {
-        let (_d, store, _cfg) = store();
-        let lock = store.lock().unwrap();
-        assert!(store.receipt("x").unwrap().versions.is_empty());
-        let entry = |v: &str, sha: &str| InstalledVersion {
+    fn entry(v: &str, sha: &str) -> InstalledVersion {
+        InstalledVersion {
             version: v.into(),
             source: "o/kplug-x".into(),
             tag: Some(format!("v{v}")),
             asset: "a.tar.gz".into(),
             sha256: sha.into(),
-            verified_by: "github-digest".into(),
+            verified_by: Verification::GitHubDigest,
             installed: now(),
-        };
-        store
-            .record_version(&lock, "x", entry("1.0.0", "aa"))
-            .unwrap();
-        store
-            .record_version(&lock, "x", entry("1.0.0", "bb"))
-            .unwrap();
-        let r = store
-            .record_version(&lock, "x", entry("2.0.0", "cc"))
-            .unwrap();
-        assert_eq!(r.versions.len(), 2);
-        assert_eq!(store.receipt("x").unwrap(), r);
-        assert_eq!(r.version("1.0.0").unwrap().sha256, "bb");
+        }
+    }
+
+    /// Install `v` as a transaction would, committed.
+    fn install(store: &Store, lock: &StoreLock, v: &str, content: &str, sha: &str) {
+        let staging = store.staging(lock).unwrap();
+        let mut tx = store.transaction(lock);
+        tx.add_version(&stage(&staging, content), "x", v).unwrap();
+        tx.update_receipt("x", |r| {
+            r.versions.retain(|e| e.version != v);
+            r.versions.push(entry(v, sha));
+        })
+        .unwrap();
+        tx.switch("x", v).unwrap();
+        tx.commit();
+    }
+
+    fn live(store: &Store) -> String {
+        std::fs::read_to_string(store.plugin_dir("x").join("current/kplug-x")).unwrap()
+    }
+
+    #[test]
+    fn a_committed_transaction_stays() {
+        let (_d, store, _cfg) = store();
+        let lock = store.lock().unwrap();
+        install(&store, &lock, "1.0.0", "one", &sha(1));
+        assert_eq!(store.current("x").as_deref(), Some("1.0.0"));
+        install(&store, &lock, "2.0.0", "two", &sha(2));
+        assert_eq!(store.current("x").as_deref(), Some("2.0.0"));
+        assert_eq!(store.installed_versions("x"), ["1.0.0", "2.0.0"]);
+        assert_eq!(store.receipt("x").unwrap().versions.len(), 2);
+        // A forced reinstall of the live version swaps it in one step.
+        install(&store, &lock, "2.0.0", "two again", &sha(3));
+        assert_eq!(live(&store), "two again");
+        assert_eq!(
+            store.receipt("x").unwrap().version("2.0.0").unwrap().sha256,
+            sha(3)
+        );
+    }
+
+    #[test]
+    fn an_uncommitted_transaction_takes_every_step_back() {
+        let (_d, store, _cfg) = store();
+        let lock = store.lock().unwrap();
+        install(&store, &lock, "1.0.0", "one", &sha(1));
+        let receipt_before = std::fs::read(store.receipt_path("x")).unwrap();
+        {
+            let staging = store.staging(&lock).unwrap();
+            let mut tx = store.transaction(&lock);
+            tx.add_version(&stage(&staging, "two"), "x", "2.0.0")
+                .unwrap();
+            tx.update_receipt("x", |r| r.versions.push(entry("2.0.0", &sha(2))))
+                .unwrap();
+            tx.switch("x", "2.0.0").unwrap();
+            assert_eq!(live(&store), "two");
+            // dropped without commit
+        }
+        assert_eq!(store.current("x").as_deref(), Some("1.0.0"));
+        assert_eq!(store.installed_versions("x"), ["1.0.0"]);
+        assert_eq!(
+            std::fs::read(store.receipt_path("x")).unwrap(),
+            receipt_before
+        );
+
+        // A forced reinstall taken back puts the old directory back.
+        {
+            let staging = store.staging(&lock).unwrap();
+            let mut tx = store.transaction(&lock);
+            tx.add_version(&stage(&staging, "one, rebuilt"), "x", "1.0.0")
+                .unwrap();
+            assert_eq!(live(&store), "one, rebuilt");
+            tx.rollback().unwrap();
+        }
+        assert_eq!(live(&store), "one");
+
+        // The first install of a plugin, taken back, leaves no trace of it.
+        let (_d2, store2, _) = self::store();
+        let lock2 = store2.lock().unwrap();
+        {
+            let staging = store2.staging(&lock2).unwrap();
+            let mut tx = store2.transaction(&lock2);
+            tx.add_version(&stage(&staging, "new"), "x", "1.0.0")
+                .unwrap();
+            tx.update_receipt("x", |r| r.versions.push(entry("1.0.0", &sha(1))))
+                .unwrap();
+            tx.switch("x", "1.0.0").unwrap();
+        }
+        assert_eq!(store2.current("x"), None);
+        assert!(store2.installed_versions("x").is_empty());
+        assert!(!store2.plugin_dir("x").exists());
+        assert!(store2.plugins().is_empty());
     }
 
     #[test]
     fn pruning_keeps_the_current_the_previous_and_the_newest() {
         let (_d, store, _cfg) = store();
         let lock = store.lock().unwrap();
-        for v in ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "2.0.0"] {
-            store
-                .commit_version(&lock, &stage(&store, &lock, v), "x", v)
-                .unwrap();
-            store
-                .record_version(
-                    &lock,
-                    "x",
-                    InstalledVersion {
-                        version: v.into(),
-                        source: "o/kplug-x".into(),
-                        tag: None,
-                        asset: "a".into(),
-                        sha256: format!("sha-{v}"),
-                        verified_by: "none".into(),
-                        installed: now(),
-                    },
-                )
-                .unwrap();
-            std::fs::create_dir_all(store.downloads_dir().join(format!("sha-{v}"))).unwrap();
+        for (i, v) in ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "2.0.0"]
+            .iter()
+            .enumerate()
+        {
+            install(&store, &lock, v, v, &sha(i as u8));
+            std::fs::create_dir_all(store.blobs_dir()).unwrap();
+            std::fs::write(store.blob_path(&sha(i as u8)).unwrap(), v).unwrap();
         }
         // Live: 1.0.0 (the oldest), rolled back to from 1.1.0.
-        store.switch(&lock, "x", "1.0.0").unwrap();
-        store.set_previous(&lock, "x", Some("1.1.0")).unwrap();
+        let mut tx = store.transaction(&lock);
+        tx.switch("x", "1.0.0").unwrap();
+        tx.update_receipt("x", |r| r.previous = Some("1.1.0".into()))
+            .unwrap();
+        tx.commit();
         assert_eq!(store.prune_plan("x", 3).unwrap(), ["1.3.0", "1.2.0"]);
         assert_eq!(store.prune(&lock, "x", 3).unwrap(), ["1.3.0", "1.2.0"]);
         assert_eq!(store.installed_versions("x"), ["1.0.0", "1.1.0", "2.0.0"]);
         let r = store.receipt("x").unwrap();
         assert_eq!(r.versions.len(), 3);
-        assert!(!store.downloads_dir().join("sha-1.2.0").exists());
-        assert!(store.downloads_dir().join("sha-2.0.0").exists());
+        assert!(!store.blob_path(&sha(2)).unwrap().exists(), "1.2.0's blob");
+        assert!(store.blob_path(&sha(4)).unwrap().exists(), "2.0.0's blob");
         // Never below one, never the current one.
         assert_eq!(store.prune(&lock, "x", 0).unwrap(), ["1.1.0", "2.0.0"]);
         assert_eq!(store.installed_versions("x"), ["1.0.0"]);
@@ -567,20 +970,16 @@ mod tests {
     }
 
     #[test]
-    fn pin_and_unlink() {
+    fn pin_and_the_last_version_takes_the_plugin_with_it() {
         let (_d, store, _cfg) = store();
         let lock = store.lock().unwrap();
-        store
-            .commit_version(&lock, &stage(&store, &lock, "one"), "x", "1.0.0")
-            .unwrap();
-        store.switch(&lock, "x", "1.0.0").unwrap();
+        install(&store, &lock, "1.0.0", "one", &sha(1));
         assert!(store.set_pinned(&lock, "x", true).unwrap());
         assert!(!store.set_pinned(&lock, "x", true).unwrap());
         assert!(store.receipt("x").unwrap().pinned);
-        store.unlink_current(&lock, "x").unwrap();
-        store.unlink_current(&lock, "x").unwrap();
+        link_current(&store, &lock, "x", None).unwrap();
+        link_current(&store, &lock, "x", None).unwrap();
         assert_eq!(store.current("x"), None);
-        // The last version of a plugin takes the plugin with it.
         store.remove_version(&lock, "x", "1.0.0").unwrap();
         assert!(!store.plugin_dir("x").exists());
     }
@@ -590,7 +989,9 @@ mod tests {
         let (_d, store, _cfg) = store();
         {
             let lock = store.lock().unwrap();
-            stage(&store, &lock, "left behind");
+            let s = store.staging(&lock).unwrap();
+            stage(&s, "left behind");
+            std::mem::forget(s); // as a killed writer would leave it
         }
         let lock = store.lock().unwrap();
         assert_eq!(
@@ -599,20 +1000,63 @@ mod tests {
                 .unwrap_or(0),
             0
         );
-        store
-            .commit_version(&lock, &stage(&store, &lock, "x"), "x", "1.0.0")
-            .unwrap();
-        store.switch(&lock, "x", "1.0.0").unwrap();
+        install(&store, &lock, "1.0.0", "x", &sha(1));
         store.remove_plugin(&lock, "x").unwrap();
         assert!(!store.plugin_dir("x").exists());
+        assert_eq!(std::fs::read_dir(store.staging_root()).unwrap().count(), 0);
     }
 
     #[test]
-    fn a_corrupt_receipt_is_named() {
+    fn receipts_that_could_name_paths_outside_are_corrupt() {
         let (_d, store, _cfg) = store();
         std::fs::create_dir_all(store.plugin_dir("x")).unwrap();
-        std::fs::write(store.plugin_dir("x").join("receipt.yaml"), "versions: {").unwrap();
+        let write = |text: &str| std::fs::write(store.receipt_path("x"), text).unwrap();
+        write("versions: {");
         let e = store.receipt("x").unwrap_err();
         assert!(e.message().contains("receipt.yaml is corrupt"), "{e}");
+        let base = "name: x\nversions:\n- version: VERSION\n  source: o/x\n  asset: a\n  sha256: SHA\n  verifiedBy: none\n  installed: t\n";
+        let good_sha = sha(7);
+        write(&base.replace("VERSION", "1.0.0").replace("SHA", &good_sha));
+        assert_eq!(store.receipt("x").unwrap().versions.len(), 1);
+        for (version, sha, needle) in [
+            ("../../etc", good_sha.as_str(), "versions[0].version"),
+            ("1.0.0", "../../../.ssh", "versions[0].sha256"),
+            ("1.0.0/../..", good_sha.as_str(), "versions[0].version"),
+        ] {
+            write(&base.replace("VERSION", version).replace("SHA", sha));
+            let e = store.receipt("x").unwrap_err();
+            assert!(e.causes()[0].contains(needle), "{e:?}");
+        }
+        write(&format!(
+            "{}previous: ../..\n",
+            base.replace("VERSION", "1.0.0").replace("SHA", &good_sha)
+        ));
+        assert!(store.receipt("x").unwrap_err().causes()[0].contains("previous"));
+        // A receipt that is not a regular file is not read (a FIFO would hang).
+        std::fs::remove_file(store.receipt_path("x")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", store.receipt_path("x")).unwrap();
+        assert!(store.receipt("x").is_err());
+    }
+
+    #[test]
+    fn a_current_link_out_of_the_store_is_a_broken_entry() {
+        let (d, store, _cfg) = store();
+        let lock = store.lock().unwrap();
+        install(&store, &lock, "1.0.0", "one", &sha(1));
+        assert_eq!(store.broken_entry("x"), None, "a healthy entry");
+        let link = store.plugin_dir("x").join("current");
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("../../..", &link).unwrap();
+        assert_eq!(store.current("x"), None);
+        assert!(store.broken_entry("x").unwrap().contains("not a version"));
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("9.9.9", &link).unwrap();
+        assert!(store.broken_entry("x").unwrap().contains("missing"));
+        std::fs::remove_file(&link).unwrap();
+        assert!(store.broken_entry("x").unwrap().contains("no `current`"));
+        assert_eq!(store.broken_entry("nothing"), None);
+        // A version given by a user is checked the same way.
+        assert!(store.remove_version(&lock, "x", "../../..").is_err());
+        assert!(d.path().join("plugins/x/1.0.0").is_dir());
     }
 }

@@ -1,7 +1,7 @@
 //! `kplug plugin validate`: a conformance checker for protocol v1.
 //!
 //! The plugin is run the way kplug runs it, each run in a throw-away
-//! environment of its own ([`Sandbox`]): an empty `HOME`, working
+//! environment of its own (`Sandbox`): an empty `HOME`, working
 //! directory, `TMPDIR`, XDG directories and `KPLUG_HOME`, all in one temp
 //! directory that is removed afterwards. Every run goes through
 //! [`exec::run`], so a plugin that hangs is stopped (its whole process

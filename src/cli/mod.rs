@@ -1,8 +1,8 @@
 //! The command line: parse, run, map errors to exit codes.
 //!
 //! `kplug <word> …` where `<word>` is not a built-in goes straight to
-//! [`dispatch`] without clap: the callable path stays as cheap as a few
-//! `stat` calls and an `exec`. Everything else is parsed by clap ([`args`])
+//! `dispatch` without clap: the callable path stays as cheap as a few
+//! `stat` calls and an `exec`. Everything else is parsed by clap (`args`)
 //! and handed to the command modules, which only turn arguments into calls
 //! into the library.
 

@@ -63,7 +63,7 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
                         " from {} ({}, sha256 {})",
                         e.source,
                         e.asset,
-                        verified(&e.verified_by)
+                        e.verified_by.describe()
                     )
                 })
                 .unwrap_or_default();
@@ -99,17 +99,6 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
         PluginCommand::Authoring(command) => super::authoring::run(cfg, command),
         PluginCommand::Disable { name } => set_disabled(cfg, &name, true),
         PluginCommand::Enable { name } => set_disabled(cfg, &name, false),
-    }
-}
-
-/// How a download was verified, for the install summary.
-fn verified(by: &str) -> &'static str {
-    match by {
-        "github-digest" => "verified against GitHub's digest",
-        "checksums-file" => "verified against the release's checksums",
-        "--sha256" => "verified against --sha256",
-        "none" => "not verified: no checksum published",
-        _ => "recorded",
     }
 }
 
@@ -274,7 +263,7 @@ fn render_info(view: &InfoView<'_>) -> String {
         field("asset", &r.asset);
         field(
             "sha256",
-            &format!("{} ({})", r.sha256, verified(&r.verified_by)),
+            &format!("{} ({})", r.sha256, r.verified_by.describe()),
         );
         field("installed", &r.installed);
     }

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::exec::interrupt;
 use crate::install::Installed;
-use crate::install::versions::{self, Update, UpdateOptions, UseOptions, Used};
+use crate::install::manage::{self as versions, Update, UpdateOptions, UseOptions, Used};
 use crate::requirements::State;
 use crate::ui::{self, Format, Table};
 use clap::Subcommand;

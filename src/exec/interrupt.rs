@@ -7,15 +7,23 @@
 //! interrupted hooks as cancelled. A second signal SIGKILLs every running
 //! group and exits at once.
 //!
+//! A *wait* is different: while kplug waits for a lock or for a server
+//! ([`abortable`]), nothing has changed yet, so an interrupt ends kplug at
+//! once (exit 130) instead of letting the operation go on afterwards. What
+//! a killed writer leaves in the store's staging is cleared by the next.
+//!
 //! The handler only writes a byte to a pipe (async-signal-safe); a thread
 //! reading the pipe does the real work.
 
-use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static INSTALL: Once = Once::new();
+/// How many [`Abortable`] waits are in progress, and what the last began.
+static WAITS: AtomicUsize = AtomicUsize::new(0);
+static WAITING_FOR: Mutex<&str> = Mutex::new("");
 
 /// Exit status for an interrupted kplug (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -52,6 +60,9 @@ pub fn install() {
             let mut b = [0u8; 1];
             // SAFETY: read_fd is open for the life of the process.
             while unsafe { libc::read(read_fd, b.as_mut_ptr().cast(), 1) } != 1 {}
+            if WAITS.load(Ordering::SeqCst) > 0 {
+                abort_wait();
+            }
             super::cancel_all();
         });
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
@@ -70,4 +81,36 @@ pub fn install() {
 /// Whether an interrupt arrived.
 pub fn interrupted() -> bool {
     SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// A wait in progress; see [`abortable`].
+#[must_use = "the wait is abortable only while this is held"]
+pub struct Abortable(());
+
+impl Drop for Abortable {
+    fn drop(&mut self) {
+        WAITS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Mark a wait (for a lock, for a server) during which nothing has changed
+/// yet: an interrupt while it is held, or one that came before, ends kplug
+/// with exit 130 and says what it was waiting for. Installs the handlers.
+pub fn abortable(what: &'static str) -> Abortable {
+    install();
+    *WAITING_FOR.lock().unwrap_or_else(|e| e.into_inner()) = what;
+    WAITS.fetch_add(1, Ordering::SeqCst);
+    if interrupted() {
+        abort_wait();
+    }
+    Abortable(())
+}
+
+fn abort_wait() -> ! {
+    super::kill_all_now();
+    let what = *WAITING_FOR.lock().unwrap_or_else(|e| e.into_inner());
+    eprintln!("\nerror: interrupted while {what}; nothing was changed");
+    // SAFETY: _exit ends the process without running destructors of other
+    // threads' state, which is what an abort wants.
+    unsafe { libc::_exit(EXIT_INTERRUPTED) }
 }

@@ -263,6 +263,47 @@ fn cancelled_outcome(start: Instant) -> Outcome {
 /// Run a process to completion within the bounds of `spawn`.
 ///
 /// Returns an error only when the process cannot be started.
+/// A child that outlives kplug would be a hook nobody waits for: it gets
+/// SIGKILL when the thread that started it ends, which for [`run`] is when
+/// kplug dies (the thread waits for the child). (Linux; a plugin's own
+/// children in its process group are its business.)
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs between fork and exec and calls only
+        // async-signal-safe functions (prctl, getppid, _exit).
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The parent died before the prctl: nobody will signal us.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Spawn, retrying briefly on ETXTBSY: another thread of kplug forking at
+/// the moment a just-written executable was closed can hold it open for
+/// writing until that child execs.
+fn spawn_retrying(cmd: &mut Command) -> io::Result<std::process::Child> {
+    let mut delay = Duration::from_millis(5);
+    for _ in 0..6 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                thread::sleep(delay);
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    cmd.spawn()
+}
+
 pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     let start = Instant::now();
     if cancelled() {
@@ -284,7 +325,8 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     if let Some(dir) = &spawn.cwd {
         cmd.current_dir(dir);
     }
-    let mut child = cmd.spawn()?;
+    die_with_parent(&mut cmd);
+    let mut child = spawn_retrying(&mut cmd)?;
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
     let _registration = Registration::new(tx.clone(), pgid);

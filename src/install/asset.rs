@@ -1,5 +1,5 @@
-//! Asset choice (DESIGN §7): given the file names of a GitHub release's
-//! assets, decide which one to install for a plugin on a platform.
+//! Asset choice: given the file names of a release's assets, decide which
+//! one to install for a plugin on a platform.
 //!
 //! This module owns the naming heuristics and nothing else: what an
 //! archive suffix means ([`archive_kind`]), which files are checksums,
@@ -12,7 +12,20 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use super::ArchiveKind;
+/// How an artifact is packed, decided by its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveKind {
+    /// `.tar.gz` or `.tgz`.
+    TarGz,
+    /// `.tar.xz` or `.txz` (recognised, not extracted: see
+    /// [`super::extract`]).
+    TarXz,
+    /// `.zip`.
+    Zip,
+    /// A bare executable (no archive suffix).
+    Binary,
+}
 
 /// An operating system kplug runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,7 +430,7 @@ fn mask_plugin_name(lower: &mut String, plugin: &str) -> bool {
 // Ranking
 
 /// How well a candidate fits. Fields compare in declaration order, higher
-/// is better — the order of the rules in DESIGN §7.
+/// is better — the order of the rules in docs/install.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Score {
     /// 1: names our OS; 0: names no OS.

@@ -1,38 +1,213 @@
-//! Installing plugins: from a GitHub release, a URL or a local file into
-//! the store.
+//! Installing plugins into the store, and moving them between versions.
 //!
-//! The pipeline (DESIGN §7): resolve the source → pick the asset for this
-//! platform ([`asset`]) → download into staging, hashing as it streams
-//! ([`download`]) → verify ([`verify`]) → extract safely ([`extract`]) →
-//! find `kplug-<name>` → smoke-test it with INFO → move it into the store
-//! and switch `current` (`store`). Every step may fail; a failure at any
-//! step leaves the previous version live and nothing partial visible.
+//! Layers, each importing only those below it:
+//!
+//! * this module — the facade the commands call ([`install`], [`remove`],
+//!   and the version commands of [`manage`]) and their option and result
+//!   types;
+//! * [`manage`] — update, use, rollback, pin, outdated, versions, contract;
+//! * `installer` — one install under the store lock, step by step (resolve
+//!   → fetch → verify → stage → gate → commit → activate → probe), its
+//!   store changes one transaction that takes itself back on failure;
+//! * [`select`] — the one walk over candidate versions;
+//! * [`source`] — `trait Source` and its kinds (GitHub releases, a URL, a
+//!   local file or directory);
+//! * mechanisms: [`http`], [`download`], [`verify`], [`extract`],
+//!   [`asset`], and the memory of learned contracts.
+//!
+//! Every step may fail; a failure at any step leaves the previous version
+//! live and nothing partial visible.
 
 pub mod asset;
+mod contracts;
 pub mod download;
 pub mod extract;
-pub mod github;
-mod pipeline;
+pub mod http;
+mod installer;
+pub mod manage;
+pub mod select;
 pub mod source;
 pub mod verify;
-pub mod versions;
 
-pub use pipeline::{InstallOptions, Installed, Removed, install, remove};
+pub use asset::ArchiveKind;
+pub use select::Skipped;
+pub use source::Request;
+pub use source::github::CONTRACT_ASSET;
 
-/// The release asset carrying a plugin's INFO document (its contract),
-/// read before the binary is downloaded; never a candidate for install.
-pub const CONTRACT_ASSET: &str = "kplug-plugin.yaml";
+use crate::config::Config;
+use crate::error::{Error, Result, exit};
+use crate::hooks::{self, FireOptions};
+use crate::protocol::{Event, ExecContext};
+use crate::store::{InstalledVersion, Store};
 
-/// How a release asset is packed, decided by its file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ArchiveKind {
-    /// `.tar.gz` or `.tgz`.
-    TarGz,
-    /// `.tar.xz` or `.txz` (recognised, not extracted: see [`extract`]).
-    TarXz,
-    /// `.zip`.
-    Zip,
-    /// A bare executable (no archive suffix).
-    Binary,
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Admit prereleases.
+    pub pre: bool,
+    /// Reinstall even if this version is already current.
+    pub force: bool,
+    /// Refuse a release without a published checksum.
+    pub require_checksum: bool,
+    /// Use only the download cache.
+    pub offline: bool,
+    /// Expected sha256 (required for plain URLs).
+    pub sha256: Option<String>,
+    /// Fire `post-plugin-install`.
+    pub hooks: bool,
+    /// Install missing required plugins from their `source`.
+    pub with_deps: bool,
+    /// Do not enforce the plugin's contract (also `KPLUG_SKIP_CHECKS=1`).
+    pub skip_checks: bool,
+    /// Only releases of this major version.
+    pub major: Option<u64>,
+    /// An update: stay within the installed major version unless `major`
+    /// says otherwise.
+    pub update: bool,
+}
+
+/// What an install did.
+#[derive(Debug)]
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+    /// The version that was current before, if any.
+    pub previous: Option<String>,
+    /// Nothing to do: this version was already current (or nothing newer
+    /// is compatible; see `skipped`).
+    pub unchanged: bool,
+    pub entry: Option<InstalledVersion>,
+    /// `post-plugin-install` failed (exit 4): the install stands.
+    pub hook_error: Option<Error>,
+    /// Releases passed over because their contract does not hold, newest
+    /// first.
+    pub skipped: Vec<Skipped>,
+    /// Newer releases left out because they are of another major version.
+    pub other_major: Option<String>,
+    /// Required plugins installed along the way (`--with-deps`).
+    pub deps: Vec<Installed>,
+    /// Old versions removed after the switch.
+    pub pruned: Vec<String>,
+}
+
+impl Installed {
+    fn unchanged(name: &str, version: &str) -> Installed {
+        Installed {
+            name: name.to_string(),
+            version: version.to_string(),
+            previous: None,
+            unchanged: true,
+            entry: None,
+            hook_error: None,
+            skipped: Vec::new(),
+            other_major: None,
+            deps: Vec::new(),
+            pruned: Vec::new(),
+        }
+    }
+}
+
+/// Install what SOURCE names (see [`source::parse`] for its forms).
+pub fn install(cfg: &Config, text: &str, opts: &InstallOptions) -> Result<Installed> {
+    if let Some(s) = &opts.sha256
+        && !verify::is_sha256(s)
+    {
+        return Err(Error::usage(format!(
+            "`--sha256 {}` is not a sha256 (64 hex digits)",
+            crate::ui::escape(s)
+        )));
+    }
+    let req = source::parse(cfg, text, opts.sha256.as_deref())?;
+    if opts.major.is_some() && !req.source.has_versions() {
+        return Err(Error::usage(
+            "`--major` picks among a source's versions; a single file or URL has none",
+        ));
+    }
+    installer::run(cfg, req, opts)
+}
+
+/// What a remove did.
+#[derive(Debug)]
+pub struct Removed {
+    pub name: String,
+    pub versions: Vec<String>,
+}
+
+/// Remove an installed plugin: `pre-plugin-remove` (it may refuse), then
+/// every version and its receipt. `all` also drops its cached downloads and
+/// its data directory.
+pub fn remove(cfg: &Config, name: &str, all: bool, hooks_on: bool) -> Result<Removed> {
+    crate::discovery::check_name_arg(name)?;
+    let store = Store::new(cfg)?;
+    let versions = store.installed_versions(name);
+    let Some(version) = store.current(name).or_else(|| versions.last().cloned()) else {
+        if store.plugin_dir(name).is_dir() {
+            // A broken entry (no version left, a bad `current`): removing
+            // it is the fix.
+            let lock = store.lock()?;
+            store.remove_plugin(&lock, name)?;
+            return Ok(Removed {
+                name: name.to_string(),
+                versions: Vec::new(),
+            });
+        }
+        let mut err = Error::new(format!("`{name}` is not installed in kplug's store"));
+        if let Some(found) = crate::discovery::find(cfg, name) {
+            err = err.with_hint(format!(
+                "`kplug {name}` runs {} ({}), which kplug did not install: remove that file yourself",
+                found.path.display(),
+                found.origin.as_str()
+            ));
+        }
+        return Err(err);
+    };
+    if hooks_on && !cfg.no_hooks() {
+        let plan = hooks::plan(cfg, Event::PrePluginRemove, Some(name))?;
+        let mut ctx = ExecContext::for_plugin(
+            Event::PrePluginRemove,
+            crate::clock::invocation_id(),
+            name,
+            &version,
+        );
+        hooks::fire_pre(
+            cfg,
+            &plan,
+            &mut ctx,
+            FireOptions {
+                jobs: 1,
+                best_effort: false,
+            },
+        )
+        .map_err(|e| {
+            if e.code() == exit::VETOED {
+                e.with_hint(format!(
+                    "remove it anyway with `kplug plugin remove {name} --no-hooks`"
+                ))
+            } else {
+                e
+            }
+        })?;
+    }
+    let lock = store.lock()?;
+    // A corrupt receipt does not stop a removal: it only means the cached
+    // downloads cannot be found to drop with `--all`.
+    let hashes: Vec<String> = match store.receipt(name) {
+        Ok(r) => r.versions.into_iter().map(|v| v.sha256).collect(),
+        Err(e) => {
+            if all {
+                crate::ui::warn(cfg, &format!("{e}; its cached downloads are left alone"));
+            }
+            Vec::new()
+        }
+    };
+    store.remove_plugin(&lock, name)?;
+    if all {
+        store.drop_blobs(&lock, &hashes);
+        if let Some(data) = cfg.plugin_data_dir(name) {
+            let _ = std::fs::remove_dir_all(data);
+        }
+    }
+    Ok(Removed {
+        name: name.to_string(),
+        versions,
+    })
 }

@@ -4,15 +4,41 @@
 //! checksums asset of the release (`checksums.txt`, `SHA256SUMS`,
 //! `<project>_checksums.txt`, `<asset>.sha256`, …), then `--sha256`.
 
-/// The hex sha256 in a GitHub asset digest (`sha256:<64 hex>`).
-pub fn parse_digest(digest: &str) -> Option<String> {
-    let hex = digest.strip_prefix("sha256:")?;
-    is_sha256(hex).then(|| hex.to_ascii_lowercase())
+use super::download::Fetched;
+use crate::error::{Error, Result};
+
+/// The hex sha256 in a GitHub asset digest (`sha256:<64 hex>`), or why the
+/// digest cannot be used. A digest that is there but unusable must refuse
+/// the asset, never count as "no checksum published".
+pub fn parse_digest(digest: &str) -> Result<String, String> {
+    let shown = || crate::ui::escape(&digest.chars().take(80).collect::<String>()).into_owned();
+    let Some(hex) = digest.strip_prefix("sha256:") else {
+        return Err(format!(
+            "`{}` is not of the form `sha256:<64 hex digits>`",
+            shown()
+        ));
+    };
+    if !is_sha256(hex) {
+        return Err(format!("`{}` does not hold 64 hex digits", shown()));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+/// Refuse `file` unless its sha256 is `expected` (hex, any case).
+pub fn check_sha(file: &Fetched, expected: &str, name: &str) -> Result<()> {
+    if file.sha256 == expected.to_ascii_lowercase() {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "checksum mismatch for {}: refusing it",
+        crate::ui::escape(name)
+    ))
+    .caused_by(format!("expected sha256 {}", expected.to_ascii_lowercase()))
+    .caused_by(format!("downloaded  {}", file.sha256))
+    .with_hint("the download is corrupt or was tampered with; nothing was installed"))
 }
+
+pub use crate::fsutil::is_sha256;
 
 /// Release assets that may hold the checksum of `asset`, best first.
 pub fn checksum_assets<'a>(asset: &str, all: &[&'a str]) -> Vec<&'a str> {
@@ -83,9 +109,26 @@ mod tests {
 
     #[test]
     fn digests() {
-        assert_eq!(parse_digest(&format!("sha256:{H}")).as_deref(), Some(H));
-        assert_eq!(parse_digest(&format!("sha512:{H}")), None);
-        assert_eq!(parse_digest("sha256:xyz"), None);
+        assert_eq!(parse_digest(&format!("sha256:{H}")).as_deref(), Ok(H));
+        assert_eq!(
+            parse_digest(&format!("sha256:{}", H.to_uppercase())).as_deref(),
+            Ok(H)
+        );
+        // Present but unusable: each is an error, never "no digest".
+        for bad in [
+            format!("sha512:{H}"),
+            format!("SHA256:{H}"),
+            format!("md5:{}", &H[..32]),
+            "sha256:xyz".to_string(),
+            format!("sha256:{}", &H[..63]),
+            format!("sha256:{H}0"),
+            format!("sha256: {H}"),
+            String::new(),
+        ] {
+            assert!(parse_digest(&bad).is_err(), "{bad:?} must be refused");
+        }
+        let e = parse_digest("sha256:\u{1b}[2Jxx").unwrap_err();
+        assert!(!e.contains('\u{1b}'), "escaped: {e:?}");
     }
 
     #[test]

@@ -28,12 +28,55 @@ fn styled(cfg: &Config, code: &str, text: &str) -> String {
     }
 }
 
+/// Whether `c` would do something to a terminal rather than show: C0 and
+/// C1 controls (escape sequences start with ESC or CSI), DEL, and the
+/// bidirectional overrides that reorder what a line shows.
+fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape_with(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| keep_newlines && (c == '\n' || c == '\t');
+    if !text.chars().any(|c| is_control(c) && !keep(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !is_control(c) || keep(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Text a plugin, a server or a file supplied, made safe to print on one
+/// line: every control character (newlines included) is shown escaped
+/// (`\x1b`, `\n`), so it can neither drive the terminal nor forge a line.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(text, false)
+}
+
+/// [`escape`] for text that may span lines (a stderr tail, a report):
+/// newlines and tabs stay, every other control character is escaped.
+pub fn escape_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(text, true)
+}
+
 /// `warning: …` on stderr.
 pub fn warn(cfg: &Config, message: &str) {
     let _ = writeln!(
         std::io::stderr().lock(),
-        "{} {message}",
-        styled(cfg, "1;33", "warning:")
+        "{} {}",
+        styled(cfg, "1;33", "warning:"),
+        escape_lines(message)
     );
 }
 
@@ -42,10 +85,10 @@ pub fn print_error(cfg: &Config, err: &Error) {
     let mut out = String::new();
     out.push_str(&styled(cfg, "1;31", "error:"));
     out.push(' ');
-    out.push_str(err.message());
+    out.push_str(&escape_lines(err.message()));
     out.push('\n');
     for cause in err.causes() {
-        for (i, line) in cause.lines().enumerate() {
+        for (i, line) in escape_lines(cause).lines().enumerate() {
             if i == 0 {
                 out.push_str("  caused by: ");
             } else {
@@ -58,7 +101,7 @@ pub fn print_error(cfg: &Config, err: &Error) {
     for hint in err.hints() {
         out.push_str(&styled(cfg, "1;36", "hint:"));
         out.push(' ');
-        out.push_str(hint);
+        out.push_str(&escape_lines(hint));
         out.push('\n');
     }
     let _ = std::io::stderr().lock().write_all(out.as_bytes());
@@ -119,6 +162,19 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(escape("plain text"), "plain text");
+        assert_eq!(escape("a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(escape("row\nforged"), "row\\nforged");
+        assert_eq!(escape("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(escape("\u{202e}txt.exe"), "\\u{202e}txt.exe");
+        assert_eq!(escape_lines("one\ntwo\x07"), "one\ntwo\\x07");
+        // Idempotent: an escaped text has nothing left to escape.
+        let once = escape("\x1b]0;title\x07").into_owned();
+        assert_eq!(escape(&once), once);
+    }
 
     #[test]
     fn suggestions() {

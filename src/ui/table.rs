@@ -12,9 +12,19 @@ impl Table {
         }
     }
 
+    /// Add a row. Cells are escaped ([`super::escape`]): whatever a plugin
+    /// or server put in them cannot move the cursor or start a new row.
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.rows[0].len());
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| match super::escape(&c) {
+                    std::borrow::Cow::Borrowed(_) => c,
+                    std::borrow::Cow::Owned(e) => e,
+                })
+                .collect(),
+        );
     }
 
     pub fn render(&self) -> String {

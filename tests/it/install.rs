@@ -668,7 +668,7 @@ fn a_changed_release_for_an_installed_version_is_refused() {
     }]);
     gh.releases.lock().unwrap().get_mut(REPO).unwrap()[0] =
         release_with("demo", "1.0.0", tampered, true);
-    std::fs::remove_dir_all(env.home.join("cache/downloads")).unwrap();
+    std::fs::remove_dir_all(env.home.join("cache/blobs")).unwrap();
     let before = store_snapshot(&env);
     install(&env, &gh, &format!("{REPO}@v1.0.0"))
         .code(1)
@@ -908,7 +908,7 @@ fn remove_and_the_plugin_lifecycle_hooks() {
     env.kplug().arg("demo").assert().code(2);
     assert!(!env.home.join("plugins/demo").exists());
     assert_eq!(
-        std::fs::read_dir(env.home.join("cache/downloads"))
+        std::fs::read_dir(env.home.join("cache/blobs/sha256"))
             .unwrap()
             .count(),
         0

@@ -143,8 +143,9 @@ fn the_newest_incompatible_release_is_passed_over_with_the_reason() {
         lines[1].contains("1.3.0") && lines[1].contains("incompatible: requires kplug >=50"),
         "{text}"
     );
+    // 1.2.0 publishes no contract: what its download showed is remembered.
     assert!(
-        lines[2].contains("1.2.0") && !lines[2].contains("incompatible"),
+        lines[2].contains("1.2.0") && lines[2].contains("incompatible: requires kplug >=99"),
         "{text}"
     );
     assert!(
@@ -162,8 +163,12 @@ fn the_newest_incompatible_release_is_passed_over_with_the_reason() {
     let v = &json["versions"];
     assert_eq!(v[0]["version"], "1.3.0");
     assert_eq!(v[0]["compatible"], false);
-    assert_eq!(v[1]["compatible"], serde_json::Value::Null);
+    assert_eq!(v[0]["contractFrom"], "published");
+    assert_eq!(v[1]["compatible"], false);
+    assert_eq!(v[1]["contractFrom"], "learned");
     assert_eq!(v[2]["current"], true);
+    // 1.0.0 was never downloaded nor published a contract: unknown.
+    assert_eq!(v[3]["compatible"], serde_json::Value::Null);
     assert_eq!(v[2]["compatible"], true);
     // By repository, for a plugin that is not installed.
     run(

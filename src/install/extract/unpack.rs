@@ -1,33 +1,9 @@
-//! Unpacking a downloaded release asset into a staging directory, and finding
-//! the plugin's executable in what was unpacked (the "extract safely" and
-//! "find `kplug-<name>`" steps of DESIGN §7).
-//!
-//! # Threat model
-//!
-//! The archive is hostile until proven otherwise. A checksum only proves we
-//! got what was uploaded to the release, not that it is well-formed, and a
-//! plugin author's account (or a mirror, or a `--url`) may be compromised. We
-//! are about to *run* the plugin, so its content is out of scope here; what
-//! this module defends is everything *around* `dest`. An archive may try to:
-//!
-//! * write outside `dest`: `../` components (zip-slip), absolute paths, a
-//!   symlink pointing out followed by an entry written through it, a symlink
-//!   chain whose `..` climbs out of a link, hard links to files outside;
-//! * create device nodes, FIFOs or other special files;
-//! * overwrite or follow something unpacked earlier (duplicate entries);
-//! * exhaust disk, memory or CPU: decompression bombs, lying size fields,
-//!   millions of entries, huge tar metadata records.
-//!
-//! Guarantees: nothing is created or written outside `dest`, not even
-//! partially; at most `max_bytes` of file content is written (counted as
-//! written, never from declared sizes); at most `max_entries` entries are
-//! looked at. On error `dest` may hold a partial tree: the caller deletes the
-//! whole staging directory, so we do not clean up. Out of scope: other local
-//! processes racing us inside `dest` (staging is private to the user and
-//! taken under the kplug lock).
+//! The unpackers: tar.gz, zip and a plain executable, each writing
+//! through [`Unpacker`], which validates every entry before anything of it
+//! touches the disk (see the threat model in the module above).
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fmt::Display;
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
@@ -37,10 +13,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
-use super::ArchiveKind;
+use super::{Limits, MIB, format_mib};
 use crate::error::{Error, Result};
 
-const MIB: u64 = 1024 * 1024;
 /// Copy buffer: also the most a bomb can make us read past the cap.
 const BUF_SIZE: usize = 64 * 1024;
 /// A symlink target longer than PATH_MAX is not a real symlink.
@@ -53,76 +28,14 @@ const TAR_META_PER_ENTRY: u64 = MIB;
 /// spent decompressing things we never write.
 const TAR_META_BASE: u64 = 16 * MIB;
 const TAR_META_PER_ENTRY_TOTAL: u64 = 16 * 1024;
+/// Links followed while resolving one symlink (the kernel's limit).
+const MAX_LINK_HOPS: usize = 40;
 
 const HOSTILE_HINT: &str = "the archive is malformed or was crafted to attack the machine \
                             unpacking it; report it to the plugin's author";
 
-/// Caps on what one archive may unpack to.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Bytes of file content written, in total.
-    pub max_bytes: u64,
-    /// Entries of any type (files, directories, links, tar global headers).
-    pub max_entries: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        // Plugins are single executables of tens of MiB; these leave a wide
-        // margin while keeping a bomb's damage small.
-        Limits {
-            max_bytes: 512 * MIB,
-            max_entries: 10_000,
-        }
-    }
-}
-
-/// Unpack `archive` (of `kind`) into the existing empty directory `dest`.
-/// For [`ArchiveKind::Binary`] copy the file to `dest/<binary_name>`
-/// (`binary_name` is the asset's file name) with mode 0755. Returns the
-/// number of bytes written.
-pub fn extract(
-    archive: &Path,
-    kind: ArchiveKind,
-    binary_name: &str,
-    dest: &Path,
-    limits: Limits,
-) -> Result<u64> {
-    let label = archive_label(archive);
-    match kind {
-        ArchiveKind::TarGz => extract_tar_gz(archive, &label, dest, limits),
-        ArchiveKind::Zip => extract_zip(archive, &label, dest, limits),
-        ArchiveKind::Binary => copy_binary(archive, &label, binary_name, dest, limits),
-        // xz would need a C library or a new dependency for one rare format;
-        // every project publishing .tar.xz can publish .tar.gz as well.
-        ArchiveKind::TarXz => Err(Error::new(format!(
-            "cannot unpack {label}: unpacking .tar.xz is not supported by this kplug"
-        ))
-        .with_hint(
-            "ask the plugin's author to also publish a .tar.gz or .zip asset for this platform",
-        )),
-    }
-}
-
-/// How errors name the archive: its file name, as the user saw it in the
-/// release's asset list.
-fn archive_label(archive: &Path) -> String {
-    archive
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| archive.display().to_string())
-}
-
 fn open_archive(archive: &Path, label: &str) -> Result<File> {
     File::open(archive).map_err(|e| Error::new(format!("could not open {label}")).caused_by(e))
-}
-
-fn format_mib(bytes: u64) -> String {
-    if bytes.is_multiple_of(MIB) {
-        format!("{} MiB", bytes / MIB)
-    } else {
-        format!("{:.1} MiB", bytes as f64 / MIB as f64)
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -158,7 +71,12 @@ impl<R: Read> Read for Metered<R> {
     }
 }
 
-fn extract_tar_gz(archive: &Path, label: &str, dest: &Path, limits: Limits) -> Result<u64> {
+pub(super) fn unpack_tar_gz(
+    archive: &Path,
+    label: &str,
+    dest: &Path,
+    limits: Limits,
+) -> Result<u64> {
     let file = open_archive(archive, label)?;
     let budget = Rc::new(Budget::default());
     // MultiGzDecoder: concatenated gzip members are a valid .gz (and what a
@@ -271,7 +189,7 @@ const S_IFREG: u32 = 0o100_000;
 const S_IFDIR: u32 = 0o040_000;
 const S_IFLNK: u32 = 0o120_000;
 
-fn extract_zip(archive: &Path, label: &str, dest: &Path, limits: Limits) -> Result<u64> {
+pub(super) fn unpack_zip(archive: &Path, label: &str, dest: &Path, limits: Limits) -> Result<u64> {
     let file = open_archive(archive, label)?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| Error::new(format!("could not read {label} as a zip archive")).caused_by(e))?;
@@ -335,7 +253,7 @@ fn extract_zip(archive: &Path, label: &str, dest: &Path, limits: Limits) -> Resu
 // ---------------------------------------------------------------------------
 // plain binary
 
-fn copy_binary(
+pub(super) fn unpack_binary(
     archive: &Path,
     label: &str,
     binary_name: &str,
@@ -588,10 +506,10 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    /// Validate a symlink now (so the refusal names it early) and again in
-    /// `finish`, once every link in the archive is known.
+    /// Validate a symlink now (so the refusal names it early), and again in
+    /// `finish` against every link of the archive.
     fn add_symlink(&mut self, entry: &str, rel: PathBuf, target: &Path) -> Result<()> {
-        self.check_link(entry, &rel, target, false)?;
+        self.check_link(entry, &rel, target)?;
         self.link_paths.insert(rel.clone());
         self.links.push(PendingLink {
             entry: entry.to_string(),
@@ -601,18 +519,9 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    /// Resolve `target` lexically from the link's directory; refuse it if it
-    /// leaves `dest`. With `all_links_known`, also refuse a `..` that steps
-    /// back over another symlink: lexically `l/..` is the link's directory,
-    /// but the kernel goes to the parent of wherever `l` points, which is
-    /// how a chain of individually harmless links climbs out.
-    fn check_link(
-        &self,
-        entry: &str,
-        rel: &Path,
-        target: &Path,
-        all_links_known: bool,
-    ) -> Result<()> {
+    /// Refuse a link whose target is empty or absolute, or leaves `dest`
+    /// read lexically from the link's directory.
+    fn check_link(&self, entry: &str, rel: &Path, target: &Path) -> Result<()> {
         let shown = target.display();
         if target.as_os_str().is_empty() {
             return Err(self.refuse(entry, "it is a symbolic link with an empty target"));
@@ -628,30 +537,13 @@ impl<'a> Unpacker<'a> {
             match c {
                 Component::Normal(s) => at.push(s),
                 Component::CurDir => {}
-                Component::ParentDir => {
-                    if all_links_known && self.link_paths.contains(&at) {
-                        return Err(self.refuse(
-                            entry,
-                            format!(
-                                "it is a symbolic link to `{shown}`, which goes back through \
-                                 the symbolic link `{}` and may point outside the archive",
-                                at.display()
-                            ),
-                        ));
-                    }
-                    if !at.pop() {
-                        return Err(self.refuse(
-                            entry,
-                            format!(
-                                "it is a symbolic link to `{shown}`, which points outside the archive"
-                            ),
-                        ));
-                    }
-                }
-                Component::RootDir | Component::Prefix(_) => {
+                Component::ParentDir if at.pop() => {}
+                _ => {
                     return Err(self.refuse(
                         entry,
-                        format!("it is a symbolic link to the absolute path `{shown}`"),
+                        format!(
+                            "it is a symbolic link to `{shown}`, which points outside the archive"
+                        ),
                     ));
                 }
             }
@@ -659,12 +551,64 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    /// Create the symlinks, now that every file has been written; return
-    /// the bytes written.
+    /// Resolve `target`, read from directory `from`, the way the kernel
+    /// will once every link exists: each component that is one of the
+    /// archive's links is replaced by what it points to. `None` when the
+    /// resolution climbs above `dest` (or loops): the lexical check cannot
+    /// see that `sub/b -> ..`, `b -> sub/b`, `esc -> b/b/../../x` climbs out
+    /// through the links it goes through.
+    fn resolve(
+        links: &HashMap<PathBuf, PathBuf>,
+        from: &Path,
+        target: &Path,
+        hops: &mut usize,
+    ) -> Option<PathBuf> {
+        let mut at = from.to_path_buf();
+        for c in target.components() {
+            match c {
+                Component::Normal(s) => {
+                    at.push(s);
+                    if let Some(next) = links.get(&at) {
+                        *hops += 1;
+                        if *hops > MAX_LINK_HOPS || next.has_root() {
+                            return None;
+                        }
+                        at.pop();
+                        at = Self::resolve(links, &at, next, hops)?;
+                    }
+                }
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    if !at.pop() {
+                        return None;
+                    }
+                }
+                Component::RootDir | Component::Prefix(_) => return None,
+            }
+        }
+        Some(at)
+    }
+
+    /// Create the symlinks, now that every file has been written, after
+    /// resolving each through all the others; return the bytes written.
     fn finish(mut self) -> Result<u64> {
         let links = std::mem::take(&mut self.links);
+        let map: HashMap<PathBuf, PathBuf> = links
+            .iter()
+            .map(|l| (l.path.clone(), l.target.clone()))
+            .collect();
         for link in &links {
-            self.check_link(&link.entry, &link.path, &link.target, true)?;
+            let from = link.path.parent().unwrap_or(Path::new(""));
+            let mut hops = 0;
+            if Self::resolve(&map, from, &link.target, &mut hops).is_none() {
+                return Err(self.refuse(
+                    &link.entry,
+                    format!(
+                        "it is a symbolic link to `{}`, which, through the archive's other links, points outside the archive",
+                        link.target.display()
+                    ),
+                ));
+            }
         }
         for link in &links {
             if let Some(parent) = link.path.parent() {
@@ -688,170 +632,11 @@ fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-// ---------------------------------------------------------------------------
-// finding the executable
-
-struct FoundFile {
-    /// Relative to the root.
-    rel: PathBuf,
-    depth: usize,
-    mode: u32,
-    is_link: bool,
-}
-
-/// Find the plugin executable under `root` after extraction and make it
-/// executable (chmod +x, keeping the other bits).
-///
-/// A file named exactly `kplug-<name>` anywhere in the tree wins, the
-/// shallowest one (two at the same depth: error). Otherwise, if exactly one
-/// regular file in the whole tree is executable or has no extension and its
-/// name starts with `kplug-<name>` or `<name>` (`registry`,
-/// `kplug-registry-linux-amd64`, `kplug-registry_1.2.0_linux_amd64`), that
-/// one. Errors list what was found and name what was expected.
-pub fn find_plugin_binary(root: &Path, name: &str) -> Result<PathBuf> {
-    let expected = format!("kplug-{name}");
-    let hint = format!(
-        "a release archive for plugin `{name}` should contain an executable named `{expected}`"
-    );
-    let mut files = Vec::new();
-    walk(root, Path::new(""), 1, &mut files).map_err(|e| {
-        Error::new(format!(
-            "could not look for `{expected}` in {}",
-            root.display()
-        ))
-        .caused_by(e)
-    })?;
-
-    let exact: Vec<&FoundFile> = files
-        .iter()
-        .filter(|f| f.rel.file_name() == Some(OsStr::new(&expected)))
-        .filter(|f| !f.is_link || link_stays_inside(root, &f.rel))
-        .collect();
-    if let Some(depth) = exact.iter().map(|f| f.depth).min() {
-        let shallowest: Vec<&FoundFile> = exact.into_iter().filter(|f| f.depth == depth).collect();
-        if shallowest.len() > 1 {
-            return Err(Error::new(format!(
-                "the release for plugin `{name}` has several `{expected}` at the same depth"
-            ))
-            .caused_by(format!("found: {}", list(&shallowest)))
-            .with_hint(hint));
-        }
-        return make_executable(root, &shallowest[0].rel);
-    }
-
-    let candidates: Vec<&FoundFile> = files
-        .iter()
-        .filter(|f| !f.is_link)
-        .filter(|f| {
-            let file_name = f.rel.file_name().unwrap_or_default().to_string_lossy();
-            (file_name.starts_with(&expected) || file_name.starts_with(name))
-                && (f.mode & 0o111 != 0 || !has_extension(&file_name))
-        })
-        .collect();
-    match candidates.as_slice() {
-        [one] => make_executable(root, &one.rel),
-        [] => {
-            let all: Vec<&FoundFile> = files.iter().collect();
-            let found = if all.is_empty() {
-                "found: nothing (the release unpacked to an empty directory)".to_string()
-            } else {
-                format!("found: {}", list(&all))
-            };
-            Err(Error::new(format!(
-                "the release for plugin `{name}` has no `{expected}` executable"
-            ))
-            .caused_by(found)
-            .with_hint(hint))
-        }
-        several => Err(Error::new(format!(
-            "the release for plugin `{name}` has no `{expected}` and several files that could \
-             be its executable"
-        ))
-        .caused_by(format!("found: {}", list(several)))
-        .with_hint(hint)),
-    }
-}
-
-/// Collect files and symlinks under `dir`, sorted, without following links.
-fn walk(root: &Path, rel: &Path, depth: usize, out: &mut Vec<FoundFile>) -> io::Result<()> {
-    let mut names: Vec<_> = fs::read_dir(root.join(rel))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()?;
-    names.sort();
-    for file_name in names {
-        let rel = rel.join(&file_name);
-        let meta = fs::symlink_metadata(root.join(&rel))?;
-        let ft = meta.file_type();
-        if ft.is_dir() {
-            walk(root, &rel, depth + 1, out)?;
-        } else if ft.is_file() || ft.is_symlink() {
-            out.push(FoundFile {
-                rel,
-                depth,
-                mode: meta.permissions().mode(),
-                is_link: ft.is_symlink(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A `kplug-<name>` that is a symlink counts only if it really resolves to
-/// a regular file under `root`.
-fn link_stays_inside(root: &Path, rel: &Path) -> bool {
-    let (Ok(root), Ok(target)) = (root.canonicalize(), root.join(rel).canonicalize()) else {
-        return false;
-    };
-    target.starts_with(&root) && fs::metadata(&target).is_ok_and(|m| m.is_file())
-}
-
-/// `chmod +x` as a user would mean it: executable by whoever may read it,
-/// and at least by the owner; other bits untouched.
-fn make_executable(root: &Path, rel: &Path) -> Result<PathBuf> {
-    let path = root.join(rel);
-    let fail = |e: io::Error| {
-        Error::new(format!("could not make {} executable", path.display())).caused_by(e)
-    };
-    let mode = fs::metadata(&path).map_err(fail)?.permissions().mode() & 0o7777;
-    let wanted = mode | 0o100 | ((mode & 0o444) >> 2);
-    if wanted != mode {
-        fs::set_permissions(&path, Permissions::from_mode(wanted)).map_err(fail)?;
-    }
-    Ok(path)
-}
-
-/// Whether a file name ends in something that reads like a type extension
-/// (`.md`, `.txt`, `.sha256`), as opposed to the dots of a version in an
-/// executable's name (`kplug-x_1.2.0_linux_amd64`, `x-v1.2`): 1 to 8 ASCII
-/// letters and digits with at least one letter.
-fn has_extension(file_name: &str) -> bool {
-    match file_name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => {
-            (1..=8).contains(&ext.len())
-                && ext.bytes().all(|b| b.is_ascii_alphanumeric())
-                && ext.bytes().any(|b| b.is_ascii_alphabetic())
-        }
-        _ => false,
-    }
-}
-
-/// At most 20 paths, then a count of the rest.
-fn list(files: &[&FoundFile]) -> String {
-    const SHOWN: usize = 20;
-    let mut out: Vec<String> = files
-        .iter()
-        .take(SHOWN)
-        .map(|f| f.rel.display().to_string())
-        .collect();
-    if files.len() > SHOWN {
-        out.push(format!("… and {} more", files.len() - SHOWN));
-    }
-    out.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::install::asset::ArchiveKind;
+    use crate::install::extract::extract;
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -918,7 +703,8 @@ mod tests {
             limits: Limits,
             needles: &[&str],
         ) -> Error {
-            let err = extract(archive, kind, "x", &self.dest, limits).unwrap_err();
+            let name = archive.file_name().unwrap().to_str().unwrap();
+            let err = extract(archive, kind, name, &self.dest, limits).unwrap_err();
             let text = err.to_string();
             for needle in needles {
                 assert!(text.contains(needle), "{text:?} lacks {needle:?}");
@@ -1143,9 +929,53 @@ mod tests {
             &a,
             ArchiveKind::TarGz,
             small(),
-            &["`l`", "goes back through the symbolic link `sub/up`"],
+            &["`l`", "through the archive's other links, points outside"],
         );
         assert!(!is_symlink(&fx.dest.join("l")));
+
+        // A chain through another link: `b/b` is `sub/b/b`, which is `b`…
+        // each `..` then climbs from wherever the links lead.
+        write_tgz(
+            &a,
+            &[
+                link("sub/b", ".."),
+                link("b", "sub/b"),
+                link("esc", "b/b/b/../../../bin/sh"),
+            ],
+        );
+        fx.refused(
+            &a,
+            ArchiveKind::TarGz,
+            small(),
+            &["`esc`", "points outside"],
+        );
+        assert!(!is_symlink(&fx.dest.join("esc")));
+
+        // A loop is refused rather than followed forever.
+        write_tgz(&a, &[link("a", "b"), link("b", "a"), link("c", "a/x")]);
+        fx.refused(&a, ArchiveKind::TarGz, small(), &["points outside"]);
+    }
+
+    #[test]
+    fn link_chains_that_stay_inside_are_kept() {
+        let fx = Fixture::new();
+        let a = fx.archive("kplug-x.tar.gz");
+        write_tgz(
+            &a,
+            &[
+                file("real/lib/x", b"#!/bin/sh\n", 0o755),
+                link("lib", "real/lib"),
+                link("bin/kplug-x", "../lib/x"),
+                link("up", "real/.."),
+            ],
+        );
+        extract(&a, ArchiveKind::TarGz, "x.tar.gz", &fx.dest, small()).unwrap();
+        assert_eq!(
+            fs::read(fx.dest.join("bin/kplug-x")).unwrap(),
+            b"#!/bin/sh\n"
+        );
+        assert!(is_symlink(&fx.dest.join("up")));
+        fx.assert_nothing_outside();
     }
 
     #[test]
@@ -1424,107 +1254,5 @@ mod tests {
             ],
         );
         assert!(err.hints()[0].contains(".tar.gz or .zip"));
-    }
-
-    fn touch(root: &Path, rel: &str, mode: u32) {
-        let p = root.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, b"x").unwrap();
-        fs::set_permissions(&p, Permissions::from_mode(mode)).unwrap();
-    }
-
-    #[test]
-    fn finds_the_exact_name_shallowest_first() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        touch(root, "bin/kplug-registry", 0o644);
-        touch(root, "bin/deeper/kplug-registry", 0o755);
-        touch(root, "registry-linux", 0o755);
-        touch(root, "README.md", 0o644);
-        let found = find_plugin_binary(root, "registry").unwrap();
-        assert_eq!(found, root.join("bin/kplug-registry"));
-        assert_eq!(mode_of(&found), 0o755);
-
-        touch(root, "lib/kplug-registry", 0o755);
-        let err = find_plugin_binary(root, "registry")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("several `kplug-registry`"), "{err}");
-        assert!(
-            err.contains("bin/kplug-registry, lib/kplug-registry"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn falls_back_to_a_single_executable() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        touch(root, "dist/registry_linux_amd64", 0o600);
-        touch(root, "dist/registry.md", 0o644);
-        touch(root, "LICENSE", 0o644);
-        let found = find_plugin_binary(root, "registry").unwrap();
-        assert_eq!(found, root.join("dist/registry_linux_amd64"));
-        assert_eq!(mode_of(&found), 0o700);
-
-        assert!(!has_extension("kplug-registry_1.2.0_linux_amd64"));
-        assert!(!has_extension("kplug-registry-linux-amd64"));
-        assert!(has_extension("registry.sha256"));
-    }
-
-    #[test]
-    fn several_candidates_are_ambiguous() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        touch(root, "registry-linux-amd64", 0o755);
-        touch(root, "kplug-registry_1.2.0_linux_arm64", 0o644);
-        let err = find_plugin_binary(root, "registry")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("several files"), "{err}");
-        assert!(
-            err.contains("registry-linux-amd64")
-                && err.contains("kplug-registry_1.2.0_linux_arm64"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn nothing_found_lists_the_files() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        touch(root, "docs/README.md", 0o644);
-        touch(root, "tool", 0o755);
-        let err = find_plugin_binary(root, "registry").unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("no `kplug-registry` executable"), "{text}");
-        assert!(text.contains("docs/README.md, tool"), "{text}");
-        assert!(err.hints()[0].contains("`kplug-registry`"));
-
-        let empty = tempfile::tempdir().unwrap();
-        let text = find_plugin_binary(empty.path(), "registry")
-            .unwrap_err()
-            .to_string();
-        assert!(text.contains("empty directory"), "{text}");
-    }
-
-    #[test]
-    fn a_link_named_exactly_counts_only_inside() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("root");
-        touch(&root, "bin/kplug-x-1.0", 0o644);
-        std::os::unix::fs::symlink("bin/kplug-x-1.0", root.join("kplug-x")).unwrap();
-        assert_eq!(
-            find_plugin_binary(&root, "x").unwrap(),
-            root.join("kplug-x")
-        );
-        assert_eq!(mode_of(&root.join("bin/kplug-x-1.0")), 0o755);
-
-        let root2 = tmp.path().join("root2");
-        touch(tmp.path(), "secret", 0o644);
-        fs::create_dir(&root2).unwrap();
-        std::os::unix::fs::symlink("../secret", root2.join("kplug-x")).unwrap();
-        assert!(find_plugin_binary(&root2, "x").is_err());
-        assert_eq!(mode_of(&tmp.path().join("secret")), 0o644);
     }
 }

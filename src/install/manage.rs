@@ -1,198 +1,44 @@
-//! Plugin versions: which release to pick, and the commands that move an
-//! installed plugin between versions (`update`, `use`, `rollback`, `pin`)
-//! or report on them (`versions`, `outdated`, `contract`).
-//!
-//! Selection ([`candidates`]): stable releases with a semantic version tag,
-//! newest first, that match the source's spec; within one major version
-//! when asked (`--major N`, or the installed major for an update); never
-//! older than the installed version for an implicit choice. The install
-//! pipeline walks that list and takes the first release whose contract
-//! holds. Everything that switches versions goes through the pipeline's
-//! `activate` (switch, health probe, automatic switch back, prune).
+//! Moving installed plugins between versions (`update`, `use`,
+//! `rollback`, `pin`) and reporting on them (`versions`, `outdated`,
+//! `contract`). Everything that chooses a version goes through
+//! [`select`]'s one walk; everything that switches goes through the
+//! installer's `activate` (switch, health probe, automatic switch back,
+//! prune).
 
-use super::github::{GitHub, Release};
-use super::pipeline::{self, InstallOptions, Installed, Skipped};
-use super::source::{self, Repo, Source, Spec};
+use super::contracts::Contracts;
+use super::installer::{self, Gate, Installer, Known};
+use super::select::{self, Candidate, Found, Policy, Skipped, Spec, Verdict};
+use super::source::{self, Request, Source};
+use super::{CONTRACT_ASSET, InstallOptions, Installed};
 use crate::config::Config;
 use crate::discovery::{self, Located, Origin, probe};
 use crate::error::{Error, Result};
 use crate::protocol::{EXECUTABLE_PREFIX, Info, Requires};
 use crate::requirements::{self, Cluster, Env, Report};
-use crate::store::Store;
+use crate::store::{self, Store};
 use semver::Version;
 use serde::Serialize;
 
-/// The release asset holding a plugin's INFO document, read before any
-/// binary is downloaded.
-pub use super::CONTRACT_ASSET;
-
-/// Most `kplug-plugin.yaml` assets read to annotate one listing.
+/// Most published contracts read to annotate one listing.
 const MAX_CONTRACTS_LISTED: usize = 30;
 
-/// What may be chosen.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    /// Admit prereleases.
-    pub pre: bool,
-    /// Only releases of this major version.
-    pub major: Option<u64>,
-    /// The installed version.
-    pub current: Option<Version>,
-    /// Never older than `current` (an implicit choice: latest, update).
-    pub no_downgrade: bool,
-}
-
-impl Policy {
-    pub(crate) fn for_install(
-        opts: &InstallOptions,
-        spec: &Spec,
-        current: Option<Version>,
-    ) -> Policy {
-        let major = opts.major.or_else(|| {
-            opts.update
-                .then(|| current.as_ref().map(|c| c.major))
-                .flatten()
-        });
-        Policy {
-            pre: opts.pre,
-            major,
-            no_downgrade: matches!(spec, Spec::Latest),
-            current,
-        }
-    }
-}
-
-/// The releases a spec and policy allow, newest first.
-#[derive(Debug, Default)]
-pub struct Found {
-    pub list: Vec<Release>,
-    /// The newest release left out for being of a newer major version.
-    pub other_major: Option<Version>,
-    /// Tags of every release with a semantic version.
-    pub seen: Vec<String>,
-}
-
-/// List the releases of `repo` that `spec` and `policy` allow, newest
-/// first. An explicit tag is one candidate, whatever the policy says.
-pub fn candidates(gh: &GitHub, repo: &str, spec: &Spec, policy: &Policy) -> Result<Found> {
-    if let Spec::Tag(tag) = spec {
-        return Ok(Found {
-            list: vec![gh.by_tag(repo, tag)?],
-            ..Found::default()
-        });
-    }
-    let mut found = Found::default();
-    let mut fitting: Vec<(Version, Release)> = Vec::new();
-    for r in gh.releases(repo)?.into_iter().filter(|r| !r.draft) {
-        let Some(v) = r.version() else { continue };
-        found.seen.push(r.tag_name.clone());
-        let fits = match spec {
-            // A range admits prereleases only if it names one (semver's
-            // rule) or `--pre` is given.
-            Spec::Req(req) => {
-                req.matches(&v)
-                    || (policy.pre && req.matches(&Version::new(v.major, v.minor, v.patch)))
-            }
-            _ => true,
-        };
-        if fits && (policy.pre || !r.prerelease) {
-            fitting.push((v, r));
-        }
-    }
-    if fitting.is_empty() {
-        let what = match spec {
-            Spec::Req(req) => format!("no release of {repo} matches `{req}`"),
-            _ => format!("{repo} has no release with a semantic version tag"),
-        };
-        let hint = if found.seen.is_empty() {
-            "it has no releases tagged like v1.2.3".to_string()
-        } else {
-            format!("releases seen: {}", found.seen.join(", "))
-        };
-        return Err(Error::new(what).with_hint(hint));
-    }
-    fitting.sort_by(|a, b| b.0.cmp(&a.0));
-    for (v, r) in fitting {
-        if let Some(m) = policy.major
-            && v.major != m
-        {
-            if v.major > m && found.other_major.as_ref().is_none_or(|o| v > *o) {
-                found.other_major = Some(v);
-            }
-            continue;
-        }
-        if policy.no_downgrade
-            && let Some(c) = &policy.current
-            && v < *c
-        {
-            continue;
-        }
-        found.list.push(r);
-    }
-    Ok(found)
-}
-
-/// " in major 2", " matching `^1`", or "": what the choice was limited to.
-pub fn scope(spec: &Spec, policy: &Policy) -> String {
-    let mut s = String::new();
-    if let Spec::Req(req) = spec {
-        s.push_str(&format!(" matching `{req}`"));
-    }
-    if let Some(m) = policy.major {
-        s.push_str(&format!(" in major {m}"));
-    }
-    s
-}
-
-/// The error for a policy that leaves no release at all.
-pub fn no_candidates(repo: &str, spec: &Spec, policy: &Policy, found: &Found) -> Error {
-    let mut err = Error::new(format!(
-        "no release of {repo}{} to install",
-        scope(spec, policy)
-    ));
-    if !found.seen.is_empty() {
-        err = err.with_hint(format!("releases seen: {}", found.seen.join(", ")));
-    }
-    err
-}
-
-/// A release's published contract (`kplug-plugin.yaml`), if it has one:
-/// the INFO document, or why it cannot be used.
-pub fn fetch_contract(
-    gh: &GitHub,
-    release: &Release,
-) -> Result<Option<std::result::Result<Info, String>>> {
-    let Some(asset) = release.assets.iter().find(|a| a.name == CONTRACT_ASSET) else {
-        return Ok(None);
-    };
-    let text = gh.fetch_text(asset)?;
-    let info = match Info::parse(text.as_bytes()) {
-        Ok(info) => info,
-        Err(e) => return Ok(Some(Err(e.to_string()))),
-    };
-    if let Some(v) = release.version()
-        && v != info.version
-    {
-        return Ok(Some(Err(format!(
-            "it says version {}, but the release is {v}",
-            info.version
-        ))));
-    }
-    Ok(Some(Ok(info)))
-}
-
-/// The repository an installed plugin came from (or `owner/repo` given
-/// directly), and the plugin name.
-fn resolve_target(store: &Store, target: &str) -> Result<(String, Repo)> {
+/// The source an installed plugin came from (or one given directly, like
+/// `owner/repo`), and the plugin name.
+fn resolve_target(cfg: &Config, store: &Store, target: &str) -> Result<(String, Request)> {
     if target.contains('/') {
-        return match source::parse(target)? {
-            Source::GitHub { repo, .. } => Ok((repo.plugin_name()?, repo)),
-            _ => Err(Error::usage(format!(
-                "`{target}` is not a GitHub repository"
-            ))),
+        let req = source::parse(cfg, target, None)?;
+        let name = match (req.source.has_versions(), req.source.plugin_name()) {
+            (true, Some(n)) => n,
+            _ => {
+                return Err(Error::usage(format!(
+                    "`{}` is not a source with versions (like `owner/repo`)",
+                    crate::ui::escape(target)
+                )));
+            }
         };
+        return Ok((name, req));
     }
-    crate::discovery::check_name_arg(target)?;
+    discovery::check_name_arg(target)?;
     let receipt = store.receipt(target)?;
     let current = store.current(target);
     let entry = current
@@ -206,24 +52,35 @@ fn resolve_target(store: &Store, target: &str) -> Result<(String, Repo)> {
             )),
         );
     };
-    match source::parse(&entry.source) {
-        Ok(Source::GitHub { repo, .. }) if entry.tag.is_some() => Ok((target.to_string(), repo)),
-        _ => Err(Error::new(format!(
-            "{target} {} was installed from {}, not from a GitHub release: kplug cannot look for other versions",
-            entry.version, entry.source
+    let not_from_release = || {
+        Error::new(format!(
+            "{target} {} was installed from {}, not from a release: kplug cannot look for other versions",
+            entry.version,
+            crate::ui::escape(&entry.source)
         ))
         .with_hint(format!(
             "reinstall it from its repository (`kplug plugin install owner/kplug-{target}`)"
-        ))),
+        ))
+    };
+    if entry.tag.is_none() {
+        return Err(not_from_release());
+    }
+    match source::parse(cfg, &entry.source, None) {
+        Ok(req) if req.source.has_versions() => Ok((target.to_string(), req)),
+        _ => Err(not_from_release()),
     }
 }
 
 fn require_installed(store: &Store, name: &str) -> Result<String> {
-    crate::discovery::check_name_arg(name)?;
+    discovery::check_name_arg(name)?;
     store.current(name).ok_or_else(|| {
-        Error::new(format!("`{name}` is not installed in kplug's store")).with_hint(format!(
-            "install it with `kplug plugin install owner/kplug-{name}`"
-        ))
+        let hint = match store.broken_entry(name) {
+            Some(problem) => format!(
+                "its store entry is broken ({problem}); reinstall it, or `kplug plugin remove {name}`"
+            ),
+            None => format!("install it with `kplug plugin install owner/kplug-{name}`"),
+        };
+        Error::new(format!("`{name}` is not installed in kplug's store")).with_hint(hint)
     })
 }
 
@@ -242,7 +99,19 @@ fn installed_info(cfg: &Config, store: &Store, name: &str, version: &str) -> Res
 
 // ---------------------------------------------------------------- versions
 
-/// One release as `kplug plugin versions` shows it.
+/// Where a listed version's contract was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContractFrom {
+    /// Published with the version (a release's `kplug-plugin.yaml`).
+    Published,
+    /// Learned when kplug downloaded it.
+    Learned,
+    /// The installed copy's INFO.
+    Installed,
+}
+
+/// One version as `kplug plugin versions` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionRow {
@@ -253,9 +122,11 @@ pub struct VersionRow {
     pub prerelease: bool,
     pub current: bool,
     pub installed: bool,
-    /// Whether its contract holds here; `None` when unknown (no
-    /// `kplug-plugin.yaml`, and not installed).
+    /// Whether its contract holds here; `None` when unknown (not published,
+    /// never downloaded, not installed).
     pub compatible: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_from: Option<ContractFrom>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
 }
@@ -269,63 +140,68 @@ pub struct Listing {
     pub versions: Vec<VersionRow>,
 }
 
-/// The published releases of a plugin (or `owner/repo`), newest first, with
-/// what is installed and what works here.
+fn verdict(info: Result<Info, String>, env: &Env) -> (Option<bool>, Vec<String>) {
+    match info {
+        Err(problem) => (Some(false), vec![problem]),
+        Ok(info) => {
+            let report = requirements::check_info(&info, env);
+            (Some(report.compatible()), report.reasons())
+        }
+    }
+}
+
+/// The published versions of a plugin (or `owner/repo`), newest first, with
+/// what is installed and what is known to work here.
 pub fn list(cfg: &Config, target: &str) -> Result<Listing> {
     let store = Store::new(cfg)?;
-    let (name, repo) = resolve_target(&store, target)?;
-    let gh = GitHub::new(cfg)?;
+    let (name, mut req) = resolve_target(cfg, &store, target)?;
+    let src = req.source.as_mut();
     let current = store.current(&name);
     let installed = store.installed_versions(&name);
     let env = Env::now(cfg, &name, None);
-    let mut releases: Vec<(Version, Release)> = gh
-        .releases(&repo.to_string())?
+    let contracts = Contracts::load(cfg);
+    let mut offered: Vec<(Version, Candidate)> = src
+        .versions(&Spec::Latest)?
         .into_iter()
-        .filter(|r| !r.draft)
-        .filter_map(|r| Some((r.version()?, r)))
+        .filter_map(|c| Some((c.version.clone()?, c)))
         .collect();
-    releases.sort_by(|a, b| b.0.cmp(&a.0));
+    offered.sort_by(|a, b| b.0.cmp(&a.0));
     let mut rows = Vec::new();
-    for (i, (v, r)) in releases.iter().enumerate() {
+    for (i, (v, c)) in offered.iter().enumerate() {
         let vs = v.to_string();
         let is_installed = installed.contains(&vs);
-        let info = if i < MAX_CONTRACTS_LISTED
-            && let Some(contract) = fetch_contract(&gh, r)?
-        {
-            Some(contract)
-        } else if is_installed {
-            Some(installed_info(cfg, &store, &name, &vs))
+        let published = if i < MAX_CONTRACTS_LISTED {
+            src.contract(c)?
         } else {
             None
         };
-        let (compatible, reasons) = match info {
-            None => (None, Vec::new()),
-            Some(Err(problem)) => (Some(false), vec![problem]),
-            Some(Ok(info)) => {
-                let report = requirements::check_info(&info, &env);
-                (Some(report.compatible()), report.reasons())
-            }
+        let (info, from) = match published {
+            Some(p) => (Some(p), Some(ContractFrom::Published)),
+            None => match installer::known_contract_learned(src, c, &contracts)? {
+                Some(info) => (Some(Ok(info)), Some(ContractFrom::Learned)),
+                None if is_installed => (
+                    Some(installed_info(cfg, &store, &name, &vs)),
+                    Some(ContractFrom::Installed),
+                ),
+                None => (None, None),
+            },
         };
+        let (compatible, reasons) = info.map_or((None, Vec::new()), |i| verdict(i, &env));
         rows.push(VersionRow {
             current: current.as_deref() == Some(vs.as_str()),
             installed: is_installed,
             version: vs,
-            tag: Some(r.tag_name.clone()),
-            prerelease: r.prerelease || !v.pre.is_empty(),
+            tag: Some(c.label.clone()),
+            prerelease: c.prerelease,
             compatible,
+            contract_from: from,
             reasons,
         });
     }
     // Installed versions that are not (or no longer) published.
     for v in installed {
         if !rows.iter().any(|r| r.version == v) {
-            let (compatible, reasons) = match installed_info(cfg, &store, &name, &v) {
-                Ok(info) => {
-                    let report = requirements::check_info(&info, &env);
-                    (Some(report.compatible()), report.reasons())
-                }
-                Err(problem) => (Some(false), vec![problem]),
-            };
+            let (compatible, reasons) = verdict(installed_info(cfg, &store, &name, &v), &env);
             rows.push(VersionRow {
                 current: current.as_deref() == Some(v.as_str()),
                 installed: true,
@@ -333,6 +209,7 @@ pub fn list(cfg: &Config, target: &str) -> Result<Listing> {
                 version: v,
                 tag: None,
                 compatible,
+                contract_from: Some(ContractFrom::Installed),
                 reasons,
             });
         }
@@ -344,9 +221,56 @@ pub fn list(cfg: &Config, target: &str) -> Result<Listing> {
     Ok(Listing {
         pinned: store.receipt(&name)?.pinned,
         name,
-        repository: repo.to_string(),
+        repository: src.address(),
         versions: rows,
     })
+}
+
+/// The first candidate of `found` newer than `current` whose known
+/// contract holds (no download: a version without a known contract counts
+/// as a fit, to be judged after its download). The judge's `T` is the note
+/// of how the version taken was judged.
+fn first_fit(
+    src: &mut dyn Source,
+    found: &Found,
+    current: &str,
+    env: &Env,
+    contracts: &Contracts,
+    skip: bool,
+) -> Result<select::Walk<String>> {
+    select::walk(
+        found,
+        |c| c.version.as_ref().map(Version::to_string).as_deref() == Some(current),
+        |c| {
+            if skip {
+                return Ok(Verdict::Take("requirement checks would be skipped".into()));
+            }
+            let (info, how) = match installer::known_contract(src, c, contracts)? {
+                None => {
+                    return Ok(Verdict::Take(format!(
+                        "no {CONTRACT_ASSET}: requirements are checked after the download"
+                    )));
+                }
+                Some(Known::Published(Err(problem))) => {
+                    return Ok(Verdict::Pass(format!(
+                        "its {CONTRACT_ASSET} is invalid: {problem}"
+                    )));
+                }
+                Some(Known::Published(Ok(info))) => (info, format!("from its {CONTRACT_ASSET}")),
+                Some(Known::Learned(info)) => (info, "as learned when it was downloaded".into()),
+            };
+            let report = requirements::check_info(&info, env);
+            if !report.compatible() {
+                return Ok(Verdict::Pass(report.summary()));
+            }
+            let missing: Vec<String> = report.missing().map(|i| i.detail.clone()).collect();
+            Ok(Verdict::Take(if missing.is_empty() {
+                format!("its requirements hold ({how})")
+            } else {
+                format!("{}: the update needs `--with-deps`", missing.join("; "))
+            }))
+        },
+    )
 }
 
 // ------------------------------------------------------------------ update
@@ -381,7 +305,7 @@ pub enum Update {
         name: String,
         version: String,
     },
-    /// Installed from a file, URL or directory: no releases to update from.
+    /// Installed from a file, URL or directory: no versions to update from.
     NotFromRelease {
         name: String,
         version: String,
@@ -400,11 +324,10 @@ pub enum Update {
 
 /// The plugins in kplug's store, by name.
 pub fn installed_plugins(cfg: &Config) -> Result<Vec<String>> {
-    let store = Store::new(cfg)?;
-    Ok(store.plugins())
+    Ok(Store::new(cfg)?.plugins())
 }
 
-/// Update one plugin to the newest compatible release within its major.
+/// Update one plugin to the newest compatible version within its major.
 pub fn update(cfg: &Config, name: &str, opts: &UpdateOptions) -> Result<Update> {
     let store = Store::new(cfg)?;
     let current = require_installed(&store, name)?;
@@ -415,34 +338,27 @@ pub fn update(cfg: &Config, name: &str, opts: &UpdateOptions) -> Result<Update> 
             version: current,
         });
     }
-    let from_release = receipt
-        .version(&current)
-        .filter(|e| e.tag.is_some())
-        .map(|e| e.source.clone());
-    let Some(source) = from_release else {
+    let entry = receipt.version(&current);
+    if entry.is_none_or(|e| e.tag.is_none()) {
         return Ok(Update::NotFromRelease {
             name: name.to_string(),
-            source: receipt
-                .version(&current)
-                .map_or_else(|| "an unknown source".to_string(), |e| e.source.clone()),
+            source: entry.map_or_else(|| "an unknown source".to_string(), |e| e.source.clone()),
             version: current,
         });
-    };
-    let repo = match source::parse(&source) {
-        Ok(Source::GitHub { repo, .. }) => repo,
-        _ => resolve_target(&store, name)?.1,
-    };
+    }
+    let (_, mut req) = resolve_target(cfg, &store, name)?;
+    req.spec = Spec::Latest;
     if opts.dry_run {
-        let plan = plan(cfg, name, &repo, &current, opts)?;
+        let plan = plan(cfg, name, req.source.as_mut(), &current, opts)?;
         return Ok(Update::Planned {
             name: name.to_string(),
             version: current,
             plan,
         });
     }
-    let done = pipeline::install(
+    let done = installer::run(
         cfg,
-        &repo.to_string(),
+        req,
         &InstallOptions {
             hooks: opts.hooks,
             with_deps: opts.with_deps,
@@ -460,78 +376,49 @@ pub fn update(cfg: &Config, name: &str, opts: &UpdateOptions) -> Result<Update> 
     })
 }
 
-/// What an update would pick, judging contracts from `kplug-plugin.yaml`
-/// where releases publish one (nothing is downloaded but those).
+/// The policy of an update from `current`.
+fn update_policy(current: &str, major: Option<u64>) -> Policy {
+    Policy::new(
+        &Spec::Latest,
+        false,
+        major,
+        true,
+        requirements::parse_lenient(current),
+    )
+}
+
+/// What an update would pick, judging contracts the source publishes or
+/// kplug learned (nothing is downloaded but published contracts).
 fn plan(
     cfg: &Config,
     name: &str,
-    repo: &Repo,
+    src: &mut dyn Source,
     current: &str,
     opts: &UpdateOptions,
 ) -> Result<Plan> {
-    let gh = GitHub::new(cfg)?;
-    let cur = requirements::parse_lenient(current);
-    let policy = Policy {
-        pre: false,
-        major: opts.major.or(cur.as_ref().map(|c| c.major)),
-        current: cur.clone(),
-        no_downgrade: true,
-    };
-    let found = candidates(&gh, &repo.to_string(), &Spec::Latest, &policy)?;
+    let policy = update_policy(current, opts.major);
+    let offered = src.versions(&Spec::Latest)?;
+    let found = select::choose(&src.address(), offered, &Spec::Latest, &policy)?;
     let skip = requirements::skip_checks(cfg, opts.skip_checks);
     let env = Env::now(cfg, name, None);
-    let mut skipped = Vec::new();
+    let walked = first_fit(src, &found, current, &env, &Contracts::load(cfg), skip)?;
     let other_major = found.other_major.as_ref().map(Version::to_string);
-    for r in &found.list {
-        let v = r.version().map(|v| v.to_string()).unwrap_or_default();
-        if v == current {
-            break;
-        }
-        let contract = if skip { None } else { fetch_contract(&gh, r)? };
-        let note = match contract {
-            None if skip => "requirement checks would be skipped".to_string(),
-            None => format!("no {CONTRACT_ASSET}: requirements are checked after the download"),
-            Some(Err(problem)) => {
-                skipped.push(Skipped {
-                    version: v,
-                    tag: r.tag_name.clone(),
-                    reason: format!("its {CONTRACT_ASSET} is invalid: {problem}"),
-                });
-                continue;
-            }
-            Some(Ok(info)) => {
-                let report = requirements::check_info(&info, &env);
-                if !report.compatible() {
-                    skipped.push(Skipped {
-                        version: v,
-                        tag: r.tag_name.clone(),
-                        reason: report.summary(),
-                    });
-                    continue;
-                }
-                let missing: Vec<String> = report.missing().map(|i| i.detail.clone()).collect();
-                if missing.is_empty() {
-                    format!("its requirements hold (from its {CONTRACT_ASSET})")
-                } else {
-                    format!("{}: the update needs `--with-deps`", missing.join("; "))
-                }
-            }
-        };
-        return Ok(Plan {
-            target: Some(v),
+    Ok(match walked.taken {
+        Some((c, note)) => Plan {
+            target: Some(c.shown()),
             note,
-            skipped,
+            skipped: walked.skipped,
             other_major,
-        });
-    }
-    Ok(Plan {
-        target: None,
-        note: format!(
-            "{name} {current} is the newest compatible release{}",
-            scope(&Spec::Latest, &policy)
-        ),
-        skipped,
-        other_major,
+        },
+        None => Plan {
+            target: None,
+            note: format!(
+                "{name} {current} is the newest compatible release{}",
+                select::scope(&Spec::Latest, &policy)
+            ),
+            skipped: walked.skipped,
+            other_major,
+        },
     })
 }
 
@@ -559,19 +446,27 @@ pub struct UseOptions {
 }
 
 /// Switch to `version`: an installed one at once and offline, otherwise
-/// downloaded from the plugin's repository first.
+/// downloaded from the plugin's source first.
 pub fn use_version(cfg: &Config, name: &str, version: &str, opts: &UseOptions) -> Result<Used> {
     let store = Store::new(cfg)?;
     require_installed(&store, name)?;
     let bare = version.trim();
     let bare = bare.strip_prefix('v').unwrap_or(bare);
+    if !store::is_version(bare) {
+        return Err(Error::usage(format!(
+            "`{}` is not a version: give one like `1.4.0` or `v1.4.0`",
+            crate::ui::escape(version)
+        ))
+        .with_hint(format!("see `kplug plugin versions {name}`")));
+    }
     if store.version_dir(name, bare).is_dir() {
         return relink(cfg, &store, name, bare, opts);
     }
-    let (_, repo) = resolve_target(&store, name)?;
-    let done = pipeline::install(
+    let (_, mut req) = resolve_target(cfg, &store, name)?;
+    req.spec = Spec::Tag(version.trim().to_string());
+    let done = installer::run(
         cfg,
-        &format!("{repo}@{version}"),
+        req,
         &InstallOptions {
             hooks: opts.hooks,
             skip_checks: opts.skip_checks,
@@ -640,38 +535,25 @@ fn relink(
             installed: None,
         });
     }
+    let live = current.as_deref().unwrap_or("?");
     let info = installed_info(cfg, store, name, version).map_err(|reason| {
         Error::new(format!("{name} {version} does not work here; not switching to it"))
             .caused_by(reason)
             .with_hint(format!(
-                "{name} {} stays live; reinstall that version with `kplug plugin install owner/kplug-{name}@{version} --force`",
-                current.as_deref().unwrap_or("?")
+                "{name} {live} stays live; reinstall that version with `kplug plugin install owner/kplug-{name}@{version} --force`"
             ))
     })?;
     let install_opts = InstallOptions {
         skip_checks: opts.skip_checks,
         ..InstallOptions::default()
     };
-    let mut chain = Vec::new();
-    let mut deps = Vec::new();
-    if let Some(report) = pipeline::gate(
-        cfg,
-        store,
-        &lock,
-        &info,
-        &install_opts,
-        &mut chain,
-        &mut deps,
-        true,
-    )? {
+    let mut gatekeeper = Installer::new(cfg, store, &lock, &install_opts);
+    if let Gate::Refused(report) = gatekeeper.gate(&info, true)? {
         return Err(report
             .refusal("its requirements do not hold here")
-            .with_hint(format!(
-                "nothing was changed: {name} {} stays live",
-                current.as_deref().unwrap_or("?")
-            )));
+            .with_hint(format!("nothing was changed: {name} {live} stays live")));
     }
-    let switched = pipeline::activate(cfg, store, &lock, name, version, false)?;
+    let switched = installer::activate(cfg, store, &lock, store.transaction(&lock), name, version)?;
     Ok(Used {
         name: name.to_string(),
         version: version.to_string(),
@@ -728,8 +610,8 @@ impl OutdatedRow {
 /// Every plugin in the store with what is newer.
 pub fn outdated(cfg: &Config) -> Result<Vec<OutdatedRow>> {
     let store = Store::new(cfg)?;
+    let contracts = Contracts::load(cfg);
     let mut rows = Vec::new();
-    let mut gh: Option<GitHub> = None;
     for name in store.plugins() {
         let Some(current) = store.current(&name) else {
             continue;
@@ -748,19 +630,15 @@ pub fn outdated(cfg: &Config) -> Result<Vec<OutdatedRow>> {
             source: source.clone(),
             note: None,
         };
-        let repo = match resolve_target(&store, &name) {
-            Ok((_, repo)) => repo,
-            Err(_) => {
-                row.note = Some(format!("installed from {source}: no releases to compare"));
-                rows.push(row);
-                continue;
-            }
+        let Ok((_, mut req)) = resolve_target(cfg, &store, &name) else {
+            row.note = Some(format!(
+                "installed from {}: no releases to compare",
+                crate::ui::escape(&source)
+            ));
+            rows.push(row);
+            continue;
         };
-        if gh.is_none() {
-            gh = Some(GitHub::new(cfg)?);
-        }
-        let gh = gh.as_ref().expect("set above");
-        match newest(cfg, gh, &name, &repo, &current) {
+        match newest(cfg, req.source.as_mut(), &name, &current, &contracts) {
             Ok((wanted, latest, note)) => {
                 row.wanted = wanted;
                 row.latest = latest;
@@ -776,59 +654,32 @@ pub fn outdated(cfg: &Config) -> Result<Vec<OutdatedRow>> {
 /// (wanted, latest, note) for one plugin.
 fn newest(
     cfg: &Config,
-    gh: &GitHub,
+    src: &mut dyn Source,
     name: &str,
-    repo: &Repo,
     current: &str,
+    contracts: &Contracts,
 ) -> Result<(Option<String>, Option<String>, Option<String>)> {
-    let cur = requirements::parse_lenient(current);
-    let all = candidates(gh, &repo.to_string(), &Spec::Latest, &Policy::default())?;
-    let latest = all
-        .list
-        .first()
-        .and_then(Release::version)
-        .map(|v| v.to_string());
-    let policy = Policy {
-        pre: false,
-        major: cur.as_ref().map(|c| c.major),
-        current: cur,
-        no_downgrade: true,
-    };
-    let within: Vec<&Release> = all
-        .list
-        .iter()
-        .filter(|r| {
-            r.version().is_some_and(|v| {
-                policy.major.is_none_or(|m| v.major == m)
-                    && policy.current.as_ref().is_none_or(|c| v > *c)
-            })
-        })
-        .collect();
+    let offered = src.versions(&Spec::Latest)?;
+    let any = select::choose(
+        &src.address(),
+        offered.clone(),
+        &Spec::Latest,
+        &Policy::default(),
+    )?;
+    let latest = any.list.first().map(Candidate::shown);
+    let policy = update_policy(current, None);
+    let within = select::choose(&src.address(), offered, &Spec::Latest, &policy)?;
     let env = Env::now(cfg, name, None);
-    let mut passed_over = Vec::new();
-    for r in within {
-        let v = r.version().map(|v| v.to_string()).unwrap_or_default();
-        match fetch_contract(gh, r)? {
-            Some(Ok(info)) => {
-                let report = requirements::check_info(&info, &env);
-                if !report.compatible() {
-                    passed_over.push(format!("{v}: {}", report.summary()));
-                    continue;
-                }
-            }
-            Some(Err(problem)) => {
-                passed_over.push(format!("{v}: {problem}"));
-                continue;
-            }
-            None => {}
-        }
-        let note =
-            (!passed_over.is_empty()).then(|| format!("incompatible: {}", passed_over.join("; ")));
-        return Ok((Some(v), latest, note));
-    }
-    let note =
-        (!passed_over.is_empty()).then(|| format!("incompatible: {}", passed_over.join("; ")));
-    Ok((None, latest, note))
+    let walked = first_fit(src, &within, current, &env, contracts, false)?;
+    let note = (!walked.skipped.is_empty()).then(|| {
+        let each: Vec<String> = walked
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.version, s.reason))
+            .collect();
+        format!("incompatible: {}", each.join("; "))
+    });
+    Ok((walked.taken.map(|(c, _)| c.shown()), latest, note))
 }
 
 // --------------------------------------------------------------- contract
@@ -851,7 +702,7 @@ pub struct Contract {
 /// The contract of the plugin `kplug NAME` runs, checked against this host
 /// (and `cluster`'s Kubernetes version when given).
 pub fn contract(cfg: &Config, name: &str, cluster: Option<&str>) -> Result<Contract> {
-    crate::discovery::check_name_arg(name)?;
+    discovery::check_name_arg(name)?;
     let found = discovery::find(cfg, name).ok_or_else(|| {
         Error::new(format!("no plugin named `{name}`"))
             .with_hint("view all plugins with `kplug plugin list`")

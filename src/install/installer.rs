@@ -1,0 +1,1297 @@
+//! Installing one plugin, step by step, under the store lock:
+//!
+//! resolve (the source's versions, chosen by [`select`]) → for each
+//! candidate, newest first: its contract before any download when the
+//! source publishes one (or remembers one learned earlier) → fetch and
+//! verify → stage (unpack, find the executable, smoke-test INFO) → gate
+//! (requirements, installing missing required plugins with `--with-deps`)
+//! → commit (the version directory and the receipt) → activate (switch
+//! `current`, probe INFO through it) → prune.
+//!
+//! Everything before commit happens in a staging directory; commit and
+//! activate are one [`Transaction`], so a failure anywhere (a health probe
+//! that fails after the switch included) leaves the previous version live
+//! and nothing partial visible.
+
+use super::contracts::Contracts;
+use super::extract::{self, Limits};
+use super::select::{self, Candidate, Policy, Skipped, Spec, Verdict};
+use super::source::{
+    self, Artifact, Content, FetchContext, Published, Request, Source, Verification,
+};
+use super::{CONTRACT_ASSET, InstallOptions, Installed};
+use crate::config::Config;
+use crate::discovery::{Located, Origin, probe};
+use crate::error::{Error, Result};
+use crate::hooks::{self, FireOptions};
+use crate::install::asset::Platform;
+use crate::protocol::{EXECUTABLE_PREFIX, Info, names};
+use crate::protocol::{Event, ExecContext};
+use crate::requirements::{self, Env, Report};
+use crate::store::{InstalledVersion, Receipt, Staging, Store, StoreLock, Transaction};
+use crate::ui;
+use std::path::{Path, PathBuf};
+
+/// Most releases downloaded in one install while looking for one whose
+/// contract holds (releases judged without a download do not count).
+const MAX_TRIAL_DOWNLOADS: usize = 5;
+
+/// An artifact unpacked and smoke-tested in staging.
+pub(crate) struct Staged {
+    pub artifact: Artifact,
+    pub info: Info,
+    pub name: String,
+    /// The source's address, for the receipt.
+    pub source: String,
+    /// The executable's directory: becomes the version directory.
+    pub exe_dir: PathBuf,
+    /// Required plugins installed for it (`--with-deps`).
+    pub deps: Vec<Installed>,
+}
+
+/// What [`Installer::gate`] decided.
+pub(crate) enum Gate {
+    /// Go ahead; these required plugins were installed on the way.
+    Pass(Vec<Installed>),
+    /// This version's contract does not hold here.
+    Refused(Report),
+}
+
+/// What [`activate`] did.
+#[derive(Debug)]
+pub(crate) struct Switched {
+    /// The version that was live before.
+    pub previous: Option<String>,
+    /// Old versions removed afterwards.
+    pub pruned: Vec<String>,
+}
+
+/// One install (and the installs of its missing dependencies) under the
+/// store lock.
+pub(crate) struct Installer<'a> {
+    cfg: &'a Config,
+    store: &'a Store,
+    lock: &'a StoreLock,
+    opts: &'a InstallOptions,
+    /// Plugins whose dependencies are being installed, outermost first (to
+    /// stop a cycle).
+    chain: Vec<String>,
+    contracts: Contracts,
+}
+
+impl<'a> Installer<'a> {
+    pub fn new(
+        cfg: &'a Config,
+        store: &'a Store,
+        lock: &'a StoreLock,
+        opts: &'a InstallOptions,
+    ) -> Installer<'a> {
+        Installer {
+            cfg,
+            store,
+            lock,
+            opts,
+            chain: Vec::new(),
+            contracts: Contracts::load(cfg),
+        }
+    }
+
+    /// Save what was learned on the way.
+    pub fn finish(self) {
+        self.contracts.save(self.cfg);
+    }
+
+    fn skip_checks(&self) -> bool {
+        requirements::skip_checks(self.cfg, self.opts.skip_checks)
+    }
+
+    /// Install what `req` names.
+    pub fn install(&mut self, mut req: Request) -> Result<Installed> {
+        let src = req.source.as_mut();
+        let staging = self.store.staging(self.lock)?;
+        if let Some(cached) = self.cached(src, &req.spec)? {
+            return match cached {
+                Cached::Current(name, version) => Ok(Installed::unchanged(&name, &version)),
+                Cached::Artifact(artifact) => {
+                    let name = src.plugin_name();
+                    self.single(&staging, artifact, name.as_deref(), src.address())
+                }
+            };
+        }
+        if !src.has_versions() {
+            let c = src.versions(&req.spec)?.remove(0);
+            let artifact = self.fetch(src, &c, &staging)?;
+            return self.single(&staging, artifact, None, src.address());
+        }
+        self.choose_and_install(src, &req.spec, &staging)
+    }
+
+    /// A single artifact: stage, judge, commit.
+    fn single(
+        &mut self,
+        staging: &Staging,
+        artifact: Artifact,
+        expected: Option<&str>,
+        source: String,
+    ) -> Result<Installed> {
+        let mut staged = self.stage(staging, artifact, expected, source)?;
+        match self.gate(&staged.info, true)? {
+            Gate::Refused(report) => Err(report.refusal("its requirements do not hold here")),
+            Gate::Pass(deps) => {
+                staged.deps = deps;
+                self.commit(staging, staged)
+            }
+        }
+    }
+
+    /// The newest candidate whose contract holds: installed, or the reason
+    /// none was.
+    fn choose_and_install(
+        &mut self,
+        src: &mut dyn Source,
+        spec: &Spec,
+        staging: &Staging,
+    ) -> Result<Installed> {
+        let address = src.address();
+        let name = src
+            .plugin_name()
+            .ok_or_else(|| Error::new(format!("{address} does not say which plugin it holds")))?;
+        let receipt = self.store.receipt(&name)?;
+        let current = self.store.current(&name);
+        let policy = Policy::new(
+            spec,
+            self.opts.pre,
+            self.opts.major,
+            self.opts.update,
+            current.as_deref().and_then(requirements::parse_lenient),
+        );
+        let offered = src.versions(spec)?;
+        let found = select::choose(&address, offered, spec, &policy)?;
+        // Current: by version, or by the tag it came from (a tag and the
+        // INFO version may differ, e.g. `v2.0` and 2.0.0).
+        let current_tag = current
+            .as_deref()
+            .and_then(|c| receipt.version(c))
+            .filter(|v| v.source == address)
+            .and_then(|v| v.tag.clone());
+        let force = self.opts.force;
+        let is_current = |c: &Candidate| {
+            !force
+                && (c.version.as_ref().map(|v| v.to_string()) == current
+                    || current_tag.as_deref() == Some(c.label.as_str()))
+        };
+        let explicit = spec.is_explicit();
+        let mut downloads = 0;
+        let walked = select::walk(&found, is_current, |c| {
+            self.try_candidate(src, c, explicit, staging, &mut downloads)
+        })?;
+        let other_major = found.other_major.as_ref().map(|v| v.to_string());
+        if let Some((_, staged)) = walked.taken {
+            let mut done = self.commit(staging, staged)?;
+            done.skipped = walked.skipped;
+            done.other_major = other_major;
+            return Ok(done);
+        }
+        let already = |skipped: Vec<Skipped>| {
+            let mut done = Installed::unchanged(&name, current.as_deref().unwrap_or_default());
+            done.skipped = skipped;
+            done.other_major = other_major.clone();
+            done
+        };
+        if walked.reached_current.is_some() {
+            return Ok(already(walked.skipped));
+        }
+        match &current {
+            // Implicitly never older: what is live stays.
+            Some(_) if policy.no_downgrade => Ok(already(walked.skipped)),
+            _ if walked.skipped.is_empty() => {
+                Err(select::no_candidates(&address, spec, &policy, &found))
+            }
+            _ => {
+                let mut err = Error::new(format!(
+                    "no release of {address}{} works here",
+                    select::scope(spec, &policy)
+                ));
+                for s in &walked.skipped {
+                    err = err.caused_by(format!("{}: {}", ui::escape(&s.tag), s.reason));
+                }
+                Err(err
+                    .with_hint(format!(
+                        "see `kplug plugin versions {name}`; `--skip-checks` installs one anyway, at your own risk"
+                    ))
+                    .with_hint("nothing was changed"))
+            }
+        }
+    }
+
+    /// Judge one candidate: its known contract first, then (within the
+    /// download budget) its artifact.
+    fn try_candidate(
+        &mut self,
+        src: &mut dyn Source,
+        c: &Candidate,
+        explicit: bool,
+        staging: &Staging,
+        downloads: &mut usize,
+    ) -> Result<Verdict<Staged>> {
+        staging.reset()?;
+        let tag = ui::escape(&c.label).into_owned();
+        // Dependencies installed on the way (`--with-deps`), before or after
+        // the download.
+        let mut deps = Vec::new();
+        if !self.skip_checks() {
+            match known_contract(src, c, &self.contracts)? {
+                Some(Known::Published(Ok(info))) | Some(Known::Learned(info)) => {
+                    match self.gate(&info, false)? {
+                        Gate::Refused(report) if explicit => {
+                            return Err(report.refusal(&format!(
+                                "its requirements do not hold here (from the release's {CONTRACT_ASSET}; nothing was downloaded)"
+                            )));
+                        }
+                        Gate::Refused(report) => return Ok(Verdict::Pass(report.summary())),
+                        Gate::Pass(installed) => deps = installed,
+                    }
+                }
+                Some(Known::Published(Err(problem))) => {
+                    if explicit {
+                        return Err(Error::new(format!(
+                            "refusing {} {tag}: its {CONTRACT_ASSET} is invalid",
+                            src.address()
+                        ))
+                        .caused_by(problem));
+                    }
+                    return Ok(Verdict::Pass(format!(
+                        "its {CONTRACT_ASSET} is invalid: {problem}"
+                    )));
+                }
+                None => {}
+            }
+        }
+        if *downloads == MAX_TRIAL_DOWNLOADS {
+            return Ok(Verdict::Stop(format!(
+                "not tried: gave up after downloading {MAX_TRIAL_DOWNLOADS} releases"
+            )));
+        }
+        *downloads += 1;
+        let artifact = self.fetch(src, c, staging)?;
+        let name = src.plugin_name();
+        let mut staged = self.stage(staging, artifact, name.as_deref(), src.address())?;
+        if let Some(sha) = staged.artifact.sha256() {
+            self.contracts
+                .learn(sha, &src.address(), &c.label, &staged.info);
+        }
+        match self.gate(&staged.info, true)? {
+            Gate::Refused(report) if explicit => {
+                Err(report.refusal("its requirements do not hold here"))
+            }
+            Gate::Refused(report) => Ok(Verdict::Pass(report.summary())),
+            Gate::Pass(more) => {
+                deps.extend(more);
+                staged.deps = deps;
+                Ok(Verdict::Take(staged))
+            }
+        }
+    }
+
+    /// A known version of this source whose verified artifact is cached
+    /// needs no network at all: an explicit tag always, anything with
+    /// `--offline`. `None`: go to the network.
+    fn cached(&self, src: &dyn Source, spec: &Spec) -> Result<Option<Cached>> {
+        // The cache serves only offline installs and explicit tags; anything
+        // else asks the network, so cached archives are not hashed for
+        // nothing.
+        if !self.opts.offline && !spec.is_explicit() {
+            return Ok(None);
+        }
+        let address = src.address();
+        let Some(name) = src.plugin_name() else {
+            if self.opts.offline && src.is_remote() {
+                return Err(Error::usage(format!(
+                    "`--offline` cannot download from {}",
+                    ui::escape(&address)
+                ))
+                .with_hint("drop `--offline`; it installs versions kplug downloaded before from their repository"));
+            }
+            return Ok(None);
+        };
+        let receipt = self.store.receipt(&name)?;
+        let current = self.store.current(&name);
+        let version_of = |v: &InstalledVersion| semver::Version::parse(&v.version).ok();
+        let wanted = |v: &InstalledVersion| {
+            let in_major = self
+                .opts
+                .major
+                .is_none_or(|m| version_of(v).is_some_and(|p| p.major == m));
+            let pre_ok = self.opts.pre
+                || spec.is_explicit()
+                || version_of(v).is_some_and(|p| p.pre.is_empty());
+            v.source == address && in_major && pre_ok && spec.admits(&v.version, v.tag.as_deref())
+        };
+        // Each candidate with the path of its verified artifact (hashed once).
+        let mut local: Vec<(&InstalledVersion, PathBuf)> = receipt
+            .versions
+            .iter()
+            .filter(|v| wanted(v))
+            .filter_map(|v| Some((v, self.store.cached_blob(&v.sha256, &v.asset)?)))
+            .collect();
+        local.sort_by_key(|(v, _)| version_of(v));
+        // Offline, "the newest" never means older than what is installed.
+        let cur = current
+            .as_deref()
+            .and_then(|c| semver::Version::parse(c).ok());
+        if self.opts.offline
+            && !spec.is_explicit()
+            && let (Some(cur), Some(best)) = (&cur, local.last().and_then(|(v, _)| version_of(v)))
+            && best < *cur
+        {
+            return Ok(Some(Cached::Current(name, cur.to_string())));
+        }
+        if let Some((entry, path)) = local.pop() {
+            if current.as_deref() == Some(entry.version.as_str()) && !self.opts.force {
+                return Ok(Some(Cached::Current(name, entry.version.clone())));
+            }
+            return Ok(Some(Cached::Artifact(Artifact {
+                content: Content::File {
+                    file: super::download::Fetched {
+                        path,
+                        sha256: entry.sha256.clone(),
+                    },
+                    kind: super::asset::archive_kind(&entry.asset)
+                        .unwrap_or(super::ArchiveKind::Binary),
+                },
+                name: entry.asset.clone(),
+                verified: entry.verified_by,
+                tag: entry.tag.clone(),
+            })));
+        }
+        if self.opts.offline {
+            return Err(Error::new(format!(
+                "nothing cached for {address} that matches; cannot install offline"
+            ))
+            .with_hint("run the install once without `--offline` to fill the download cache"));
+        }
+        Ok(None)
+    }
+
+    /// Fetch a candidate's artifact into staging, then apply `--sha256` and
+    /// the checksum policy on top of what the source verified.
+    fn fetch(&self, src: &mut dyn Source, c: &Candidate, staging: &Staging) -> Result<Artifact> {
+        let platform = host_platform()?;
+        let install = &self.cfg.file()?.install;
+        let ctx = FetchContext {
+            cfg: self.cfg,
+            dir: staging.path(),
+            platform: &platform,
+            max_bytes: install.max_download_mib.saturating_mul(1024 * 1024),
+        };
+        let mut artifact = src.fetch(c, &ctx)?;
+        if let (Some(expected), Content::File { file, .. }) = (&self.opts.sha256, &artifact.content)
+        {
+            super::verify::check_sha(file, expected, &artifact.name)?;
+            if artifact.verified == Verification::None {
+                artifact.verified = Verification::Sha256Flag;
+            }
+        }
+        if artifact.verified == Verification::None {
+            let what = format!(
+                "{} {} publishes no checksum for {}",
+                src.address(),
+                ui::escape(&c.label),
+                ui::escape(&artifact.name)
+            );
+            if self.opts.require_checksum || install.require_checksum {
+                return Err(Error::new(format!(
+                    "{what}; refusing it ({})",
+                    if self.opts.require_checksum {
+                        "--require-checksum"
+                    } else {
+                        "install.requireChecksum in the config file"
+                    }
+                ))
+                .with_hint(
+                    "ask the author to publish a checksums.txt, or install without --require-checksum",
+                ));
+            }
+            ui::warn(
+                self.cfg,
+                &format!("{what}: its integrity rests on TLS alone"),
+            );
+        }
+        Ok(artifact)
+    }
+
+    /// Unpack an artifact in staging, find the plugin executable and
+    /// smoke-test it with INFO.
+    fn stage(
+        &self,
+        staging: &Staging,
+        artifact: Artifact,
+        expected: Option<&str>,
+        source: String,
+    ) -> Result<Staged> {
+        let root = staging.path().join("root");
+        match &artifact.content {
+            Content::Tree(tree) => std::fs::rename(tree, &root)
+                .map_err(|e| Error::new("could not stage the directory").caused_by(e))?,
+            Content::File { file, kind } => {
+                std::fs::create_dir_all(&root).map_err(|e| {
+                    Error::new("could not create the staging directory").caused_by(e)
+                })?;
+                extract::extract(
+                    &file.path,
+                    *kind,
+                    &artifact.name,
+                    &root,
+                    Limits::of(self.cfg)?,
+                )?;
+            }
+        }
+        let exe = extract::find_plugin(&root, expected)?;
+        // The executable's directory becomes the version directory.
+        let exe_dir = exe.parent().expect("found under root").to_path_buf();
+        let probe_name = expected.map(str::to_string).unwrap_or_else(|| {
+            let file = exe.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+            file.strip_prefix(EXECUTABLE_PREFIX)
+                .unwrap_or(file)
+                .to_string()
+        });
+        let shown = ui::escape(&artifact.name).into_owned();
+        let located = Located {
+            name: probe_name,
+            path: exe.clone(),
+            dir: exe_dir.clone(),
+            origin: Origin::Store,
+            stat: None,
+        };
+        let (info, _protocol) = probe::smoke_test(self.cfg, &located).map_err(|reason| {
+            Error::new(format!("refusing {shown}: the plugin does not work here"))
+                .caused_by(reason)
+                .with_hint("nothing was installed; a plugin must answer `KPLUG_COMMAND=INFO` (see docs/protocol.md)")
+        })?;
+        let name = check_name(&info, expected, &shown)?;
+        // Installed under its canonical name, whatever the archive called it.
+        let canonical = exe_dir.join(format!("{EXECUTABLE_PREFIX}{name}"));
+        if exe != canonical {
+            std::fs::rename(&exe, &canonical)
+                .map_err(|e| Error::new("could not rename the plugin executable").caused_by(e))?;
+        }
+        Ok(Staged {
+            artifact,
+            info,
+            name,
+            source,
+            exe_dir,
+            deps: Vec::new(),
+        })
+    }
+
+    /// Judge a plugin's contract before installing it, installing missing
+    /// required plugins first with `--with-deps`. An error: a required
+    /// plugin is missing and cannot (or may not) be installed. `last` is
+    /// the final check (from the real INFO): the one that warns when checks
+    /// are skipped.
+    pub fn gate(&mut self, info: &Info, last: bool) -> Result<Gate> {
+        let report = requirements::check_info(info, &Env::now(self.cfg, &info.name, None));
+        if self.skip_checks() {
+            if last {
+                requirements::warn_skipped(self.cfg, &report);
+            }
+            return Ok(Gate::Pass(Vec::new()));
+        }
+        if !report.compatible() {
+            return Ok(Gate::Refused(report));
+        }
+        let missing: Vec<requirements::Item> = report.missing().cloned().collect();
+        if missing.is_empty() {
+            return Ok(Gate::Pass(Vec::new()));
+        }
+        if !self.opts.with_deps {
+            return Err(report
+                .refusal("required plugins are missing")
+                .with_hint("nothing was changed"));
+        }
+        let mut deps = Vec::new();
+        for item in missing {
+            deps.push(self.install_dependency(info, &report, &item)?);
+        }
+        let report = requirements::check_info(info, &Env::now(self.cfg, &info.name, None));
+        if !report.ok() {
+            return Err(report
+                .refusal("its requirements still do not hold after installing its dependencies"));
+        }
+        Ok(Gate::Pass(deps))
+    }
+
+    fn install_dependency(
+        &mut self,
+        info: &Info,
+        report: &Report,
+        item: &requirements::Item,
+    ) -> Result<Installed> {
+        let Some(src) = &item.source else {
+            return Err(report.refusal(&format!(
+                "it requires the plugin {}, and does not say where that comes from",
+                item.name
+            )));
+        };
+        if self.chain.contains(&item.name) || item.name == info.name {
+            return Err(Error::new(format!(
+                "refusing {} {}: its required plugins form a cycle ({} > {})",
+                info.name,
+                info.version,
+                self.chain.join(" > "),
+                item.name
+            )));
+        }
+        let mut req = source::parse(self.cfg, src, None)?;
+        let range = semver::VersionReq::parse(&item.wanted).unwrap_or(semver::VersionReq::STAR);
+        if req.source.has_versions() {
+            req.spec = if range == semver::VersionReq::STAR {
+                Spec::Latest
+            } else {
+                Spec::Req(range)
+            };
+        }
+        eprintln!(
+            "installing {} {} from {}, required by {} {}…",
+            item.name,
+            item.wanted,
+            ui::escape(src),
+            info.name,
+            info.version
+        );
+        let dep_opts = InstallOptions {
+            require_checksum: self.opts.require_checksum,
+            offline: self.opts.offline,
+            hooks: self.opts.hooks,
+            with_deps: true,
+            ..InstallOptions::default()
+        };
+        let mut inner = Installer {
+            cfg: self.cfg,
+            store: self.store,
+            lock: self.lock,
+            opts: &dep_opts,
+            chain: self.chain.clone(),
+            contracts: std::mem::replace(&mut self.contracts, Contracts::empty()),
+        };
+        inner.chain.push(info.name.clone());
+        let result = inner.install(req);
+        self.contracts = inner.contracts;
+        let dep = result.map_err(|e| {
+            e.context(format!(
+                "could not install {} (required by {} {})",
+                item.name, info.name, info.version
+            ))
+        })?;
+        if dep.name != item.name {
+            return Err(Error::new(format!(
+                "{} installed the plugin `{}`, but {} requires `{}`",
+                ui::escape(src),
+                dep.name,
+                info.name,
+                item.name
+            )));
+        }
+        Ok(dep)
+    }
+
+    /// Move a staged, checked plugin into the store and switch to it, as one
+    /// transaction; keep its artifact in the cache.
+    fn commit(&self, staging: &Staging, staged: Staged) -> Result<Installed> {
+        let Staged {
+            artifact,
+            info,
+            name,
+            source: address,
+            exe_dir,
+            deps,
+        } = staged;
+        let version = info.version.to_string();
+        let previous = self.store.current(&name);
+        if previous.as_deref() == Some(version.as_str()) && !self.opts.force {
+            let mut done = Installed::unchanged(&name, &version);
+            done.deps = deps;
+            return Ok(done);
+        }
+        let receipt = self.store.receipt(&name)?;
+        let sha256 = match artifact.sha256() {
+            Some(s) => s.to_string(),
+            // A directory: the executable stands for it.
+            None => crate::fsutil::sha256_file(&executable(&exe_dir, &name))
+                .map_err(|e| Error::new("could not read the plugin").caused_by(e))?,
+        };
+        check_unchanged_release(
+            self.cfg,
+            &receipt,
+            &name,
+            &version,
+            &address,
+            &sha256,
+            self.opts.force,
+        )?;
+        let entry = InstalledVersion {
+            version: version.clone(),
+            source: address,
+            tag: artifact.tag.clone(),
+            asset: artifact.name.clone(),
+            sha256: sha256.clone(),
+            verified_by: artifact.verified,
+            installed: crate::store::now(),
+        };
+        let mut tx = self.store.transaction(self.lock);
+        tx.add_version(&exe_dir, &name, &version)?;
+        tx.update_receipt(&name, |r| {
+            r.versions.retain(|v| v.version != version);
+            r.versions.push(entry.clone());
+        })?;
+        let switched = activate(self.cfg, self.store, self.lock, tx, &name, &version)?;
+        // A download in staging is moved into the cache; a cached or local
+        // file stays where it is.
+        if let Content::File { file, .. } = &artifact.content
+            && file.path.starts_with(staging.path())
+            && artifact.tag.is_some()
+            && let Err(e) = self.store.keep_blob(self.lock, &file.path, &sha256)
+        {
+            ui::warn(
+                self.cfg,
+                &format!("could not keep the download for offline reinstalls: {e}"),
+            );
+        }
+        Ok(Installed {
+            name,
+            version,
+            previous,
+            unchanged: false,
+            entry: Some(entry),
+            hook_error: None,
+            skipped: Vec::new(),
+            other_major: None,
+            deps,
+            pruned: switched.pruned,
+        })
+    }
+}
+
+/// Install `req` under the store lock, then fire `post-plugin-install`
+/// (without the lock: a hook may well call kplug).
+pub(crate) fn run(cfg: &Config, req: Request, opts: &InstallOptions) -> Result<Installed> {
+    let installed = {
+        let store = Store::new(cfg)?;
+        let lock = store.lock()?;
+        let mut installer = Installer::new(cfg, &store, &lock, opts);
+        let result = installer.install(req);
+        installer.finish();
+        result?
+    };
+    Ok(fire_post_install(cfg, installed, opts))
+}
+
+fn fire_post_install(cfg: &Config, mut installed: Installed, opts: &InstallOptions) -> Installed {
+    // Dependencies were installed first; their hooks fire first.
+    installed.deps = std::mem::take(&mut installed.deps)
+        .into_iter()
+        .map(|d| fire_post_install(cfg, d, opts))
+        .collect();
+    let dep_error = installed.deps.iter_mut().find_map(|d| d.hook_error.take());
+    if installed.unchanged || !opts.hooks || cfg.no_hooks() {
+        installed.hook_error = dep_error;
+        return installed;
+    }
+    let plan = match hooks::plan(cfg, Event::PostPluginInstall, Some(&installed.name)) {
+        Ok(p) => p,
+        Err(e) => {
+            installed.hook_error = Some(e);
+            return installed;
+        }
+    };
+    let ctx = ExecContext::for_plugin(
+        Event::PostPluginInstall,
+        crate::clock::invocation_id(),
+        &installed.name,
+        &installed.version,
+    );
+    let runs = hooks::fire_post(
+        cfg,
+        &plan,
+        &ctx,
+        FireOptions {
+            jobs: 1,
+            best_effort: false,
+        },
+    );
+    let done = format!("{} {} is installed", installed.name, installed.version);
+    installed.hook_error =
+        hooks::fire::post_failures(Event::PostPluginInstall, &done, &runs).or(dep_error);
+    installed
+}
+
+/// A candidate's contract known without a download: published by the
+/// source, or learned by an earlier download of the same artifact.
+pub(crate) fn known_contract(
+    src: &mut dyn Source,
+    c: &Candidate,
+    contracts: &Contracts,
+) -> Result<Option<Known>> {
+    if let Some(p) = src.contract(c)? {
+        return Ok(Some(Known::Published(p)));
+    }
+    Ok(known_contract_learned(src, c, contracts)?.map(Known::Learned))
+}
+
+/// A contract learned by an earlier download of `c`'s artifact.
+pub(crate) fn known_contract_learned(
+    src: &mut dyn Source,
+    c: &Candidate,
+    contracts: &Contracts,
+) -> Result<Option<Info>> {
+    let sha = match Platform::host() {
+        Some(platform) => src.published_sha256(c, &platform)?,
+        None => None,
+    };
+    Ok(contracts
+        .find(&src.address(), &c.label, sha.as_deref())
+        .cloned())
+}
+
+/// A candidate's contract known without a download.
+pub(crate) enum Known {
+    Published(Published),
+    Learned(Info),
+}
+
+enum Cached {
+    /// Nothing to do: this version is current.
+    Current(String, String),
+    Artifact(Artifact),
+}
+
+fn host_platform() -> Result<Platform> {
+    Platform::host().ok_or_else(|| {
+        Error::new("kplug cannot pick release assets for this operating system or architecture")
+    })
+}
+
+/// A release must never change once published: the same version from the
+/// same source with other bytes is refused (unless `--force`).
+fn check_unchanged_release(
+    cfg: &Config,
+    receipt: &Receipt,
+    name: &str,
+    version: &str,
+    source: &str,
+    sha256: &str,
+    force: bool,
+) -> Result<()> {
+    let Some(old) = receipt.version(version) else {
+        return Ok(());
+    };
+    if old.source != source || old.sha256 == sha256 {
+        return Ok(());
+    }
+    let what = format!(
+        "{name} {version} from {source} is not the file installed before under that version"
+    );
+    let hashes = format!("recorded sha256 {}, this one {sha256}", old.sha256);
+    if !force {
+        return Err(Error::new(what).caused_by(hashes).with_hint(
+            "a release should never change once published; reinstall with `--force` only if you trust the change",
+        ));
+    }
+    ui::warn(
+        cfg,
+        &format!("{what} ({hashes}); installing it anyway (--force)"),
+    );
+    Ok(())
+}
+
+/// Switch `current` to an installed version within `tx`, then probe it
+/// through the live link. A failed probe takes the whole transaction back
+/// (the switch, and the version and receipt entry if `tx` added them), and
+/// the error says both what failed and what is live now. On success the
+/// old `current` becomes the rollback target, the transaction is
+/// committed, and old versions are pruned (`install.keepVersions`).
+pub(crate) fn activate(
+    cfg: &Config,
+    store: &Store,
+    lock: &StoreLock,
+    mut tx: Transaction<'_>,
+    name: &str,
+    version: &str,
+) -> Result<Switched> {
+    let previous = store.current(name);
+    tx.switch(name, version)?;
+    if let Err(reason) = health_probe(cfg, store, name, version) {
+        let back = tx.rollback();
+        let live = match (&back, store.current(name)) {
+            (Err(_), _) => String::new(),
+            (Ok(()), Some(p)) => format!("switched back: {name} {p} is live again"),
+            (Ok(()), None) => format!("{name} was not installed before, and is not now"),
+        };
+        return Err(match back {
+            Ok(()) => Error::new(format!(
+                "{name} {version} failed its health check after the switch; {live}"
+            ))
+            .caused_by(reason)
+            .with_hint(format!(
+                "{name} {version} answered INFO in staging but not through its live `current` link"
+            )),
+            Err(e) => Error::new(format!(
+                "{name} {version} failed its health check after the switch, and switching back failed"
+            ))
+            .caused_by(reason)
+            .caused_by(e)
+            .with_hint(format!("switch by hand with `kplug plugin use {name} VERSION`")),
+        });
+    }
+    if previous.as_deref() != Some(version) {
+        tx.update_receipt(name, |r| r.previous = previous.clone())?;
+    }
+    tx.commit();
+    let keep = cfg.file()?.install.keep_versions;
+    let pruned = store.prune(lock, name, keep).unwrap_or_else(|e| {
+        ui::warn(cfg, &format!("could not prune old versions of {name}: {e}"));
+        Vec::new()
+    });
+    Ok(Switched { previous, pruned })
+}
+
+/// INFO through `plugins/<name>/current/kplug-<name>`: the file a dispatch
+/// or a hook runs now. It must answer, and report this name and version.
+fn health_probe(cfg: &Config, store: &Store, name: &str, version: &str) -> Result<(), String> {
+    let located = Located {
+        name: name.to_string(),
+        path: store
+            .plugin_dir(name)
+            .join("current")
+            .join(format!("{EXECUTABLE_PREFIX}{name}")),
+        dir: store.version_dir(name, version),
+        origin: Origin::Store,
+        stat: None,
+    };
+    let (info, _) = probe::smoke_test(cfg, &located)?;
+    if info.name != name {
+        return Err(format!(
+            "INFO through `current` reports the name `{}`",
+            info.name
+        ));
+    }
+    if info.version.to_string() != version {
+        return Err(format!(
+            "INFO through `current` reports version {}, not {version}",
+            info.version
+        ));
+    }
+    Ok(())
+}
+
+/// The name a plugin will be installed under: what its INFO says, which
+/// must match what the source implies.
+fn check_name(info: &Info, expected: Option<&str>, shown: &str) -> Result<String> {
+    if let Some(expected) = expected
+        && info.name != expected
+    {
+        return Err(Error::new(format!(
+            "refusing {shown}: its INFO reports the name `{}`, but the source is for `{expected}`",
+            info.name
+        ))
+        .with_hint("the repository `kplug-<name>` (or `<name>`) must ship the plugin `<name>`"));
+    }
+    names::validate(&info.name)
+        .map_err(|e| Error::new(format!("refusing {shown}: plugin name `{}` {e}", info.name)))?;
+    Ok(info.name.clone())
+}
+
+/// The path of a plugin's executable in a version directory.
+pub(crate) fn executable(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{EXECUTABLE_PREFIX}{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::source::Candidate;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// One version a fake source offers: its contract (if published), and
+    /// the INFO its artifact answers with (its `requires`), and the shell
+    /// line it runs before answering INFO.
+    struct Offer {
+        version: &'static str,
+        published: Option<&'static str>,
+        requires: &'static str,
+        before_info: &'static str,
+    }
+
+    fn offer(version: &'static str, requires: &'static str) -> Offer {
+        Offer {
+            version,
+            published: None,
+            requires,
+            before_info: "",
+        }
+    }
+
+    /// A source kept in memory; what it fetched is recorded.
+    struct Fake {
+        offers: Vec<Offer>,
+        verified: Verification,
+        fetched: Rc<RefCell<Vec<String>>>,
+    }
+
+    fn script(o: &Offer) -> String {
+        format!(
+            "#!/bin/sh\n{}\nif [ \"$KPLUG_COMMAND\" = INFO ]; then\ncat <<'EOF'\nprotocols: [1]\nname: demo\nversion: {}\n{}\nEOF\nexit 0\nfi\n",
+            o.before_info, o.version, o.requires
+        )
+    }
+
+    impl Source for Fake {
+        fn address(&self) -> String {
+            "test/kplug-demo".into()
+        }
+        fn plugin_name(&self) -> Option<String> {
+            Some("demo".into())
+        }
+        fn versions(&mut self, spec: &Spec) -> Result<Vec<Candidate>> {
+            Ok(self
+                .offers
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| !matches!(spec, Spec::Tag(t) if t.trim_start_matches('v') != o.version))
+                .map(|(i, o)| Candidate {
+                    version: semver::Version::parse(o.version).ok(),
+                    label: format!("v{}", o.version),
+                    prerelease: false,
+                    key: i,
+                })
+                .collect())
+        }
+        fn contract(&mut self, c: &Candidate) -> Result<Option<Published>> {
+            Ok(self.offers[c.key].published.map(|requires| {
+                let doc = format!(
+                    "protocols: [1]\nname: demo\nversion: {}\n{requires}",
+                    self.offers[c.key].version
+                );
+                Info::parse(doc.as_bytes()).map_err(|e| e.to_string())
+            }))
+        }
+        fn fetch(&mut self, c: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact> {
+            let o = &self.offers[c.key];
+            self.fetched.borrow_mut().push(o.version.to_string());
+            let path = ctx.dir.join("artifact");
+            std::fs::write(&path, script(o)).unwrap();
+            Ok(Artifact {
+                content: Content::File {
+                    file: crate::install::download::Fetched {
+                        sha256: crate::fsutil::sha256_file(&path).unwrap(),
+                        path,
+                    },
+                    kind: crate::install::ArchiveKind::Binary,
+                },
+                name: "kplug-demo".into(),
+                verified: self.verified,
+                tag: Some(c.label.clone()),
+            })
+        }
+    }
+
+    struct Env {
+        _home: tempfile::TempDir,
+        cfg: Config,
+        fetched: Rc<RefCell<Vec<String>>>,
+    }
+
+    fn env() -> Env {
+        let home = tempfile::tempdir().unwrap();
+        let cfg = Config::from_vars(vec![
+            ("KPLUG_HOME".into(), home.path().join("kplug").into()),
+            ("HOME".into(), home.path().into()),
+            ("PATH".into(), "/usr/bin:/bin".into()),
+        ]);
+        Env {
+            _home: home,
+            cfg,
+            fetched: Rc::default(),
+        }
+    }
+
+    impl Env {
+        fn install(
+            &self,
+            offers: Vec<Offer>,
+            spec: Spec,
+            opts: InstallOptions,
+        ) -> Result<Installed> {
+            self.install_verified(offers, spec, opts, Verification::ChecksumsFile)
+        }
+
+        fn install_verified(
+            &self,
+            offers: Vec<Offer>,
+            spec: Spec,
+            opts: InstallOptions,
+            verified: Verification,
+        ) -> Result<Installed> {
+            let store = Store::new(&self.cfg).unwrap();
+            let lock = store.lock().unwrap();
+            let mut i = Installer::new(&self.cfg, &store, &lock, &opts);
+            let req = Request {
+                source: Box::new(Fake {
+                    offers,
+                    verified,
+                    fetched: self.fetched.clone(),
+                }),
+                spec,
+            };
+            let r = i.install(req);
+            i.finish();
+            r
+        }
+
+        fn store(&self) -> Store {
+            Store::new(&self.cfg).unwrap()
+        }
+
+        fn fetched(&self) -> Vec<String> {
+            self.fetched.borrow().clone()
+        }
+    }
+
+    const TOO_NEW: &str = "requires: {kplug: '>=99'}\n";
+
+    #[test]
+    fn the_newest_that_holds_is_installed_and_a_published_refusal_is_never_fetched() {
+        let e = env();
+        let offers = vec![
+            offer("1.0.0", ""),
+            offer("1.1.0", ""),
+            Offer {
+                published: Some(TOO_NEW),
+                ..offer("1.3.0", TOO_NEW)
+            },
+            offer("1.2.0", TOO_NEW),
+        ];
+        let done = e
+            .install(offers, Spec::Latest, InstallOptions::default())
+            .unwrap();
+        assert_eq!(done.version, "1.1.0");
+        assert_eq!(e.fetched(), ["1.2.0", "1.1.0"], "1.3.0 was judged unseen");
+        let skipped: Vec<&str> = done.skipped.iter().map(|s| s.tag.as_str()).collect();
+        assert_eq!(skipped, ["v1.3.0", "v1.2.0"]);
+        assert!(done.skipped[0].reason.contains("requires kplug >=99"));
+        let store = e.store();
+        assert_eq!(store.current("demo").as_deref(), Some("1.1.0"));
+        assert_eq!(store.installed_versions("demo"), ["1.1.0"]);
+        let entry = store.receipt("demo").unwrap();
+        assert_eq!(entry.versions[0].verified_by, Verification::ChecksumsFile);
+        assert_eq!(entry.versions[0].tag.as_deref(), Some("v1.1.0"));
+    }
+
+    #[test]
+    fn a_contract_learned_by_downloading_is_not_downloaded_again() {
+        let e = env();
+        let offers = || vec![offer("1.0.0", ""), offer("1.2.0", TOO_NEW)];
+        e.install(offers(), Spec::Latest, InstallOptions::default())
+            .unwrap();
+        assert_eq!(e.fetched(), ["1.2.0", "1.0.0"]);
+        let again = e
+            .install(
+                offers(),
+                Spec::Latest,
+                InstallOptions {
+                    update: true,
+                    ..InstallOptions::default()
+                },
+            )
+            .unwrap();
+        assert!(again.unchanged);
+        assert_eq!(
+            e.fetched(),
+            ["1.2.0", "1.0.0"],
+            "nothing fetched the second time"
+        );
+        assert!(
+            again.skipped[0].reason.contains(">=99"),
+            "{:?}",
+            again.skipped
+        );
+    }
+
+    #[test]
+    fn a_health_probe_that_fails_after_the_switch_takes_everything_back() {
+        let e = env();
+        e.install(
+            vec![offer("1.0.0", "")],
+            Spec::Latest,
+            InstallOptions::default(),
+        )
+        .unwrap();
+        let store = e.store();
+        let receipt = std::fs::read(store.plugin_dir("demo").join("receipt.yaml")).unwrap();
+        // Answers INFO in staging, not through the live `current` link.
+        let broken = Offer {
+            before_info: "case \"$0\" in */current/*) exit 3 ;; esac",
+            ..offer("2.0.0", "")
+        };
+        let err = e
+            .install(
+                vec![offer("1.0.0", ""), broken],
+                Spec::Latest,
+                InstallOptions::default(),
+            )
+            .unwrap_err();
+        assert!(
+            err.message().contains(
+                "failed its health check after the switch; switched back: demo 1.0.0 is live again"
+            ),
+            "{err}"
+        );
+        assert_eq!(store.current("demo").as_deref(), Some("1.0.0"));
+        assert_eq!(store.installed_versions("demo"), ["1.0.0"]);
+        assert_eq!(
+            std::fs::read(store.plugin_dir("demo").join("receipt.yaml")).unwrap(),
+            receipt,
+            "the receipt is as it was"
+        );
+    }
+
+    #[test]
+    fn downloads_stop_after_the_budget() {
+        let e = env();
+        let offers: Vec<Offer> = [
+            "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0",
+        ]
+        .into_iter()
+        .map(|v| offer(v, TOO_NEW))
+        .collect();
+        let err = e
+            .install(offers, Spec::Latest, InstallOptions::default())
+            .unwrap_err();
+        assert_eq!(e.fetched().len(), MAX_TRIAL_DOWNLOADS);
+        let text = err.to_string();
+        assert!(
+            text.contains("no release of test/kplug-demo works here"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gave up after downloading 5 releases"),
+            "{text}"
+        );
+        assert!(e.store().plugins().is_empty());
+    }
+
+    #[test]
+    fn an_explicit_version_that_does_not_hold_is_an_error_not_a_skip() {
+        let e = env();
+        let offers = vec![
+            offer("1.0.0", ""),
+            Offer {
+                published: Some(TOO_NEW),
+                ..offer("2.0.0", TOO_NEW)
+            },
+        ];
+        let err = e
+            .install(
+                offers,
+                Spec::Tag("v2.0.0".into()),
+                InstallOptions::default(),
+            )
+            .unwrap_err();
+        assert!(err.message().contains("refusing demo 2.0.0"), "{err}");
+        assert!(err.message().contains("nothing was downloaded"), "{err}");
+        assert!(e.fetched().is_empty());
+    }
+
+    #[test]
+    fn an_unverified_artifact_warns_or_is_refused_by_policy() {
+        let e = env();
+        let err = e
+            .install_verified(
+                vec![offer("1.0.0", "")],
+                Spec::Latest,
+                InstallOptions {
+                    require_checksum: true,
+                    ..InstallOptions::default()
+                },
+                Verification::None,
+            )
+            .unwrap_err();
+        assert!(err.message().contains("publishes no checksum"), "{err}");
+        assert!(e.store().plugins().is_empty());
+        let done = e
+            .install_verified(
+                vec![offer("1.0.0", "")],
+                Spec::Latest,
+                InstallOptions::default(),
+                Verification::None,
+            )
+            .unwrap();
+        assert_eq!(done.entry.unwrap().verified_by, Verification::None);
+        // `--sha256` on top makes it verified.
+        let sha = {
+            let o = offer("1.1.0", "");
+            let text = script(&o);
+            crate::fsutil::sha256_of(text.as_bytes()).unwrap()
+        };
+        let done = e
+            .install_verified(
+                vec![offer("1.1.0", "")],
+                Spec::Latest,
+                InstallOptions {
+                    sha256: Some(sha),
+                    ..InstallOptions::default()
+                },
+                Verification::None,
+            )
+            .unwrap();
+        assert_eq!(done.entry.unwrap().verified_by, Verification::Sha256Flag);
+        let err = e
+            .install_verified(
+                vec![offer("1.2.0", "")],
+                Spec::Latest,
+                InstallOptions {
+                    sha256: Some("0".repeat(64)),
+                    ..InstallOptions::default()
+                },
+                Verification::None,
+            )
+            .unwrap_err();
+        assert!(err.message().contains("checksum mismatch"), "{err}");
+        assert_eq!(e.store().current("demo").as_deref(), Some("1.1.0"));
+    }
+
+    #[test]
+    fn a_forced_reinstall_of_the_current_version_replaces_it() {
+        let e = env();
+        e.install(
+            vec![offer("1.0.0", "")],
+            Spec::Latest,
+            InstallOptions::default(),
+        )
+        .unwrap();
+        let same = e
+            .install(
+                vec![offer("1.0.0", "")],
+                Spec::Latest,
+                InstallOptions::default(),
+            )
+            .unwrap();
+        assert!(same.unchanged);
+        assert_eq!(e.fetched(), ["1.0.0"], "current: nothing fetched");
+        let forced = e
+            .install(
+                vec![offer("1.0.0", "")],
+                Spec::Latest,
+                InstallOptions {
+                    force: true,
+                    ..InstallOptions::default()
+                },
+            )
+            .unwrap();
+        assert!(!forced.unchanged);
+        assert_eq!(e.fetched(), ["1.0.0", "1.0.0"]);
+        assert_eq!(e.store().installed_versions("demo"), ["1.0.0"]);
+    }
+}
