@@ -6,7 +6,7 @@
 //! The config file is read lazily by [`Config::file`], so the dispatch path
 //! never pays for it.
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::protocol;
 use serde::Deserialize;
 use std::ffi::{OsStr, OsString};
@@ -221,14 +221,22 @@ fn split_paths(value: Option<&OsStr>, absolute: impl Fn(PathBuf) -> PathBuf) -> 
     let mut out: Vec<PathBuf> = Vec::new();
     // An empty entry would mean "the current directory"; searching it for
     // executables is a classic trap, so it is skipped. A directory listed
-    // twice is searched once, so it cannot shadow itself.
-    let dirs = std::env::split_paths(value.unwrap_or_default())
+    // twice is searched once, so it cannot shadow itself. A short PATH is
+    // checked by scanning (no hashing on the dispatch path); a long one
+    // through a set, so that thousands of entries cost linear time.
+    let dirs: Vec<PathBuf> = std::env::split_paths(value.unwrap_or_default())
         .filter(|d| !d.as_os_str().is_empty())
-        .map(absolute);
-    for dir in dirs {
-        if !out.contains(&dir) {
-            out.push(dir);
+        .map(absolute)
+        .collect();
+    if dirs.len() <= 64 {
+        for dir in dirs {
+            if !out.contains(&dir) {
+                out.push(dir);
+            }
         }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(dirs.len());
+        out.extend(dirs.into_iter().filter(|d| seen.insert(d.clone())));
     }
     out
 }
@@ -381,18 +389,26 @@ impl Config {
 }
 
 fn read_config_file(path: &Path) -> Result<FileConfig> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+    let text = match crate::fsutil::read_bounded(path, 1024 * 1024) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            Error::new(format!(
+                "the config file {} is not UTF-8 text",
+                path.display()
+            ))
+        })?,
+        Err(crate::fsutil::ReadError::Missing) => return Ok(FileConfig::default()),
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("could not read the config file {}", path.display()));
+            return Err(
+                Error::new(format!("could not read the config file {}", path.display()))
+                    .caused_by(e),
+            );
         }
     };
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_yaml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    crate::protocol::yaml::from_str(&text)
+        .map_err(|e| Error::new(format!("invalid config file {}", path.display())).caused_by(e))
 }
 
 #[cfg(test)]

@@ -107,18 +107,8 @@ impl std::fmt::Display for ReadError {
 /// regular file is read (opening never blocks, so a FIFO cannot hang
 /// kplug), and at most `max` bytes of it.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => ReadError::Missing,
-            _ => ReadError::Io(e),
-        })?;
+    let file = open_regular(path)?;
     let meta = file.metadata().map_err(ReadError::Io)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotAFile);
-    }
     if meta.len() > max {
         return Err(ReadError::TooLarge(max));
     }
@@ -130,6 +120,46 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge(max));
     }
     Ok(data)
+}
+
+/// The last `max` bytes of a file kplug appends to (a journal), from the
+/// first whole line in them; the same checks as [`read_bounded`].
+pub fn read_tail(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = open_regular(path)?;
+    let len = file.metadata().map_err(ReadError::Io)?.len();
+    let start = len.saturating_sub(max);
+    file.seek(SeekFrom::Start(start)).map_err(ReadError::Io)?;
+    let mut data = Vec::new();
+    file.take(max)
+        .read_to_end(&mut data)
+        .map_err(ReadError::Io)?;
+    if start > 0 {
+        // Cut into a line: drop its end.
+        let first = data
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(data.len(), |i| i + 1);
+        data.drain(..first);
+    }
+    Ok(data)
+}
+
+/// Open a file for reading only if it is a regular file (never blocking on
+/// a FIFO).
+fn open_regular(path: &Path) -> Result<File, ReadError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ReadError::Missing,
+            _ => ReadError::Io(e),
+        })?;
+    if !file.metadata().map_err(ReadError::Io)?.is_file() {
+        return Err(ReadError::NotAFile);
+    }
+    Ok(file)
 }
 
 /// Whether `s` is a sha256 in hex: 64 hex digits (either case).
@@ -244,6 +274,19 @@ mod tests {
         assert!(matches!(
             read_bounded(dir.path(), 5),
             Err(ReadError::NotAFile)
+        ));
+    }
+
+    #[test]
+    fn tails_start_at_a_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("j");
+        std::fs::write(&f, b"one\ntwo\nthree\n").unwrap();
+        assert_eq!(read_tail(&f, 100).unwrap(), b"one\ntwo\nthree\n");
+        assert_eq!(read_tail(&f, 8).unwrap(), b"three\n");
+        assert!(matches!(
+            read_tail(&dir.path().join("no"), 8),
+            Err(ReadError::Missing)
         ));
     }
 

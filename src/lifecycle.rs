@@ -59,7 +59,7 @@ fn record_path(cfg: &Config, name: &str) -> Result<PathBuf> {
 
 /// The record of `name`, if kplug created it.
 pub fn record(cfg: &Config, name: &str) -> Option<Record> {
-    let bytes = std::fs::read(record_path(cfg, name).ok()?).ok()?;
+    let bytes = crate::fsutil::read_bounded(&record_path(cfg, name).ok()?, 1024 * 1024).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -132,6 +132,16 @@ pub fn find_cluster(
     Err(no_cluster(name))
 }
 
+/// An interrupt that came while the `pre-*` hooks ran (between two of them,
+/// or after the last) stops the operation before the engine is touched.
+fn not_interrupted() -> Result<()> {
+    if crate::exec::interrupt::interrupted() {
+        return Err(Error::new("interrupted; nothing was changed")
+            .with_code(crate::exec::interrupt::EXIT_INTERRUPTED));
+    }
+    Ok(())
+}
+
 /// One event at a time per cluster: an exclusive `flock` held for the
 /// whole operation, released when the returned file is dropped (or the
 /// process dies, so a crash never leaves a stale lock).
@@ -150,10 +160,16 @@ pub fn lock(cfg: &Config, name: &str) -> Result<File> {
             cfg,
             &format!("another kplug is working on cluster `{name}`; waiting for it to finish"),
         );
+        // Ctrl-C here stops the whole operation: nothing has happened yet.
+        let _wait = crate::exec::interrupt::abortable(
+            "waiting for another kplug to finish with the cluster",
+        );
         // SAFETY: as above.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::new(format!("could not lock cluster `{name}`"))
-                .caused_by(std::io::Error::last_os_error()));
+        while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::new(format!("could not lock cluster `{name}`")).caused_by(e));
+            }
         }
     }
     Ok(file)
@@ -264,6 +280,7 @@ pub fn create(
         .map(|c| c.annotations)
         .unwrap_or_default();
 
+    not_interrupted()?;
     if let Err(e) = engine.create(&spec) {
         return Err(rollback(cfg, engine, &spec.name, &annotations, opts, e));
     }
@@ -395,6 +412,7 @@ pub fn delete(cfg: &Config, engine: &dyn Engine, name: &str, opts: Options) -> R
     );
     let pre = plan_for(cfg, opts, &ctx)?;
     hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
+    not_interrupted()?;
     engine.delete(name)?;
     remove_record(cfg, name);
     ctx.event = Event::PostClusterDelete;
@@ -438,6 +456,7 @@ pub fn start_stop(
     let mut ctx = context(pre_event, cluster_context(cfg, &cluster), None, &id);
     let pre = plan_for(cfg, opts, &ctx)?;
     hooks::fire_pre(cfg, &pre, &mut ctx, fire_options(opts, false))?;
+    not_interrupted()?;
     if start {
         engine.start(name)?;
     } else {

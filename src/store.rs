@@ -291,8 +291,8 @@ impl Store {
             }
             Err(e) => return Err(corrupt(e.to_string())),
         };
-        let mut receipt: Receipt =
-            serde_yaml::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|_| corrupt("it is not UTF-8".into()))?;
+        let mut receipt: Receipt = crate::protocol::yaml::from_str(&text).map_err(corrupt)?;
         if let Some(p) = receipt.problem() {
             return Err(corrupt(p));
         }

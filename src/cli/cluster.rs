@@ -167,7 +167,9 @@ fn get(cfg: &Config, name: &str, engine: Option<&str>, output: Format) -> Result
         return Ok(0);
     }
     let mut s = String::new();
-    let mut field = |k: &str, v: &str| s.push_str(&format!("{:<12}{v}\n", format!("{k}:")));
+    // Values come from the engine: shown escaped, one line each.
+    let mut field =
+        |k: &str, v: &str| s.push_str(&format!("{:<12}{}\n", format!("{k}:"), ui::escape(v)));
     field("name", &cluster.name);
     field(
         "engine",

@@ -40,16 +40,65 @@ pub fn run(cfg: &Config, words: &[OsString]) -> Result<i32> {
         Command::Run,
         protocol::CURRENT_PROTOCOL,
     );
-    // Only returns on failure: the file vanished or became unreadable since
-    // it was found. (A file without `#!` is run by /bin/sh, as a shell would.)
+    // Only returns on failure.
     let err = exec::exec_replace(&plugin.path, &words[used..], env);
-    Err(Error::new(format!(
-        "could not run plugin `{}` ({})",
-        plugin.name,
-        plugin.path.display()
-    ))
-    .caused_by(err)
-    .with_hint("check the file exists and is executable, then try again"))
+    Err(exec_failure(&plugin, err))
+}
+
+/// Exit status of a plugin kplug found but could not start (as shells
+/// report a command that cannot be executed).
+const CANNOT_EXECUTE: i32 = 126;
+
+/// Why a found plugin did not start, in words a user can act on.
+fn exec_failure(plugin: &discovery::Located, err: std::io::Error) -> Error {
+    let path = plugin.path.display();
+    let what = format!("could not run plugin `{}` ({path})", plugin.name);
+    let (cause, hint) = match err.raw_os_error() {
+        Some(libc::ENOEXEC) => (
+            "it is not a program for this system: a script needs a `#!` line".to_string(),
+            format!(
+                "start {path} with a line like `#!/bin/sh`, or install a build for this platform"
+            ),
+        ),
+        Some(libc::ENOENT) if plugin.path.exists() => match interpreter(&plugin.path) {
+            Some(i) => (
+                format!("its interpreter `{}` is missing", crate::ui::escape(&i)),
+                "install that interpreter, or fix the `#!` line".to_string(),
+            ),
+            None => (
+                err.to_string(),
+                "check the file, then try again".to_string(),
+            ),
+        },
+        // Gone between finding and starting it: removed, or switched.
+        Some(libc::ENOENT) => (
+            "it was removed (or replaced) while kplug was starting it".to_string(),
+            format!("run `kplug {}` again", plugin.name),
+        ),
+        Some(libc::EACCES) => (
+            err.to_string(),
+            format!("check that {path} and its directories may be executed (`chmod +x`)"),
+        ),
+        _ => (
+            err.to_string(),
+            "check the file exists and is executable, then try again".to_string(),
+        ),
+    };
+    Error::new(what)
+        .caused_by(cause)
+        .with_hint(hint)
+        .with_code(CANNOT_EXECUTE)
+}
+
+/// The interpreter a script's `#!` line names, if it has one.
+fn interpreter(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let text = String::from_utf8_lossy(line);
+    text.split_whitespace().next().map(str::to_string)
 }
 
 /// The value of `--cluster NAME` / `--cluster=NAME` among a callable's
@@ -106,6 +155,34 @@ fn no_such_command(cfg: &Config, words: &[OsString]) -> Error {
     let mut err = Error::usage(format!("no such command: `{word}`"));
     if let Err(e) = names::check_syntax(&word) {
         err = err.caused_by(format!("`{word}` is not a plugin name: it {e}"));
+    }
+    // A store entry that is broken, or a `kplug-<word>` that is there but
+    // not executable, deserves an explanation rather than silence.
+    if let Ok(store) = crate::store::Store::new(cfg)
+        && names::validate(&word).is_ok()
+        && let Some(problem) = store.broken_entry(&word)
+    {
+        err = err
+            .caused_by(format!(
+                "`{word}` is in kplug's store, but its entry is broken: {problem}"
+            ))
+            .with_hint(format!(
+                "reinstall it, or remove it with `kplug plugin remove {word}`"
+            ));
+    }
+    if names::check_syntax(&word).is_ok() {
+        let file = format!("{EXECUTABLE_PREFIX}{word}");
+        for dir in cfg.plugin_path.iter().chain(&cfg.path) {
+            let path = dir.join(&file);
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file())
+                && !discovery::is_executable_file(&path)
+            {
+                err = err
+                    .caused_by(format!("{} exists, but is not executable", path.display()))
+                    .with_hint(format!("make it executable: `chmod +x {}`", path.display()));
+                break;
+            }
+        }
     }
     let found = discovery::scan(cfg);
     // A `kplug-<word>` that exists but was refused deserves an explanation.

@@ -61,8 +61,8 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
                 .map(|e| {
                     format!(
                         " from {} ({}, sha256 {})",
-                        e.source,
-                        e.asset,
+                        ui::escape(&e.source),
+                        ui::escape(&e.asset),
                         e.verified_by.describe()
                     )
                 })
@@ -245,8 +245,9 @@ fn info(cfg: &Config, name: &str, output: Format) -> Result<i32> {
 fn render_info(view: &InfoView<'_>) -> String {
     let p = view.plugin;
     let mut s = String::new();
+    // Every value may come from the plugin: shown escaped, one line each.
     let mut field = |k: &str, v: &str| {
-        let _ = writeln!(s, "{:<13}{v}", format!("{k}:"));
+        let _ = writeln!(s, "{:<13}{}", format!("{k}:"), ui::escape(v));
     };
     field("name", &p.name);
     field("status", p.status.as_str());
@@ -317,13 +318,13 @@ fn render_info(view: &InfoView<'_>) -> String {
                 let from = r
                     .source
                     .as_ref()
-                    .map(|src| format!(" (from {src})"))
+                    .map(|src| format!(" (from {})", ui::escape(src)))
                     .unwrap_or_default();
                 let _ = writeln!(s, "  plugin {dep} {}{from}", r.version);
             }
         }
         for w in &i.warnings {
-            let _ = writeln!(s, "warning:     {w}");
+            let _ = writeln!(s, "warning:     {}", ui::escape(w));
         }
     }
     for path in &view.shadowed {

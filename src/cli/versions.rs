@@ -198,7 +198,12 @@ pub fn report_installed(done: &Installed) {
         }
     }
     for s in &done.skipped {
-        eprintln!("skipped {} {}: {}", done.name, s.tag, s.reason);
+        eprintln!(
+            "skipped {} {}: {}",
+            done.name,
+            ui::escape(&s.tag),
+            ui::escape(&s.reason)
+        );
     }
     if !done.pruned.is_empty() {
         eprintln!(
@@ -289,10 +294,17 @@ fn update_one(cfg: &Config, name: &str, opts: &UpdateOptions) -> Result<i32> {
             plan,
         } => {
             for s in &plan.skipped {
-                eprintln!("would skip {name} {}: {}", s.tag, s.reason);
+                eprintln!(
+                    "would skip {name} {}: {}",
+                    ui::escape(&s.tag),
+                    ui::escape(&s.reason)
+                );
             }
             match &plan.target {
-                Some(t) => eprintln!("would update {name} {version} → {t} ({})", plan.note),
+                Some(t) => eprintln!(
+                    "would update {name} {version} → {t} ({})",
+                    ui::escape(&plan.note)
+                ),
                 None => eprintln!("{name} is already at {version}: {}", plan.note),
             }
             other_major_hint(&name, plan.other_major.as_deref());

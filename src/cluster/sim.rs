@@ -24,6 +24,8 @@ const MAX_NAME_LEN: usize = 32;
 /// Kubernetes version the simulator reports; the `+kplug-sim` build metadata
 /// marks it as not coming from a real API server.
 const SIM_VERSION: &str = "v1.31.2+kplug-sim";
+/// Largest state file read (a record is well under 1 KiB).
+const MAX_STATE: u64 = 1024 * 1024;
 
 /// Addresses are handed out from 192.0.2.2 up to 192.0.2.254.
 const FIRST_HOST: u32 = 2;
@@ -109,9 +111,9 @@ impl Sim {
     /// The record of `name`, or `None` if there is no state file.
     fn load(&self, name: &str) -> Result<Option<Record>> {
         let path = self.state_path(name);
-        match std::fs::read(&path) {
+        match crate::fsutil::read_bounded(&path, MAX_STATE) {
             Ok(bytes) => parse_record(&path, &bytes).map(Some),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(crate::fsutil::ReadError::Missing) => Ok(None),
             Err(e) => Err(Error::new(format!(
                 "could not read the simulated cluster's state file {}",
                 path.display()
@@ -319,8 +321,9 @@ impl Engine for Sim {
                 continue;
             }
             let path = entry.path();
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("could not read {}", path.display()))?;
+            let bytes = crate::fsutil::read_bounded(&path, MAX_STATE).map_err(|e| {
+                Error::new(format!("could not read {}", path.display())).caused_by(e)
+            })?;
             clusters.push(parse_record(&path, &bytes)?.cluster);
         }
         clusters.sort_by(|a, b| a.name.cmp(&b.name));

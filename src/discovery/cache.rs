@@ -85,6 +85,9 @@ struct File {
     entries: BTreeMap<String, Entry>,
 }
 
+/// Largest cache file read (1000 plugins take ~1 MiB).
+const MAX_FILE: u64 = 64 * 1024 * 1024;
+
 pub struct InfoCache {
     path: Option<PathBuf>,
     entries: BTreeMap<String, Entry>,
@@ -107,8 +110,15 @@ impl InfoCache {
         let Some(path) = &cache.path else {
             return cache;
         };
-        let Ok(bytes) = std::fs::read(path) else {
-            return cache;
+        // Anything but a small regular file (a FIFO, a link to /dev/zero)
+        // is rebuilt, never waited on or read without end.
+        let bytes = match crate::fsutil::read_bounded(path, MAX_FILE) {
+            Ok(b) => b,
+            Err(crate::fsutil::ReadError::Missing) => return cache,
+            Err(_) => {
+                cache.dirty = true;
+                return cache;
+            }
         };
         match serde_json::from_slice::<File>(&bytes) {
             Ok(f) if f.format == FORMAT && f.kplug == crate::VERSION => cache.entries = f.entries,

@@ -17,14 +17,15 @@ pub fn load(cfg: &Config) -> Result<BTreeSet<String>> {
         return Ok(BTreeSet::new());
     };
     let file = home.join("state/disabled.json");
-    match std::fs::read(&file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(format!("{} is corrupt", file.display()))
-                .caused_by(e)
-                .with_hint("fix or delete the file; it only lists disabled plugins")
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
-        Err(e) => Err(e).with_context(|| format!("could not read {}", file.display())),
+    let corrupt = |e: &dyn std::fmt::Display| {
+        Error::new(format!("{} is corrupt", file.display()))
+            .caused_by(e.to_string())
+            .with_hint("fix or delete the file; it only lists disabled plugins")
+    };
+    match crate::fsutil::read_bounded(&file, 4 * 1024 * 1024) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt(&e)),
+        Err(crate::fsutil::ReadError::Missing) => Ok(BTreeSet::new()),
+        Err(e) => Err(corrupt(&e)),
     }
 }
 

@@ -105,6 +105,9 @@ fn executable_identity(path: &Path) -> Option<cache::Key> {
 fn store_lookup(store: &Path, name: &str) -> Option<Located> {
     let plugin_dir = store.join(name);
     let version = std::fs::read_link(plugin_dir.join("current")).ok()?;
+    // A link to anything but a version (`../../bin`) names no plugin: it
+    // never leads out of the store.
+    let version = version.to_str().filter(|v| crate::store::is_version(v))?;
     let dir = plugin_dir.join(version);
     let path = dir.join(format!("{EXECUTABLE_PREFIX}{name}"));
     let stat = executable_identity(&path)?;

@@ -166,19 +166,51 @@ pub fn parallel_map<T: Sync, R: Send>(
 /// through untouched and stdio, the terminal, signals and the exit code
 /// behave exactly as if the plugin had been run directly. Returns only on
 /// failure.
+///
+/// `execve`, not `execvp`: a file that is not a program (a script without
+/// a `#!` line) fails with ENOEXEC instead of being handed to `/bin/sh`, so
+/// that `kplug NAME` runs exactly the files `plugin list` calls valid.
 pub fn exec_replace(
     path: &Path,
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
 ) -> std::io::Error {
-    use std::os::unix::process::CommandExt;
-    // std resets SIGPIPE and the signal mask before exec, so the plugin
-    // starts with the dispositions a shell would give it.
-    std::process::Command::new(path)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .exec()
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cstr = |b: &[u8]| {
+        CString::new(b).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let built = (|| {
+        let program = cstr(path.as_os_str().as_bytes())?;
+        let mut argv = vec![program.clone()];
+        for a in args {
+            argv.push(cstr(a.as_bytes())?);
+        }
+        let mut envp = Vec::with_capacity(env.len());
+        for (k, v) in &env {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            envp.push(cstr(&kv)?);
+        }
+        Ok::<_, std::io::Error>((program, argv, envp))
+    })();
+    let (program, argv, envp) = match built {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: every pointer is to a NUL-terminated string that outlives the
+    // call, and both arrays end with a null pointer. SIGPIPE is at its
+    // default here (only non-dispatch paths ignore it), and kplug blocks no
+    // signals, so the plugin starts as from a shell.
+    unsafe {
+        libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
+    }
+    std::io::Error::last_os_error()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,21 @@ const PIPE_WRITE_AT_ONCE: usize = 16 * 1024;
 
 /// How long a process group has between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(2);
+
+/// Longest stderr line streamed in one piece.
+const MAX_LINE: usize = 64 * 1024;
+
+/// After the leader exited: how often to look whether anything is left in
+/// its group, and how long output may still arrive once nothing is.
+const POLL_GROUP: Duration = Duration::from_millis(20);
+const PIPE_GRACE: Duration = Duration::from_millis(100);
+
+/// Whether no process is left in group `pgid`.
+fn group_is_empty(pgid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the group exists.
+    let alive = unsafe { libc::kill(-pgid, 0) } == 0;
+    !alive && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
 
 /// What to run and within which bounds.
 pub struct Spawn {
@@ -88,8 +103,8 @@ enum Msg {
     Cancel,
     Exited(io::Result<ExitStatus>),
     StdoutOverflow,
-    StdoutDone(Vec<u8>, bool),
-    StderrDone(Vec<u8>),
+    StdoutDone,
+    StderrDone,
 }
 
 fn signal_group(pgid: i32, signal: i32) {
@@ -100,23 +115,28 @@ fn signal_group(pgid: i32, signal: i32) {
     }
 }
 
+/// Output read so far: a reader thread appends, [`run`] takes it when the
+/// reader is done or when it stops waiting for it.
+type Captured = Arc<Mutex<(Vec<u8>, bool)>>;
+
 fn read_bounded(
     mut r: impl Read,
     limit: usize,
     tx: &mpsc::Sender<Msg>,
     report_overflow: bool,
-) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
-    let mut truncated = false;
+    into: &Captured,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
+                let mut guard = into.lock().unwrap_or_else(|e| e.into_inner());
+                let (kept, truncated) = &mut *guard;
                 let room = limit.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
-                if n > room && !truncated {
-                    truncated = true;
+                if n > room && !*truncated {
+                    *truncated = true;
                     if report_overflow {
                         let _ = tx.send(Msg::StdoutOverflow);
                     }
@@ -126,7 +146,6 @@ fn read_bounded(
             Err(_) => break,
         }
     }
-    (kept, truncated)
 }
 
 /// Cancellation: runs in progress register here so that one interrupt
@@ -202,35 +221,49 @@ impl Drop for Registration {
 
 /// Write complete lines of `chunk` to stderr behind `prefix`; a partial last
 /// line waits in `pending` for the rest.
-fn stream_lines(prefix: &str, pending: &mut Vec<u8>, chunk: &[u8], flush: bool) {
-    pending.extend_from_slice(chunk);
+fn stream_lines(
+    sink: &mut impl Write,
+    prefix: &str,
+    pending: &mut Vec<u8>,
+    chunk: &[u8],
+    flush: bool,
+) {
     let mut out = Vec::new();
-    while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+    // Only the new bytes are searched: a line that never ends costs
+    // linear time, not a rescan of all it held so far.
+    let mut rest = chunk;
+    while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
         out.extend_from_slice(prefix.as_bytes());
-        out.extend(pending.drain(..=pos));
+        out.append(pending);
+        out.extend_from_slice(&rest[..=pos]);
+        rest = &rest[pos + 1..];
     }
-    if flush && !pending.is_empty() {
+    pending.extend_from_slice(rest);
+    // A line longer than this is shown in pieces rather than kept whole.
+    if pending.len() > MAX_LINE || (flush && !pending.is_empty()) {
         out.extend_from_slice(prefix.as_bytes());
         out.append(pending);
         out.push(b'\n');
     }
     if !out.is_empty() {
         // One write per batch of lines keeps concurrent hooks' lines whole.
-        let _ = io::stderr().lock().write_all(&out);
+        let _ = sink.write_all(&out);
     }
 }
 
-fn read_tail(mut r: impl Read, tail: usize, prefix: Option<&str>) -> Vec<u8> {
-    let mut kept: Vec<u8> = Vec::new();
+fn read_tail(mut r: impl Read, tail: usize, prefix: Option<&str>, into: &Captured) {
     let mut pending = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
+    let mut err = io::stderr();
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 if let Some(p) = prefix {
-                    stream_lines(p, &mut pending, &buf[..n], false);
+                    stream_lines(&mut err, p, &mut pending, &buf[..n], false);
                 }
+                let mut guard = into.lock().unwrap_or_else(|e| e.into_inner());
+                let kept = &mut guard.0;
                 kept.extend_from_slice(&buf[..n]);
                 // Trim in batches, not on every read, to stay linear.
                 if kept.len() > tail * 2 {
@@ -242,12 +275,8 @@ fn read_tail(mut r: impl Read, tail: usize, prefix: Option<&str>) -> Vec<u8> {
         }
     }
     if let Some(p) = prefix {
-        stream_lines(p, &mut pending, &[], true);
+        stream_lines(&mut err, p, &mut pending, &[], true);
     }
-    if kept.len() > tail {
-        kept.drain(..kept.len() - tail);
-    }
-    kept
 }
 
 fn cancelled_outcome(start: Instant) -> Outcome {
@@ -309,7 +338,10 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     if cancelled() {
         return Ok(cancelled_outcome(start));
     }
-    let deadline = start + spawn.timeout;
+    // Durations are bounded where they are parsed; this stays safe anyway.
+    let deadline = start
+        .checked_add(spawn.timeout)
+        .unwrap_or(start + crate::protocol::MAX_DURATION);
     let mut cmd = Command::new(&spawn.program);
     cmd.args(&spawn.args)
         .env_clear()
@@ -344,37 +376,48 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
             });
         }
     }
+    let out_capture: Captured = Arc::default();
+    let err_capture: Captured = Arc::default();
+    let (out_buf, err_buf) = (out_capture.clone(), err_capture.clone());
+    let spawn_tail = spawn.stderr_tail;
     let stdout = child.stdout.take().expect("stdout is piped");
     let (limit, kill_on_overflow) = (spawn.stdout_limit, spawn.kill_on_stdout_overflow);
     let out_tx = tx.clone();
     thread::spawn(move || {
-        let (kept, truncated) = read_bounded(stdout, limit, &out_tx, kill_on_overflow);
-        let _ = out_tx.send(Msg::StdoutDone(kept, truncated));
+        read_bounded(stdout, limit, &out_tx, kill_on_overflow, &out_buf);
+        let _ = out_tx.send(Msg::StdoutDone);
     });
     let stderr = child.stderr.take().expect("stderr is piped");
     let tail = spawn.stderr_tail;
     let prefix = spawn.stderr_prefix;
     let err_tx = tx.clone();
     thread::spawn(move || {
-        let _ = err_tx.send(Msg::StderrDone(read_tail(stderr, tail, prefix.as_deref())));
+        read_tail(stderr, tail, prefix.as_deref(), &err_buf);
+        let _ = err_tx.send(Msg::StderrDone);
     });
     thread::spawn(move || {
         let _ = tx.send(Msg::Exited(child.wait()));
     });
 
     let mut status: Option<ExitStatus> = None;
-    let mut stdout: Option<(Vec<u8>, bool)> = None;
-    let mut stderr: Option<Vec<u8>> = None;
+    let (mut stdout_done, mut stderr_done) = (false, false);
     let mut killed: Option<Termination> = None;
     let mut kill_deadline: Option<Instant> = None;
     let mut sent_kill = false;
 
+    // When the leader exited but its pipes are still open.
+    let mut exited_at: Option<Instant> = None;
+
     // Done when the process has exited and both pipes are closed, or when
     // the group was killed and the pipes stay open anyway (a process that
-    // left the group still holds them): then stop waiting for them.
-    while status.is_none() || stdout.is_none() || stderr.is_none() {
+    // left the group still holds them): then stop waiting for them. A
+    // leader that exits by itself, leaving only processes outside its group
+    // (a daemon started with `setsid`) holding the pipes, is done too, after
+    // a moment's grace for the last output to arrive.
+    while status.is_none() || !stdout_done || !stderr_done {
         let now = Instant::now();
         let wait_until = match (killed, kill_deadline) {
+            (None, _) if exited_at.is_some() => deadline.min(now + POLL_GROUP),
             (None, _) => deadline,
             (Some(_), Some(k)) => k,
             (Some(_), None) => now + GRACE,
@@ -388,9 +431,12 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
                     kill_deadline = Some(Instant::now() + GRACE);
                 }
             }
-            Ok(Msg::Exited(s)) => status = Some(s?),
-            Ok(Msg::StdoutDone(kept, truncated)) => stdout = Some((kept, truncated)),
-            Ok(Msg::StderrDone(kept)) => stderr = Some(kept),
+            Ok(Msg::Exited(s)) => {
+                status = Some(s?);
+                exited_at = Some(Instant::now());
+            }
+            Ok(Msg::StdoutDone) => stdout_done = true,
+            Ok(Msg::StderrDone) => stderr_done = true,
             Ok(Msg::StdoutOverflow) => {
                 if killed.is_none() {
                     killed = Some(Termination::OutputLimit);
@@ -402,6 +448,15 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
             // The deadline passed. If the leader already exited, whatever it
             // left in its group still holds the pipes: that is a timeout too.
             Err(mpsc::RecvTimeoutError::Timeout) => {
+                if killed.is_none()
+                    && let Some(at) = exited_at
+                    && Instant::now() < deadline
+                {
+                    if group_is_empty(pgid) && at.elapsed() >= PIPE_GRACE {
+                        break;
+                    }
+                    continue;
+                }
                 if killed.is_none() {
                     killed = Some(Termination::TimedOut);
                     signal_group(pgid, libc::SIGTERM);
@@ -434,12 +489,22 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
             (None, None) => Termination::Exited(1),
         },
     };
-    let (stdout, stdout_truncated) = stdout.unwrap_or_default();
+    // What the readers got, whether or not they finished (a pipe held by a
+    // process outside the group never ends).
+    let (stdout, stdout_truncated) =
+        std::mem::take(&mut *out_capture.lock().unwrap_or_else(|e| e.into_inner()));
+    let stderr_tail = {
+        let mut kept = std::mem::take(&mut err_capture.lock().unwrap_or_else(|e| e.into_inner()).0);
+        if kept.len() > spawn_tail {
+            kept.drain(..kept.len() - spawn_tail);
+        }
+        kept
+    };
     Ok(Outcome {
         termination,
         stdout,
         stdout_truncated,
-        stderr_tail: stderr.unwrap_or_default(),
+        stderr_tail,
         elapsed: start.elapsed(),
     })
 }
@@ -536,5 +601,34 @@ mod tests {
             stderr_prefix: None,
         });
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_daemon_outside_the_group_holding_stdout_does_not_stall() {
+        // The leader answers and exits; a daemon in its own session keeps
+        // stdout open. The answer stands.
+        let o = sh("setsid sleep 30 & echo answered", Duration::from_secs(20));
+        assert_eq!(o.termination, Termination::Exited(0));
+        assert_eq!(o.stdout, b"answered\n");
+        assert!(o.elapsed < Duration::from_secs(20));
+        // Control: a child left in the group is the hook's own, and counts.
+        let o = sh("sleep 30 & echo answered", Duration::from_millis(300));
+        assert_eq!(o.termination, Termination::TimedOut);
+    }
+
+    #[test]
+    fn an_endless_stderr_line_is_streamed_in_pieces() {
+        let mut pending = Vec::new();
+        let chunk = vec![b'x'; 16 * 1024];
+        for _ in 0..(MAX_LINE / chunk.len() + 2) {
+            stream_lines(&mut io::sink(), "", &mut pending, &chunk, false);
+            assert!(pending.len() <= MAX_LINE, "{}", pending.len());
+        }
+        let mut shown = Vec::new();
+        stream_lines(&mut shown, "> ", &mut pending, b"tail\nnext", false);
+        assert!(shown.starts_with(b"> xxx") && shown.ends_with(b"tail\n"));
+        assert_eq!(pending, b"next");
+        stream_lines(&mut io::sink(), "", &mut pending, b"", true);
+        assert!(pending.is_empty());
     }
 }

@@ -135,7 +135,8 @@ fn run_hook_with(cfg: &Config, hook: &Hook, ctx: &ExecContext, stdin: Vec<u8>) -
 
 fn print_messages(run: &HookRun) {
     for m in &run.result.messages {
-        eprintln!("[{}] {m}", run.hook.name);
+        // A plugin's words, shown, never obeyed by the terminal.
+        eprintln!("[{}] {}", run.hook.name, ui::escape(m));
     }
 }
 

@@ -5,7 +5,7 @@
 use super::{HookRun, RunStatus};
 use crate::clock;
 use crate::config::Config;
-use crate::error::{Context, Result};
+use crate::error::Result;
 use crate::protocol::ExecContext;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -88,17 +88,23 @@ pub fn record(cfg: &Config, ctx: &ExecContext, run: &HookRun) {
 }
 
 /// The last `n` entries, oldest first. Lines that do not parse (a torn
-/// write, a hand edit) are skipped.
+/// write, a hand edit) are skipped. Only the end of a large journal is read.
 pub fn tail(cfg: &Config, n: usize) -> Result<Vec<Entry>> {
+    /// Plenty for the entries anyone asks to see (an entry is ~300 bytes).
+    const MAX_READ: u64 = 16 * 1024 * 1024;
     let path = cfg.state_dir()?.join("journal.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+    let bytes = match crate::fsutil::read_tail(&path, MAX_READ) {
+        Ok(b) => b,
+        Err(crate::fsutil::ReadError::Missing) => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(
+                crate::error::Error::new(format!("could not read {}", path.display())).caused_by(e),
+            );
+        }
     };
-    let entries: Vec<Entry> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+    let entries: Vec<Entry> = bytes
+        .split(|b| *b == b'\n')
+        .filter_map(|l| serde_json::from_slice(l).ok())
         .collect();
     Ok(entries[entries.len().saturating_sub(n)..].to_vec())
 }

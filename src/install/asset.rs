@@ -566,13 +566,19 @@ pub struct NoMatch {
 impl fmt::Display for NoMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "no asset for {}", self.looked_for)?;
-        match self.seen.len() {
+        // Names come from the server: escaped, so none can start a line.
+        let seen: Vec<String> = self
+            .seen
+            .iter()
+            .map(|s| crate::ui::escape(s).into_owned())
+            .collect();
+        match seen.len() {
             0 => write!(f, ": the release has no assets"),
-            1 => write!(f, " in the release, whose only asset is {}", self.seen[0]),
+            1 => write!(f, " in the release, whose only asset is {}", seen[0]),
             n => write!(
                 f,
                 " among the {n} assets of the release: {}",
-                self.seen.join(", ")
+                seen.join(", ")
             ),
         }
     }

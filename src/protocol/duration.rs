@@ -7,8 +7,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timeout(pub Duration);
 
+/// The longest duration accepted: a week. Anything longer is a typo or an
+/// attack on the arithmetic of deadlines, not a timeout.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Parse a duration of one or more `<number><unit>` parts, unit one of
-/// `ms`, `s`, `m`, `h`. Zero is refused: a hook needs some time to run.
+/// `ms`, `s`, `m`, `h`. Zero is refused (a hook needs some time to run), and
+/// so is anything over [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration (write e.g. `30s`, `2m`, `1m30s`)");
     let mut rest = text.trim();
@@ -36,6 +41,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if total.is_zero() {
         return Err(format!("{text:?} is zero; a timeout must be positive"));
+    }
+    if total > MAX_DURATION {
+        return Err(format!(
+            "{text:?} is longer than a week (168h), the longest timeout kplug accepts"
+        ));
     }
     Ok(total)
 }

@@ -149,7 +149,7 @@ impl Info {
         }
         // serde_yaml puts the path of a mistyped field at the front of its
         // message (`protocols[0]: invalid type: …`).
-        let raw: RawInfo = serde_yaml::from_str(text)
+        let raw: RawInfo = super::yaml::from_str(text)
             .map_err(|e| ProtocolError::new(DOC, format!("is malformed: {e}")))?;
         Self::validate(raw)
     }

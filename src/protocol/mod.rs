@@ -14,9 +14,10 @@ mod event;
 mod info;
 pub mod names;
 mod result;
+pub mod yaml;
 
 pub use context::{ClusterContext, ExecContext, HostContext, Node, PluginContext, Spec};
-pub use duration::{Timeout, format_duration, parse_duration};
+pub use duration::{MAX_DURATION, Timeout, format_duration, parse_duration};
 pub use event::{Event, Mode};
 pub use info::{DEFAULT_ORDER, HookDecl, Info, PluginRequirement, Requires};
 pub use result::{ErrorCode, ErrorDoc, HookResult};

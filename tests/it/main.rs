@@ -16,6 +16,7 @@ mod dispatch;
 mod engines;
 mod examples;
 mod hooks;
+mod hostile;
 mod install;
 mod list;
 mod reference;
