@@ -993,6 +993,7 @@ mod tests {
             stage(&s, "left behind");
             std::mem::forget(s); // as a killed writer would leave it
         }
+        assert_eq!(std::fs::read_dir(store.staging_root()).unwrap().count(), 1);
         let lock = store.lock().unwrap();
         assert_eq!(
             std::fs::read_dir(store.staging_root())

@@ -109,7 +109,7 @@ pub enum PluginCommand {
         major: Option<u64>,
     },
     /// Remove an installed plugin (every version) from kplug's store
-    #[command(visible_alias = "rm")]
+    #[command(visible_aliases = ["rm", "uninstall"])]
     Remove {
         /// The plugin's name
         name: String,
@@ -142,7 +142,7 @@ pub struct HookFlags {
     /// Cluster engine: k3d, kind or sim (default: the engine the cluster was
     /// created with; for a new cluster the config's `engine`, else the first
     /// of k3d and kind on PATH)
-    #[arg(long, value_name = "ENGINE")]
+    #[arg(long, value_name = "ENGINE", value_parser = ENGINE_VALUES)]
     pub engine: Option<String>,
     /// Most post-* hooks running at once [default: number of CPUs]
     #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -191,7 +191,7 @@ pub enum ClusterCommand {
     /// List clusters of every engine found (or of `--engine`)
     #[command(visible_alias = "ls")]
     List {
-        #[arg(long, value_name = "ENGINE")]
+        #[arg(long, value_name = "ENGINE", value_parser = ENGINE_VALUES)]
         engine: Option<String>,
         /// Output format
         #[arg(long, short, value_enum, default_value_t)]
@@ -200,7 +200,7 @@ pub enum ClusterCommand {
     /// Show one cluster as its engine reports it
     Get {
         name: String,
-        #[arg(long, value_name = "ENGINE")]
+        #[arg(long, value_name = "ENGINE", value_parser = ENGINE_VALUES)]
         engine: Option<String>,
         /// Output format
         #[arg(long, short, value_enum, default_value_t)]
@@ -208,9 +208,17 @@ pub enum ClusterCommand {
     },
 }
 
-fn parse_event(s: &str) -> Result<Event, String> {
-    s.parse()
-        .map_err(|e: kplug_sdk::UnknownEvent| e.to_string())
+/// The engines `--engine` takes (completion offers them; a typo gets a
+/// did-you-mean from clap).
+const ENGINE_VALUES: [&str; 3] = crate::cluster::ENGINES;
+
+/// Event names as clap values: completed by the shells, and an unknown one
+/// is refused with the list and a did-you-mean.
+fn event_parser() -> impl clap::builder::TypedValueParser<Value = Event> {
+    use clap::builder::TypedValueParser as _;
+    let names: Vec<&'static str> = Event::ALL.iter().map(|e| e.as_str()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| s.parse::<Event>().expect("one of Event::ALL"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,7 +227,7 @@ pub enum HooksCommand {
     #[command(visible_alias = "ls")]
     List {
         /// Only this event (e.g. post-cluster-create)
-        #[arg(value_parser = parse_event)]
+        #[arg(value_parser = event_parser())]
         event: Option<Event>,
         /// Output format
         #[arg(long, short, value_enum, default_value_t)]
@@ -228,7 +236,7 @@ pub enum HooksCommand {
     /// Fire a cluster event by hand, for tools that change clusters outside kplug
     Fire {
         /// The event, e.g. post-cluster-create
-        #[arg(value_parser = parse_event)]
+        #[arg(value_parser = event_parser())]
         event: Event,
         /// The cluster the event is about
         #[arg(long, value_name = "NAME")]

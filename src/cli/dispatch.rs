@@ -124,6 +124,14 @@ fn cluster_arg(args: &[OsString]) -> Option<String> {
 /// plugin that states no range, is the plugin's business.
 fn check_kubernetes(cfg: &Config, plugin: &discovery::Located, cluster: &str) -> Result<()> {
     if crate::requirements::skip_checks(cfg, false) {
+        ui::warn(
+            cfg,
+            &format!(
+                "requirement checks SKIPPED (KPLUG_SKIP_CHECKS): the Kubernetes range of plugin `{}` is not checked against cluster `{}`",
+                plugin.name,
+                ui::escape(cluster)
+            ),
+        );
         return Ok(());
     }
     let discovery::Probe::Valid { info, .. } = discovery::probe::probe_one(cfg, plugin) else {

@@ -31,7 +31,18 @@ pub fn run(cfg: &Config, command: HooksCommand) -> Result<i32> {
                 ));
             }
             interrupt::install();
-            let engine = engine_for(cfg, &cluster, hooks.engine.as_deref())?;
+            // Before a create (and after a delete) the cluster does not
+            // exist: the engine is chosen as `cluster create` chooses it.
+            let engine = match engine_for(cfg, &cluster, hooks.engine.as_deref()) {
+                Err(_)
+                    if matches!(event, Event::PreClusterCreate | Event::PostClusterDelete)
+                        && lifecycle::record(cfg, &cluster).is_none() =>
+                {
+                    crate::cluster::sim::validate_cluster_name(&cluster)?;
+                    crate::cluster::select(cfg, hooks.engine.as_deref())?
+                }
+                other => other?,
+            };
             let outcome = lifecycle::fire(cfg, &*engine, event, &cluster, options(cfg, &hooks)?)?;
             finish(cfg, outcome)
         }
@@ -96,7 +107,9 @@ fn log(cfg: &Config, lines: usize, output: Format) -> Result<i32> {
         return Ok(0);
     }
     if entries.is_empty() {
-        eprintln!("no hook has run yet");
+        if lines > 0 {
+            eprintln!("no hook has run yet");
+        }
         return Ok(0);
     }
     let mut t = Table::new(&[

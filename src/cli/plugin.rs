@@ -137,18 +137,6 @@ fn short(reason: &str) -> String {
     }
 }
 
-fn hooks_cell(p: &Plugin) -> String {
-    match &p.info {
-        Some(i) if !i.hooks.is_empty() => i
-            .hooks
-            .iter()
-            .map(|h| h.event.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        _ => "-".into(),
-    }
-}
-
 fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
     let plugins = discovery::catalog(
         cfg,
@@ -168,13 +156,13 @@ fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
         );
         return Ok(0);
     }
+    // Fits a 100-column terminal: where each came from is `plugin info`'s.
     let mut table = Table::new(&[
         "NAME",
         "VERSION",
         "STATUS",
-        "SOURCE",
+        "ORIGIN",
         "HOOKS",
-        "PATH",
         "DESCRIPTION",
     ]);
     for p in &plugins {
@@ -183,21 +171,32 @@ fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
             (None, Some(r)) => ("-".into(), short(r)),
             (None, None) => ("-".into(), String::new()),
         };
+        let hooks = p.info.as_ref().map_or(0, |i| i.hooks.len());
         table.row(vec![
             p.name.clone(),
             version,
             p.status.as_str().into(),
-            p.installed
-                .as_ref()
-                .map_or_else(|| p.origin.as_str().to_string(), |r| r.source.clone()),
-            hooks_cell(p),
-            p.path.display().to_string(),
+            p.origin.as_str().into(),
+            if hooks == 0 {
+                "-".into()
+            } else {
+                hooks.to_string()
+            },
             description,
         ]);
     }
-    ui::print_stdout(&table.render()).context("could not write to stdout")?;
+    ui::print_stdout(&table.render_within(LIST_WIDTH, 5)).context("could not write to stdout")?;
+    if plugins
+        .iter()
+        .any(|p| p.reason.is_some() && p.status != Status::Shadowed)
+    {
+        eprintln!("see why a plugin is invalid with `kplug plugin info NAME`");
+    }
     Ok(0)
 }
+
+/// The width `plugin list` fits in.
+const LIST_WIDTH: usize = 100;
 
 #[derive(Serialize)]
 struct InfoView<'a> {

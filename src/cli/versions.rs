@@ -21,9 +21,10 @@ pub enum VersionsCommand {
         output: Format,
     },
     /// Update plugins to the newest compatible release within their major version
+    #[command(visible_alias = "upgrade")]
     Update {
-        /// The plugin's name
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        /// The plugin's name (or `--all`)
+        #[arg(conflicts_with = "all")]
         name: Option<String>,
         /// Update every plugin in kplug's store (pinned ones are skipped)
         #[arg(long)]
@@ -119,11 +120,11 @@ pub fn run(cfg: &Config, command: VersionsCommand) -> Result<i32> {
                 require_checksum,
                 hooks: !no_hooks,
             };
-            if all {
-                update_all(cfg, &opts)
-            } else {
-                let name = name.expect("clap requires NAME without --all");
-                update_one(cfg, &name, &opts)
+            match (all, name) {
+                (true, _) => update_all(cfg, &opts),
+                (false, Some(name)) => update_one(cfg, &name, &opts),
+                (false, None) => Err(Error::usage("`plugin update` needs a plugin name, or `--all`")
+                    .with_hint("update one plugin with `kplug plugin update NAME`, every plugin with `kplug plugin update --all`")),
             }
         }
         VersionsCommand::Use {

@@ -104,8 +104,10 @@ pub fn engine(cfg: &Config, name: &str) -> Result<Box<dyn Engine>> {
         "k3d" => Ok(Box::new(k3d::K3d::new(cfg)?)),
         "kind" => Ok(Box::new(kind::Kind::new(cfg)?)),
         "sim" => Ok(Box::new(sim::Sim::new(cfg)?)),
-        other => Err(Error::usage(format!("unknown engine `{other}`"))
-            .with_hint("choose one of k3d, kind or sim with `--engine`")),
+        other => Err(
+            Error::usage(format!("unknown engine `{}`", crate::ui::escape(other)))
+                .with_hint("choose one of k3d, kind or sim with `--engine`"),
+        ),
     }
 }
 
@@ -116,7 +118,20 @@ pub fn select(cfg: &Config, flag: Option<&str>) -> Result<Box<dyn Engine>> {
         return engine(cfg, name);
     }
     if let Some(name) = cfg.file()?.engine.as_deref() {
-        return engine(cfg, name);
+        return engine(cfg, name).map_err(|e| {
+            let file = cfg.config_file_path().map_or_else(
+                || "the config file".to_string(),
+                |p| p.display().to_string(),
+            );
+            Error::usage(format!(
+                "the config file sets `engine: {}`, which is not an engine",
+                crate::ui::escape(name)
+            ))
+            .caused_by(e.message())
+            .with_hint(format!(
+                "set `engine` in {file} to k3d, kind or sim, or choose one with `--engine`"
+            ))
+        });
     }
     for name in ["k3d", "kind"] {
         if find_binary(cfg, name).is_some() {

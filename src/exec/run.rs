@@ -548,9 +548,17 @@ mod tests {
 
     #[test]
     fn kills_on_timeout() {
-        let o = sh("sleep 30", Duration::from_millis(200));
+        let o = sh("echo $$; exec sleep 30", Duration::from_millis(200));
         assert_eq!(o.termination, Termination::TimedOut);
         assert!(o.elapsed < Duration::from_secs(20));
+        // The child is gone, not merely abandoned.
+        let pid: i32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+        // SAFETY: signal 0 only checks that the process exists.
+        assert_ne!(
+            unsafe { libc::kill(pid, 0) },
+            0,
+            "the child outlived its timeout"
+        );
     }
 
     #[test]

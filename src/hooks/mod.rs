@@ -229,8 +229,20 @@ pub fn kubernetes_gate(
     let Some(version) = kubernetes else {
         return hooks;
     };
-    if crate::requirements::skip_checks(cfg, false) || hooks.iter().all(|h| h.kubernetes.is_none())
-    {
+    if hooks.iter().all(|h| h.kubernetes.is_none()) {
+        return hooks;
+    }
+    if crate::requirements::skip_checks(cfg, false) {
+        // Loudly: each hook that would have been left out runs anyway.
+        let (_, dropped) = split_by_kubernetes(hooks.clone(), version);
+        for (name, req) in dropped {
+            crate::ui::warn(
+                cfg,
+                &format!(
+                    "requirement checks SKIPPED (KPLUG_SKIP_CHECKS): running the hook of plugin {name}, which requires Kubernetes {req}, on cluster `{cluster}` ({version})"
+                ),
+            );
+        }
         return hooks;
     }
     let (kept, dropped) = split_by_kubernetes(hooks, version);

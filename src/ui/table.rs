@@ -27,6 +27,34 @@ impl Table {
         );
     }
 
+    /// Render within `width` columns by shortening the cells of column
+    /// `flex` (with `…`); the other columns keep their widths.
+    pub fn render_within(&self, width: usize, flex: usize) -> String {
+        let cols = self.rows[0].len();
+        let fixed: usize = (0..cols)
+            .filter(|c| *c != flex)
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    + 2
+            })
+            .sum();
+        let room = width.saturating_sub(fixed).max(10);
+        let mut fitted = Table {
+            rows: self.rows.clone(),
+        };
+        for row in &mut fitted.rows[1..] {
+            let cell = &mut row[flex];
+            if cell.chars().count() > room {
+                *cell = cell.chars().take(room - 1).chain(['…']).collect();
+            }
+        }
+        fitted.render()
+    }
+
     pub fn render(&self) -> String {
         let cols = self.rows[0].len();
         let widths: Vec<usize> = (0..cols)

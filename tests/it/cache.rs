@@ -133,6 +133,8 @@ fn removed_plugins_leave_the_cache() {
     let env = TestEnv::new();
     counting_plugin(&env, "gone", "v1");
     list_json(&env);
+    let cache = std::fs::read_to_string(env.home.join("cache/info.json")).unwrap();
+    assert!(cache.contains("kplug-gone"), "{cache}");
     std::fs::remove_file(env.bin.join("kplug-gone")).unwrap();
     list_json(&env);
     let cache = std::fs::read_to_string(env.home.join("cache/info.json")).unwrap();

@@ -131,9 +131,28 @@ fn the_host_reads_the_info_the_sdk_writes() {
     );
     assert_eq!(read.conflicts, ["other-registry"]);
     assert!(read.warnings.is_empty(), "{:?}", read.warnings);
-    // And the same JSON, field for field, where the two shapes overlap.
+    // And the same JSON, field for field, where the two shapes overlap: the
+    // host's reading of the document, written back, is the SDK's document.
     let sdk: Value = serde_json::from_str(&info.to_json()).unwrap();
+    let host = serde_json::to_value(&read).unwrap();
     assert_eq!(sdk["protocols"], json!([1]));
+    for field in ["protocols", "name", "version", "description", "conflicts"] {
+        assert_eq!(host[field], sdk[field], "{field}");
+    }
+    assert_eq!(host["requires"], sdk["requires"], "requires");
+    for (h, s) in host["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(sdk["hooks"].as_array().unwrap())
+    {
+        assert_eq!(h["event"], s["event"]);
+        assert_eq!(
+            h["mode"],
+            s.get("mode").cloned().unwrap_or(h["mode"].clone())
+        );
+    }
+    assert_eq!(host["hooks"].as_array().unwrap().len(), 2);
 }
 
 #[test]

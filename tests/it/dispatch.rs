@@ -211,6 +211,9 @@ fn names_with_slashes_or_dots_are_refused() {
             .stderr(predicate::str::contains("is not a plugin name"));
     }
     assert!(!marker.exists(), "a path-like name ran an executable");
+    // Control: the same script, reached by a real name, leaves the marker.
+    env.kplug().arg("x").assert().success();
+    assert!(marker.exists());
     env.kplug()
         .args(["plugin", "info", "../x"])
         .assert()

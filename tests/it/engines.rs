@@ -32,7 +32,18 @@ fn a_missing_engine_binary_is_named() {
         .args(["cluster", "create", "dev", "--engine", "minikube"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("unknown engine `minikube`"));
+        .stderr(predicate::str::contains("invalid value 'minikube'"))
+        .stderr(predicate::str::contains("possible values: k3d, kind, sim"));
+    // From the config file: the message says so.
+    env.config_file("engine: minikube\n");
+    env.kplug()
+        .args(["cluster", "create", "dev"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the config file sets `engine: minikube`, which is not an engine",
+        ))
+        .stderr(predicate::str::contains("config.yaml"));
 }
 
 #[test]
@@ -65,13 +76,22 @@ fn k3d_json_it_cannot_read_is_a_clear_error() {
         .args(["cluster", "list", "--engine", "k3d"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("k3d"));
-    // Nothing was created by a create that could not check the state.
+        .stderr(predicate::str::contains(
+            "k3d printed JSON kplug cannot read",
+        ))
+        .stderr(predicate::str::contains("`k3d cluster list -o json`"));
+    // Nothing was created by a create that could not check the state (it
+    // did ask: the stand-in saw the list).
     env.kplug()
         .args(["cluster", "create", "dev", "--engine", "k3d"])
         .assert()
-        .code(1);
-    assert!(!env.read_out("k3d-argv").contains("cluster create"));
+        .code(1)
+        .stderr(predicate::str::contains(
+            "k3d printed JSON kplug cannot read",
+        ));
+    let argv = env.read_out("k3d-argv");
+    assert!(argv.contains("cluster list"), "{argv}");
+    assert!(!argv.contains("cluster create"), "{argv}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The example plugins in `plugins-examples/` follow the protocol.
 
 use crate::support::{TestEnv, entry};
+use predicates::prelude::*;
 use std::path::Path;
 
 fn examples() -> &'static Path {
@@ -125,7 +126,8 @@ fn the_user_hook_scripts_run() {
     env.sim_create("demo")
         .env("KUBECONFIG_PATH_FILE", &record)
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains("cluster demo was created (sim)"));
     let written = std::fs::read_to_string(&record).unwrap();
     assert!(
         written
@@ -136,5 +138,6 @@ fn the_user_hook_scripts_run() {
     env.kplug()
         .args(["cluster", "delete", "demo"])
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains("cluster demo was deleted (sim)"));
 }

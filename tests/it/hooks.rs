@@ -316,7 +316,11 @@ fn an_engine_failure_that_left_nothing_runs_no_teardown() {
             env.out.display()
         ),
     );
-    env.hook_plugin("cleanup", "  - event: pre-cluster-delete", "true");
+    env.hook_plugin(
+        "cleanup",
+        "  - event: pre-cluster-create\n  - event: pre-cluster-delete",
+        "true",
+    );
     env.kplug()
         .args(["cluster", "create", "dev", "--engine", "k3d"])
         .assert()
@@ -325,7 +329,8 @@ fn an_engine_failure_that_left_nothing_runs_no_teardown() {
             "`k3d cluster create dev --servers 1 --agents 0` failed",
         ))
         .stderr(predicate::str::contains("hint: nothing was created"));
-    assert!(env.sequence().is_empty());
+    // It is a hook kplug fires (its pre-create ran), yet no teardown ran.
+    assert_eq!(env.sequence(), ["cleanup pre-cluster-create"]);
     assert!(!env.home.join("state/clusters/dev.json").exists());
     assert!(!env.read_out("k3d-argv").contains("cluster delete"));
 }
@@ -390,7 +395,7 @@ fn rendezvous(env: &TestEnv, me: &str, other: &str, tries: u32) {
         me,
         POST_CREATE,
         &format!(
-            "touch '{out}/{me}.ready'\ni=0\nwhile [ ! -e '{out}/{other}.ready' ]; do\n  i=$((i+1)); [ $i -gt {tries} ] && {{ echo 'never saw {other}' >&2; exit 1; }}\n  sleep 0.05\ndone"
+            "touch '{out}/{me}.ready'\ni=0\nwhile [ ! -e '{out}/{other}.ready' ]; do\n  i=$((i+1)); [ $i -gt {tries} ] && {{ echo 'never saw {other}' >&2; exit 1; }}\n  sleep 0.05\ndone\ntouch '{out}/{me}.met'"
         ),
     );
 }
@@ -404,6 +409,14 @@ fn post_hooks_run_concurrently() {
         .args(["--jobs", "2"])
         .assert()
         .success();
+    // Both ran, and each saw the other while it was running: they overlapped.
+    let mut ran = env.sequence();
+    ran.sort();
+    assert_eq!(
+        ran,
+        ["left post-cluster-create", "right post-cluster-create"]
+    );
+    assert!(env.out.join("left.met").exists() && env.out.join("right.met").exists());
 }
 
 #[test]
@@ -424,11 +437,19 @@ fn post_hooks_respect_jobs() {
 #[test]
 fn post_hook_messages_are_reported_in_plan_order() {
     let env = TestEnv::new();
-    for (name, order, delay) in [("first", 10, "0.4"), ("second", 20, "0")] {
+    // `first` finishes only after `second` has: completion order is the
+    // reverse of plan order, so the report's order proves the reordering.
+    let out = env.out.display();
+    let wait = format!(
+        "i=0; while [ ! -e '{out}/second.done' ]; do i=$((i+1)); [ $i -gt 400 ] && exit 1; sleep 0.02; done"
+    );
+    for (name, order, before) in [("first", 10, wait.as_str()), ("second", 20, "")] {
         env.hook_plugin(
             name,
             &format!("{POST_CREATE}\n    order: {order}"),
-            &format!("sleep {delay}; echo '{{\"messages\":[\"from {name}\"]}}'"),
+            &format!(
+                "{before}\necho '{{\"messages\":[\"from {name}\"]}}'\ntouch '{out}/{name}.done'"
+            ),
         );
     }
     let out = env
@@ -658,8 +679,9 @@ fn hooks_can_be_turned_off() {
         .args(["plugin", "disable", "noisy"])
         .assert()
         .success();
-    // A disabled plugin can still be called.
+    // A disabled plugin can still be called (its body records the call).
     env.kplug().arg("noisy").assert().success();
+    assert_eq!(env.sequence().len(), 2, "{:?}", env.sequence());
     env.kplug()
         .args(["plugin", "disable", "nosuch"])
         .assert()
@@ -695,7 +717,38 @@ fn hooks_fire_by_hand() {
         .args(["hooks", "fire", "post-cluster-explode", "--cluster", "dev"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("unknown event"));
+        .stderr(predicate::str::contains(
+            "invalid value 'post-cluster-explode'",
+        ))
+        .stderr(predicate::str::contains(
+            "possible values: pre-cluster-create",
+        ))
+        .stderr(predicate::str::contains(
+            "a similar value exists: 'post-cluster-delete'",
+        ));
+    // Before a create, the cluster does not exist: the engine is chosen as
+    // `cluster create` would choose it.
+    env.kplug()
+        .args(["hooks", "fire", "pre-cluster-create", "--cluster", "new"])
+        .env("PATH", "/usr/bin:/bin")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no cluster engine found"));
+    env.config_file("engine: sim\n");
+    env.hook_plugin(
+        "early",
+        "  - event: pre-cluster-create\n    mode: observe",
+        "true",
+    );
+    env.kplug()
+        .args(["hooks", "fire", "pre-cluster-create", "--cluster", "new"])
+        .assert()
+        .success();
+    let seen = env.env_of("early", "pre-cluster-create");
+    assert!(
+        seen.contains("KPLUG_ENGINE=sim") && seen.contains("KPLUG_CLUSTER=new"),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -745,6 +798,10 @@ fn cluster_names_are_checked_before_anything_happens() {
             .unwrap_or(0),
         0
     );
+    // Control: a good name fires the hook and takes its lock.
+    env.sim_create("ok").assert().success();
+    assert_eq!(env.sequence(), ["a pre-cluster-create"]);
+    assert!(env.home.join("state/locks/ok.lock").exists());
 }
 
 #[test]
@@ -779,7 +836,10 @@ fn hooks_of_plugins_for_another_kubernetes_are_skipped() {
         .arg("--jobs")
         .arg("1")
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains(
+            "requirement checks SKIPPED (KPLUG_SKIP_CHECKS): running the hook of plugin modern",
+        ));
     let mut seq = env.sequence();
     seq.sort();
     assert_eq!(
@@ -814,18 +874,26 @@ fn a_callable_pointed_at_a_cluster_checks_its_kubernetes_range() {
         .assert()
         .success()
         .stdout("ran status --cluster=dev\n");
-    // Without a cluster, or with the checks skipped, nothing is checked.
-    env.kplug().args(["modern", "status"]).assert().success();
+    // Without a cluster, or with the checks skipped, nothing is checked
+    // (the plugin runs), and skipping says so.
+    env.kplug()
+        .args(["modern", "status"])
+        .assert()
+        .success()
+        .stdout("ran status\n");
     env.kplug()
         .env("KPLUG_SKIP_CHECKS", "1")
         .args(["modern", "--cluster", "dev"])
         .assert()
-        .success();
+        .success()
+        .stdout("ran --cluster dev\n")
+        .stderr(predicate::str::contains("requirement checks SKIPPED"));
     // A cluster kplug does not know is the plugin's business.
     env.kplug()
         .args(["modern", "--cluster", "elsewhere"])
         .assert()
-        .success();
+        .success()
+        .stdout("ran --cluster elsewhere\n");
     // Asking one plugin for INFO on the way kept every other cache entry.
     let cache = std::fs::read_to_string(env.home.join("cache/info.json")).unwrap();
     assert!(

@@ -245,7 +245,7 @@ fn a_deeply_nested_info_document_is_refused_quickly() {
     let body = format!("#!/bin/sh\ncat <<'EOF'\n{doc}\nEOF\n");
     write_exec(&env.bin.join("kplug-deep"), &body);
     env.kplug()
-        .args(["plugin", "list"])
+        .args(["plugin", "list", "-o", "json"])
         .timeout(Duration::from_secs(60))
         .assert()
         .success()
@@ -321,7 +321,10 @@ fn plugin_supplied_text_cannot_drive_the_terminal() {
         .args(["plugin", "info", "evil"])
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(info.contains("clear\\x1b[2J\\nevil"), "{info}");
+    assert!(!info.contains('\u{1b}'), "{info:?}");
     let out = env
         .kplug()
         .args(["cluster", "create", "dev", "--engine", "sim"])
@@ -370,6 +373,11 @@ fn credentials_in_urls_never_reach_a_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(
+        stderr.contains("could not connect to http://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
     // The hint for a URL does not suggest `--offline`, which cannot help.
     assert!(!stderr.contains("--offline"), "{stderr}");
 }

@@ -26,8 +26,31 @@ fn valid_plugins_are_listed_with_their_info() {
         .args(["plugin", "list"])
         .assert()
         .success()
-        .stdout(predicate::str::is_match(r"(?m)^NAME\s+VERSION\s+STATUS\s+SOURCE\s+HOOKS\s+PATH\s+DESCRIPTION$").unwrap())
-        .stdout(predicate::str::is_match(r"(?m)^registry\s+1\.4\.0\s+valid\s+PATH\s+pre-cluster-create,post-cluster-create\s+\S+kplug-registry\s+Local registry$").unwrap());
+        .stdout(
+            predicate::str::is_match(
+                r"(?m)^NAME\s+VERSION\s+STATUS\s+ORIGIN\s+HOOKS\s+DESCRIPTION$",
+            )
+            .unwrap(),
+        )
+        .stdout(
+            predicate::str::is_match(
+                r"(?m)^registry\s+1\.4\.0\s+valid\s+PATH\s+2\s+Local registry$",
+            )
+            .unwrap(),
+        );
+    // A long description is cut so that every line fits 100 columns.
+    env.plugin(
+        "wordy",
+        &format!(
+            "protocols: [1]\nname: wordy\nversion: 1.0.0\ndescription: {}\n",
+            "word ".repeat(60)
+        ),
+        "true",
+    );
+    let out = env.kplug().args(["plugin", "list"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    assert!(text.contains("word word") && text.contains('…'), "{text}");
 
     let yaml = env
         .kplug()
@@ -223,16 +246,38 @@ fn shadowed_copies_are_reported() {
 #[test]
 fn builtin_collisions_and_bad_names_are_reported() {
     let env = TestEnv::new();
-    env.plugin("plugin", &info("plugin"), "true");
-    env.plugin("cluster-tools", &info("cluster-tools"), "true");
-    env.plugin("Upper", &info("upper"), "true");
+    // Each leaves a marker whenever it is run at all, INFO included.
+    let marked = |name: &str, info_name: &str| {
+        let script = crate::support::plugin_script(&info(info_name), "true").replacen(
+            "#!/bin/sh\n",
+            &format!("#!/bin/sh\ntouch '{}/ran-{name}'\n", env.out.display()),
+            1,
+        );
+        write_exec(&env.bin.join(format!("kplug-{name}")), &script);
+    };
+    marked("plugin", "plugin");
+    marked("cluster-tools", "cluster-tools");
+    marked("Upper", "upper");
+    marked("fine", "fine");
     let list = list_json(&env);
+    // Control: a valid plugin was run (for INFO), with the same marker.
+    assert!(env.out.join("ran-fine").exists());
+    for refused in ["plugin", "cluster-tools", "Upper"] {
+        assert!(
+            !env.out.join(format!("ran-{refused}")).exists(),
+            "{refused} was run"
+        );
+    }
     let reason = |n: &str| entry(&list, n)["reason"].as_str().unwrap().to_string();
     assert!(reason("plugin").contains("would shadow the built-in command `plugin`"));
     assert!(reason("cluster-tools").contains("would shadow the built-in command `cluster`"));
     assert!(reason("Upper").contains("must start with a lowercase letter"));
     // Refused names are never executed, not even for INFO.
-    assert!(list.iter().all(|p| p["info"].is_null()));
+    assert!(
+        list.iter()
+            .filter(|p| p["name"] != "fine")
+            .all(|p| p["info"].is_null())
+    );
 }
 
 #[test]

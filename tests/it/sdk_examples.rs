@@ -172,5 +172,10 @@ fn both_examples_pass_plugin_validate() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["ok"], true, "{report:#}");
+        let checks = report["checks"].as_array().unwrap();
+        assert!(checks.len() >= 8, "{report:#}");
+        assert!(checks.iter().all(|c| c["ok"] == true), "{report:#}");
     }
 }

@@ -94,8 +94,10 @@ fn the_authoring_tutorial_works_as_written() {
         .find(|l| l.starts_with("hello2 "))
         .map(str::to_string)
         .unwrap_or_else(|| panic!("hello2 not listed: {}", stdout(&out)));
-    assert!(
-        row.contains("valid") && row.contains("post-cluster-create"),
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[..5],
+        ["hello2", "0.1.0", "valid", "KPLUG_PLUGIN_PATH", "1"],
         "{row}"
     );
     let out = t.step("kplug hello2 Ada");
@@ -153,7 +155,14 @@ fn the_authoring_tutorial_works_as_written() {
     assert!(
         stdout(&out)
             .lines()
-            .any(|l| l.starts_with("hello2 ") && l.contains("/plugins/hello2/0.1.0/")),
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..4]
+                == ["hello2", "0.1.0", "valid", "store"]),
+        "{}",
+        stdout(&out)
+    );
+    let out = t.step("kplug plugin info hello2");
+    assert!(
+        stdout(&out).contains("/plugins/hello2/0.1.0/"),
         "{}",
         stdout(&out)
     );

@@ -750,8 +750,32 @@ fn several_published_contracts_are_read_in_one_run() {
         .success()
         .stdout(predicate::str::contains("1.1.0"))
         .stdout(predicate::str::contains("requires kplug >=99"));
-    run(&env, &gh, &["plugin", "update", "demo", "--dry-run"]).success();
-    run(&env, &gh, &["plugin", "outdated"]).success();
+    let json: serde_json::Value = serde_json::from_slice(
+        &run(&env, &gh, &["plugin", "versions", "demo", "-o", "json"])
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    let rows = json["versions"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        assert_eq!(row["contractFrom"], "published", "{row}");
+    }
+    assert_eq!(rows[0]["compatible"], false);
+    assert_eq!(rows[1]["compatible"], true);
+    run(&env, &gh, &["plugin", "update", "demo", "--dry-run"])
+        .success()
+        .stderr(predicate::str::contains("would update demo 1.0.0 → 1.1.0"));
+    let out: serde_json::Value = serde_json::from_slice(
+        &run(&env, &gh, &["plugin", "outdated", "-o", "json"])
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(out[0]["wanted"], "1.1.0");
+    assert_eq!(out[0]["latest"], "2.0.0");
     run(&env, &gh, &["plugin", "update", "demo"]).success();
     assert_eq!(live(&env, "demo"), "demo 1.1.0");
 }
