@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -69,7 +69,7 @@ pub struct Config {
 }
 
 /// The config file, `$XDG_CONFIG_HOME/kplug/config.yaml`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileConfig {
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct FileConfig {
 }
 
 /// HTTP settings of `plugin install`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Network {
     /// Time to establish a connection.
@@ -124,7 +124,7 @@ fn default_attempts() -> u32 {
 }
 
 /// Limits and policy of `plugin install`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Install {
     /// Refuse releases that carry no checksum (like `--require-checksum`).
@@ -173,7 +173,7 @@ fn default_keep_versions() -> usize {
     3
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// How long a plugin has to answer INFO.
@@ -385,6 +385,205 @@ impl Config {
     /// Whether colour may be used on a stream that is a terminal.
     pub fn color_allowed(&self) -> bool {
         self.var(vars::NO_COLOR).is_none() && self.var(vars::TERM).is_none_or(|t| t != "dumb")
+    }
+}
+
+/// Editing the config file: `kplug config get|set|unset|list`. Keys are
+/// dotted paths (`network.readTimeout`); a value is read as YAML (`3`,
+/// `true`, `30s`). Every change is validated by reading the whole file back
+/// as a [`FileConfig`] before it is written (atomically), so an unknown key
+/// or a bad value is refused and the file stays as it was.
+pub mod edit {
+    use super::FileConfig;
+    use crate::error::{Error, Result};
+    use serde_yaml::{Mapping, Value};
+    use std::path::Path;
+
+    /// Every key with its effective value (the file's, else the default),
+    /// sorted, as `(key, value as YAML text)`.
+    pub fn list(effective: &FileConfig) -> Vec<(String, String)> {
+        let value = serde_yaml::to_value(effective).expect("the config serialises");
+        let mut out = Vec::new();
+        flatten("", &value, &mut out);
+        out.sort();
+        out
+    }
+
+    fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    let k = k.as_str().unwrap_or_default();
+                    let key = if prefix.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            Value::Null => out.push((prefix.to_string(), "~".into())),
+            other => out.push((
+                prefix.to_string(),
+                serde_yaml::to_string(other)
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_string(),
+            )),
+        }
+    }
+
+    /// The effective value of `key`.
+    pub fn get(effective: &FileConfig, key: &str) -> Result<String> {
+        let all = list(effective);
+        all.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| unknown_key(key, &all))
+    }
+
+    fn unknown_key(key: &str, all: &[(String, String)]) -> Error {
+        let mut err = Error::usage(format!("`{}` is not a config key", crate::ui::escape(key)));
+        if let Some(s) = crate::ui::did_you_mean(key, all.iter().map(|(k, _)| k.as_str())) {
+            err = err.with_hint(format!("did you mean `{s}`?"));
+        }
+        err.with_hint("`kplug config list` shows every key")
+    }
+
+    fn read(path: &Path) -> Result<Mapping> {
+        match crate::fsutil::read_bounded(path, 1024 * 1024) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    Error::new(format!(
+                        "the config file {} is not UTF-8 text",
+                        path.display()
+                    ))
+                })?;
+                if text.trim().is_empty() {
+                    return Ok(Mapping::new());
+                }
+                crate::protocol::yaml::from_str(&text).map_err(|e| {
+                    Error::new(format!("invalid config file {}", path.display())).caused_by(e)
+                })
+            }
+            Err(crate::fsutil::ReadError::Missing) => Ok(Mapping::new()),
+            Err(e) => Err(
+                Error::new(format!("could not read the config file {}", path.display()))
+                    .caused_by(e),
+            ),
+        }
+    }
+
+    /// Set `key` to `value` (or remove it with `None`) in the file at
+    /// `path`, refusing anything the file would then not accept. Returns
+    /// whether the file changed. Comments in the file are not kept.
+    pub fn set(path: &Path, key: &str, value: Option<&str>) -> Result<bool> {
+        let mut root = read(path)?;
+        let parts: Vec<&str> = key.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(Error::usage(format!(
+                "`{}` is not a config key",
+                crate::ui::escape(key)
+            )));
+        }
+        let before = root.clone();
+        let parsed = match value {
+            Some(v) => Some(
+                crate::protocol::yaml::from_str::<Value>(v)
+                    .unwrap_or_else(|_| Value::String(v.to_string())),
+            ),
+            None => None,
+        };
+        put(&mut root, &parts, parsed);
+        if root == before {
+            return Ok(false);
+        }
+        let text = serde_yaml::to_string(&root).expect("a mapping serialises");
+        if let Err(e) = serde_yaml::from_str::<FileConfig>(&text) {
+            let all = list(&FileConfig::default());
+            let known = all.iter().any(|(k, _)| k == key);
+            let mut err = Error::usage(format!(
+                "cannot set `{}`: the config file would not be valid",
+                crate::ui::escape(key)
+            ))
+            .caused_by(e);
+            if !known {
+                err = unknown_key(key, &all).caused_by(err.message());
+            }
+            return Err(err.with_hint("nothing was changed"));
+        }
+        crate::fsutil::write_atomic(path, text.as_bytes())
+            .map_err(|e| Error::new(format!("could not write {}", path.display())).caused_by(e))?;
+        Ok(true)
+    }
+
+    fn put(map: &mut Mapping, parts: &[&str], value: Option<Value>) {
+        let key = Value::String(parts[0].to_string());
+        if parts.len() == 1 {
+            match value {
+                Some(v) => {
+                    map.insert(key, v);
+                }
+                None => {
+                    map.remove(&key);
+                }
+            }
+            return;
+        }
+        if value.is_none() && !map.contains_key(&key) {
+            return;
+        }
+        let entry = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        if !entry.is_mapping() {
+            *entry = Value::Mapping(Mapping::new());
+        }
+        let inner = entry.as_mapping_mut().expect("made a mapping");
+        put(inner, &parts[1..], value);
+        if inner.is_empty() {
+            map.remove(&key);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn set_get_unset_and_refusals() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("kplug/config.yaml");
+            assert!(set(&path, "network.readTimeout", Some("5s")).unwrap());
+            assert!(!set(&path, "network.readTimeout", Some("5s")).unwrap());
+            assert!(set(&path, "engine", Some("sim")).unwrap());
+            let cfg: FileConfig =
+                serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(get(&cfg, "network.readTimeout").unwrap(), "5s");
+            assert_eq!(get(&cfg, "engine").unwrap(), "sim");
+            assert_eq!(get(&cfg, "install.keepVersions").unwrap(), "3");
+            let before = std::fs::read(&path).unwrap();
+            let e = set(&path, "network.readTimeot", Some("5s")).unwrap_err();
+            assert!(
+                e.hints().iter().any(|h| h.contains("network.readTimeout")),
+                "{e:?}"
+            );
+            let e = set(&path, "jobs", Some("many")).unwrap_err();
+            assert!(e.message().contains("would not be valid"), "{e}");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "a refusal writes nothing"
+            );
+            assert!(set(&path, "network.readTimeout", None).unwrap());
+            assert!(set(&path, "engine", None).unwrap());
+            assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), "{}");
+            assert!(
+                list(&FileConfig::default())
+                    .iter()
+                    .any(|(k, v)| k == "timeouts.info" && v == "10s")
+            );
+        }
     }
 }
 

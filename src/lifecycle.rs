@@ -57,6 +57,28 @@ fn record_path(cfg: &Config, name: &str) -> Result<PathBuf> {
         .join(format!("{name}.json")))
 }
 
+/// The names of the clusters kplug created (and has not deleted), sorted.
+pub fn recorded_clusters(cfg: &Config) -> Vec<String> {
+    let Ok(dir) = cfg.state_dir().map(|d| d.join("clusters")) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(str::to_string)
+        })
+        .filter(|n| crate::cluster::sim::validate_cluster_name(n).is_ok())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The record of `name`, if kplug created it.
 pub fn record(cfg: &Config, name: &str) -> Option<Record> {
     let bytes = crate::fsutil::read_bounded(&record_path(cfg, name).ok()?, 1024 * 1024).ok()?;

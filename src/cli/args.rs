@@ -37,6 +37,11 @@ pub enum Commands {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Show and change kplug's settings (the config file)
+    Config {
+        #[command(subcommand)]
+        command: super::config::ConfigCommand,
+    },
     #[command(flatten)]
     Authoring(super::authoring::TopCommand),
     /// Print kplug's version and the protocol versions it speaks
@@ -172,18 +177,21 @@ pub enum ClusterCommand {
     },
     /// Delete a cluster, firing pre- and post-cluster-delete hooks
     Delete {
+        /// The cluster's name
         name: String,
         #[command(flatten)]
         hooks: HookFlags,
     },
     /// Start a stopped cluster, firing pre- and post-cluster-start hooks
     Start {
+        /// The cluster's name
         name: String,
         #[command(flatten)]
         hooks: HookFlags,
     },
     /// Stop a running cluster, firing pre- and post-cluster-stop hooks
     Stop {
+        /// The cluster's name
         name: String,
         #[command(flatten)]
         hooks: HookFlags,
@@ -199,6 +207,7 @@ pub enum ClusterCommand {
     },
     /// Show one cluster as its engine reports it
     Get {
+        /// The cluster's name
         name: String,
         #[arg(long, value_name = "ENGINE", value_parser = ENGINE_VALUES)]
         engine: Option<String>,

@@ -39,14 +39,17 @@ pub enum TopCommand {
     /// plugin). Load it with `source <(kplug completion bash)` in ~/.bashrc,
     /// `kplug completion zsh > "${fpath[1]}/_kplug"`, or
     /// `kplug completion fish > ~/.config/fish/completions/kplug.fish`.
-    #[command(override_usage = "kplug completion <SHELL>")]
     Completion {
         /// The shell to print the script for
-        #[arg(value_enum, required_unless_present = "plugin_names")]
-        shell: Option<super::completion::Shell>,
-        /// Print the plugin names kplug can find, one per line (used by the scripts)
-        #[arg(long, hide = true, conflicts_with = "shell")]
-        plugin_names: bool,
+        #[arg(value_enum)]
+        shell: super::completion::Shell,
+    },
+    /// Print candidate words for the completion scripts, one per line
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// What to list
+        #[arg(value_enum)]
+        what: super::completion::Words,
     },
 }
 
@@ -84,14 +87,7 @@ pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
 pub fn run_top(cfg: &Config, command: TopCommand) -> Result<i32> {
     use super::completion;
     match command {
-        TopCommand::Completion {
-            plugin_names: true, ..
-        } => completion::print_plugin_names(cfg),
-        TopCommand::Completion {
-            shell: Some(shell), ..
-        } => completion::print_script(shell),
-        TopCommand::Completion { shell: None, .. } => Err(Error::usage(
-            "`kplug completion` needs a shell: bash, zsh or fish",
-        )),
+        TopCommand::Completion { shell } => completion::print_script(shell),
+        TopCommand::Complete { what } => completion::print_words(cfg, what),
     }
 }

@@ -1,10 +1,13 @@
 //! `kplug completion bash|zsh|fish`: shell completion scripts.
 //!
-//! Built-in commands and flags come from clap ([`clap_complete`]). Plugin
-//! names cannot be baked into the script (plugins come and go), so each
-//! script asks `kplug completion --plugin-names` when it completes the first
-//! word. That lists what discovery finds on disk ([`discovery::names`]): a
-//! few directory listings, no plugin is ever executed (no INFO).
+//! Built-in commands, flags and fixed values (engines, events) come from
+//! clap ([`clap_complete`]). Plugin and cluster names cannot be baked into
+//! the script (they come and go), so each script asks `kplug __complete
+//! plugins|installed|clusters` when it completes one: the first word, the
+//! NAME of `plugin info|remove|update|…`, of `cluster delete|get|…`, and
+//! `--cluster`. That lists what is on disk (discovery's names, the store,
+//! kplug's cluster records): a few directory listings, no plugin is ever
+//! executed (no INFO) and no engine is asked.
 
 use crate::config::Config;
 use crate::discovery;
@@ -20,8 +23,37 @@ pub enum Shell {
     Fish,
 }
 
+/// What `kplug __complete` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Words {
+    /// Every plugin kplug can find.
+    Plugins,
+    /// Plugins in kplug's store.
+    Installed,
+    /// Clusters kplug created.
+    Clusters,
+}
+
 /// The command the scripts run to list plugin names.
-pub const PLUGIN_NAMES_CALL: &str = "kplug completion --plugin-names";
+pub const PLUGIN_NAMES_CALL: &str = "kplug __complete plugins";
+
+/// `plugin` subcommands whose NAME is any plugin kplug finds, and those
+/// whose NAME is a plugin in the store.
+const ANY_PLUGIN: &[&str] = &["info", "disable", "enable", "contract", "validate"];
+const STORE_PLUGIN: &[&str] = &[
+    "remove",
+    "rm",
+    "uninstall",
+    "update",
+    "upgrade",
+    "versions",
+    "use",
+    "rollback",
+    "pin",
+    "unpin",
+];
+/// `cluster` subcommands whose NAME is an existing cluster.
+const EXISTING_CLUSTER: &[&str] = &["delete", "start", "stop", "get"];
 
 /// The completion script for `shell`.
 pub fn script(shell: Shell) -> String {
@@ -97,7 +129,10 @@ fn bash(clap_script: &str, builtins: &[String]) -> String {
     );
     format!(
         r#"{registered}
-# Plugins: names from `{PLUGIN_NAMES_CALL}` (no plugin is run).
+# Plugin and cluster names from `kplug __complete …` (no plugin is run).
+_kplug_words() {{
+    COMPREPLY=( $(compgen -W "$(kplug __complete "$1" 2>/dev/null)" -- "${{COMP_WORDS[COMP_CWORD]}}") )
+}}
 _kplug_plugins() {{
     if [[ ${{COMP_CWORD}} -eq 1 && "${{COMP_WORDS[1]}}" != -* ]]; then
         _kplug "$@"
@@ -106,6 +141,16 @@ _kplug_plugins() {{
         COMPREPLY+=( $(compgen -W "${{plugins}}" -- "${{COMP_WORDS[1]}}") )
         return 0
     fi
+    if [[ "${{COMP_WORDS[COMP_CWORD-1]}}" == --cluster ]]; then
+        _kplug_words clusters; return 0
+    fi
+    if [[ ${{COMP_CWORD}} -eq 3 ]]; then
+        case "${{COMP_WORDS[1]}} ${{COMP_WORDS[2]}}" in
+            {any}) _kplug_words plugins; return 0 ;;
+            {store}) _kplug_words installed; return 0 ;;
+            {clusters}) _kplug_words clusters; return 0 ;;
+        esac
+    fi
     case "${{COMP_WORDS[1]}}" in
         {builtins}|-*) _kplug "$@" ;;
         *) COMPREPLY=() ;;
@@ -113,10 +158,22 @@ _kplug_plugins() {{
 }}
 "#,
         builtins = builtins.join("|"),
+        any = alternatives("plugin", ANY_PLUGIN),
+        store = alternatives("plugin", STORE_PLUGIN),
+        clusters = alternatives("cluster", EXISTING_CLUSTER),
     )
 }
 
-/// Add plugin names to the list of top-level commands.
+/// `plugin info|plugin disable|…` for a bash `case` pattern.
+fn alternatives(group: &str, subs: &[&str]) -> String {
+    subs.iter()
+        .map(|s| format!("\"{group} {s}\""))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Add plugin names to the list of top-level commands, and complete the
+/// NAME of the commands that take a plugin or a cluster.
 fn zsh(clap_script: &str) -> String {
     let anchor = "    _describe -t commands 'kplug commands' commands \"$@\"";
     let with_plugins = format!(
@@ -129,20 +186,69 @@ fn zsh(clap_script: &str) -> String {
         script, clap_script,
         "clap_complete's zsh script changed shape"
     );
-    script
+    let mut out = String::with_capacity(script.len() + 512);
+    let mut replaced = 0;
+    // The subcommand whose arguments follow (clap writes `(remove)` first).
+    let mut sub = String::new();
+    for line in script.split_inclusive('\n') {
+        if let Some(name) = line
+            .trim()
+            .strip_prefix('(')
+            .and_then(|l| l.strip_suffix(')'))
+        {
+            sub = name.to_string();
+        }
+        let words = if line.contains("The plugin'\\''s name") && !line.contains("kplug-NAME") {
+            Some(if STORE_PLUGIN.contains(&sub.as_str()) {
+                "_kplug_words installed"
+            } else {
+                "_kplug_words plugins"
+            })
+        } else if line.contains("The cluster'\\''s name") || line.starts_with("'--cluster=") {
+            Some("_kplug_words clusters")
+        } else {
+            None
+        };
+        match words {
+            Some(w) if line.contains(":_default'") => {
+                out.push_str(&line.replacen(":_default'", &format!(":{w}'"), 1));
+                replaced += 1;
+            }
+            _ => out.push_str(line),
+        }
+    }
+    assert!(replaced > 10, "clap_complete's zsh arguments changed shape");
+    format!(
+        "{out}\n# Plugin and cluster names from `kplug __complete …` (no plugin is run).\n\
+         _kplug_words() {{\n    local -a words; words=(${{(f)\"$(kplug __complete $1 2>/dev/null)\"}})\n    \
+         compadd -a words\n}}\n"
+    )
 }
 
-/// Offer plugin names wherever a command is expected.
+/// Offer plugin names wherever a command is expected, and plugin and
+/// cluster names where a command takes one.
 fn fish(clap_script: &str) -> String {
     let condition = "__fish_kplug_needs_command";
     assert!(
-        clap_script.contains(condition),
+        clap_script.contains(condition) && clap_script.contains("__fish_kplug_using_subcommand"),
         "clap_complete's fish script changed shape"
     );
-    format!(
-        "{clap_script}\n# Plugins: names from `{PLUGIN_NAMES_CALL}` (no plugin is run).\n\
+    let mut out = format!(
+        "{clap_script}\n# Plugin and cluster names from `kplug __complete …` (no plugin is run).\n\
          complete -c kplug -n \"{condition}\" -f -a \"({PLUGIN_NAMES_CALL} 2>/dev/null)\" -d 'plugin'\n"
-    )
+    );
+    for (group, subs, words) in [
+        ("plugin", ANY_PLUGIN, "plugins"),
+        ("plugin", STORE_PLUGIN, "installed"),
+        ("cluster", EXISTING_CLUSTER, "clusters"),
+    ] {
+        out.push_str(&format!(
+            "complete -c kplug -n \"__fish_kplug_using_subcommand {group}; and __fish_seen_subcommand_from {}\" -f -a \"(kplug __complete {words} 2>/dev/null)\"\n",
+            subs.join(" ")
+        ));
+    }
+    out.push_str("complete -c kplug -n \"__fish_seen_argument -l cluster\" -l cluster -f -a \"(kplug __complete clusters 2>/dev/null)\"\n");
+    out
 }
 
 /// Print the script for `shell`.
@@ -150,11 +256,18 @@ pub fn print_script(shell: Shell) -> crate::error::Result<i32> {
     write_out(script(shell).as_bytes())
 }
 
-/// Print the names of the plugins kplug can find, one per line (no INFO).
-pub fn print_plugin_names(cfg: &Config) -> crate::error::Result<i32> {
+/// Print the words of `what`, one per line (no INFO, no engine).
+pub fn print_words(cfg: &Config, what: Words) -> crate::error::Result<i32> {
+    let words: Vec<String> = match what {
+        Words::Plugins => discovery::names(cfg),
+        Words::Installed => crate::store::Store::new(cfg)
+            .map(|s| s.plugins())
+            .unwrap_or_default(),
+        Words::Clusters => crate::lifecycle::recorded_clusters(cfg),
+    };
     let mut out = String::new();
-    for name in discovery::names(cfg) {
-        out.push_str(&name);
+    for w in words {
+        out.push_str(&w);
         out.push('\n');
     }
     write_out(out.as_bytes())

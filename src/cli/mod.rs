@@ -10,6 +10,7 @@ mod args;
 mod authoring;
 mod cluster;
 mod completion;
+mod config;
 mod dispatch;
 mod hooks;
 mod plugin;
@@ -54,7 +55,10 @@ pub fn reference() -> String {
 /// flag.
 fn is_external(first: &OsString) -> bool {
     let bytes = first.as_encoded_bytes();
-    !bytes.starts_with(b"-") && !names::BUILTINS.iter().any(|b| b.as_bytes() == bytes)
+    // `__complete` (for the completion scripts) can never be a plugin name.
+    !bytes.starts_with(b"-")
+        && !bytes.starts_with(b"__")
+        && !names::BUILTINS.iter().any(|b| b.as_bytes() == bytes)
 }
 
 pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
@@ -82,6 +86,7 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
     };
     match cli.command {
         Commands::Cluster { command } => cluster::run(cfg, command),
+        Commands::Config { command } => config::run(cfg, command),
         Commands::Hooks { command } => hooks::run(cfg, command),
         Commands::Plugin { command } => plugin::run(cfg, command),
         Commands::Version { output } => version::run(output),

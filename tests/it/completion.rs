@@ -49,9 +49,20 @@ fn scripts_complete_builtins_flags_and_plugin_names_without_info() {
             assert!(s.contains(word), "{shell} script lacks {word}");
         }
         assert!(
-            s.contains("kplug completion --plugin-names"),
+            s.contains("kplug __complete plugins"),
             "{shell} script does not ask for plugin names"
         );
+        for asks in [
+            "__complete plugins",
+            "__complete installed",
+            "__complete clusters",
+        ] {
+            assert!(
+                s.contains(asks)
+                    || s.contains(&format!("_kplug_words {}", &asks["__complete ".len()..])),
+                "{shell} script does not ask `{asks}`"
+            );
+        }
         assert!(
             !s.contains("alpha"),
             "{shell}: names are asked for, not baked in"
@@ -59,7 +70,7 @@ fn scripts_complete_builtins_flags_and_plugin_names_without_info() {
     }
     let names = env
         .kplug()
-        .args(["completion", "--plugin-names"])
+        .args(["__complete", "plugins"])
         .assert()
         .success()
         .get_output()
@@ -71,6 +82,8 @@ fn scripts_complete_builtins_flags_and_plugin_names_without_info() {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
     assert_eq!(info_calls(&env), 0, "completion must never run INFO");
+    crate::support::list_json(&env);
+    assert!(info_calls(&env) > 0, "control: listing runs INFO");
 }
 
 #[test]
@@ -146,5 +159,48 @@ fn bash_completes_plugins_next_to_builtins() {
         bash_complete(&env, &["kplug", "alpha", ""]),
         Vec::<String>::new()
     );
-    assert_eq!(info_calls(&env), 0, "completion must never run INFO");
+    // Values: engines, events, plugin and cluster names.
+    assert_eq!(
+        bash_complete(&env, &["kplug", "cluster", "create", "x", "--engine", ""]),
+        ["k3d", "kind", "sim"]
+    );
+    assert_eq!(
+        bash_complete(&env, &["kplug", "hooks", "fire", "post-cluster-cr"]),
+        ["post-cluster-create"]
+    );
+    assert_eq!(
+        bash_complete(&env, &["kplug", "plugin", "info", "b"]),
+        ["beta-tool"]
+    );
+    env.store_plugin("stored", "1.0.0", &info("stored"), "echo stored");
+    assert_eq!(
+        bash_complete(&env, &["kplug", "plugin", "remove", ""]),
+        ["stored"],
+        "only plugins in the store can be removed"
+    );
+    // (Creating clusters plans hooks, which asks INFO: counted apart.)
+    let before = info_calls(&env);
+    env.sim_create("dev").assert().success();
+    env.sim_create("demo").assert().success();
+    let created = info_calls(&env) - before;
+    assert_eq!(
+        bash_complete(&env, &["kplug", "cluster", "delete", "de"]),
+        ["demo", "dev"]
+    );
+    assert_eq!(
+        bash_complete(
+            &env,
+            &[
+                "kplug",
+                "hooks",
+                "fire",
+                "post-cluster-create",
+                "--cluster",
+                "dem"
+            ]
+        ),
+        ["demo"]
+    );
+    assert_eq!(info_calls(&env), created, "completion must never run INFO");
+    assert!(created > 0, "control: the counter does count INFO runs");
 }

@@ -11,6 +11,7 @@ mod support;
 mod authoring;
 mod cache;
 mod completion;
+mod config;
 mod contract;
 mod dispatch;
 mod engines;
