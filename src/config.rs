@@ -487,13 +487,10 @@ pub mod edit {
             )));
         }
         let before = root.clone();
-        let parsed = match value {
-            Some(v) => Some(
-                crate::protocol::yaml::from_str::<Value>(v)
-                    .unwrap_or_else(|_| Value::String(v.to_string())),
-            ),
-            None => None,
-        };
+        let parsed = value.map(|v| {
+            crate::protocol::yaml::from_str::<Value>(v)
+                .unwrap_or_else(|_| Value::String(v.to_string()))
+        });
         put(&mut root, &parts, parsed);
         if root == before {
             return Ok(false);
