@@ -68,6 +68,17 @@ pub fn run(cfg: &Config, command: ConfigCommand) -> Result<i32> {
             ui::print_stdout(&format!("{v}\n")).context("could not write to stdout")?;
         }
         ConfigCommand::Set { key, value } => {
+            // The one key whose values the file's types do not pin down.
+            if key == "engine" && !crate::cluster::ENGINES.contains(&value.as_str()) {
+                let mut err = Error::usage(format!(
+                    "`{}` is not an engine: choose k3d, kind or sim",
+                    ui::escape(&value)
+                ));
+                if let Some(s) = ui::did_you_mean(&value, crate::cluster::ENGINES) {
+                    err = err.with_hint(format!("did you mean `{s}`?"));
+                }
+                return Err(err.with_hint("nothing was changed"));
+            }
             let file = path(cfg)?;
             if edit::set(&file, &key, Some(&value))? {
                 eprintln!("set {key} in {}", file.display());

@@ -289,31 +289,76 @@ fn cancelled_outcome(start: Instant) -> Outcome {
     }
 }
 
-/// Run a process to completion within the bounds of `spawn`.
+/// NULL-terminated arrays of pointers into strings the same closure owns.
+struct Pointers(Vec<*const libc::c_char>);
+
+// SAFETY: the pointers are only read, in the forked child, while the
+// strings they point into are alive (owned by the same closure).
+unsafe impl Send for Pointers {}
+// SAFETY: as above; nothing writes through them.
+unsafe impl Sync for Pointers {}
+
+/// How the child becomes the plugin, run between fork and exec.
 ///
-/// Returns an error only when the process cannot be started.
+/// `execve` itself, not std's `execvp`: a file that is not a program (a
+/// script without `#!`) fails with ENOEXEC, as it does for `kplug NAME`,
+/// instead of being handed to `/bin/sh`.
+///
 /// A child that outlives kplug would be a hook nobody waits for: it gets
 /// SIGKILL when the thread that started it ends, which for [`run`] is when
 /// kplug dies (the thread waits for the child). (Linux; a plugin's own
 /// children in its process group are its business.)
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: getpid has no preconditions.
-        let parent = unsafe { libc::getpid() };
-        // SAFETY: the closure runs between fork and exec and calls only
-        // async-signal-safe functions (prctl, getppid, _exit).
-        unsafe {
-            cmd.pre_exec(move || {
+fn exec_in_child(
+    cmd: &mut Command,
+    program: &std::path::Path,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |b: &[u8]| CString::new(b).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
+    // Everything the child needs is made here: it must not allocate.
+    let path = c(program.as_os_str().as_bytes())?;
+    let mut argv = vec![path.clone()];
+    for a in args {
+        argv.push(c(a.as_bytes())?);
+    }
+    let mut envp = Vec::with_capacity(env.len());
+    for (k, v) in env {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        envp.push(c(&kv)?);
+    }
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // The pointer arrays point into `argv`/`envp`, which the closure owns.
+    let owned = (path, argv, envp, Pointers(argv_ptrs), Pointers(envp_ptrs));
+    // SAFETY: the closure runs between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid, _exit, execve) on data
+    // prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let (path, _argv, _envp, Pointers(argv_ptrs), Pointers(envp_ptrs)) = &owned;
+            #[cfg(target_os = "linux")]
+            {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 // The parent died before the prctl: nobody will signal us.
                 if libc::getppid() != parent {
                     libc::_exit(1);
                 }
-                Ok(())
-            });
-        }
+            }
+            #[cfg(not(target_os = "linux"))]
+            let _ = parent;
+            libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
+            Err(io::Error::last_os_error())
+        });
     }
+    Ok(())
 }
 
 /// Spawn, retrying briefly on ETXTBSY: another thread of kplug forking at
@@ -333,6 +378,9 @@ fn spawn_retrying(cmd: &mut Command) -> io::Result<std::process::Child> {
     cmd.spawn()
 }
 
+/// Run a process to completion within the bounds of `spawn`.
+///
+/// Returns an error only when the process cannot be started.
 pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     let start = Instant::now();
     if cancelled() {
@@ -343,6 +391,7 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
         .checked_add(spawn.timeout)
         .unwrap_or(start + crate::protocol::MAX_DURATION);
     let mut cmd = Command::new(&spawn.program);
+    exec_in_child(&mut cmd, &spawn.program, &spawn.args, &spawn.env)?;
     cmd.args(&spawn.args)
         .env_clear()
         .envs(spawn.env)
@@ -357,7 +406,6 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     if let Some(dir) = &spawn.cwd {
         cmd.current_dir(dir);
     }
-    die_with_parent(&mut cmd);
     let mut child = spawn_retrying(&mut cmd)?;
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();

@@ -41,6 +41,11 @@ fn config_path_list_get_set_unset() {
         .stderr(predicate::str::contains("would not be valid"))
         .stderr(predicate::str::contains("nothing was changed"));
     env.kplug()
+        .args(["config", "set", "engine", "kindd"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `kind`?"));
+    env.kplug()
         .args(["config", "set", "engines", "sim"])
         .assert()
         .code(2)

@@ -358,3 +358,51 @@ fn non_utf8_first_word_is_unknown_not_a_crash() {
         .code(2)
         .stderr(predicate::str::contains("no such command"));
 }
+
+#[test]
+fn files_that_cannot_run_are_explained_the_same_way_everywhere() {
+    let env = TestEnv::new();
+    // No `#!`: neither run by dispatch nor called valid by INFO.
+    write_exec(&env.bin.join("kplug-bare"), "echo ran-bare\n");
+    let list = crate::support::list_json(&env);
+    let bare = crate::support::entry(&list, "bare");
+    assert_eq!(bare["status"], "invalid", "{bare}");
+    assert!(
+        bare["reason"].as_str().unwrap().contains("`#!` line"),
+        "{bare}"
+    );
+    env.kplug()
+        .arg("bare")
+        .assert()
+        .code(126)
+        .stdout(predicate::str::contains("ran-bare").not())
+        .stderr(predicate::str::contains("a script needs a `#!` line"));
+    // A missing interpreter is named.
+    write_exec(&env.bin.join("kplug-lost"), "#!/nonexistent/sh\necho hi\n");
+    env.kplug()
+        .arg("lost")
+        .assert()
+        .code(126)
+        .stderr(predicate::str::contains(
+            "its interpreter `/nonexistent/sh` is missing",
+        ));
+    // There, but not executable: said so, with the fix.
+    let plain = env.bin.join("kplug-plain");
+    std::fs::write(&plain, "#!/bin/sh\necho hi\n").unwrap();
+    env.kplug()
+        .arg("plain")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("exists, but is not executable"))
+        .stderr(predicate::str::contains(format!(
+            "chmod +x {}",
+            plain.display()
+        )));
+    // Control: the same script with `#!`, executable, runs.
+    write_exec(&env.bin.join("kplug-fine"), "#!/bin/sh\necho ran-fine\n");
+    env.kplug()
+        .arg("fine")
+        .assert()
+        .success()
+        .stdout("ran-fine\n");
+}
