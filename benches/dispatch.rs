@@ -38,6 +38,22 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KPLUG: &str = env!("CARGO_BIN_EXE_kplug");
+/// Where `scripts/build-release` leaves the binary kplug ships (static,
+/// non-PIE); measured beside the cargo-built one when it is there.
+const RELEASED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/target/x86_64-unknown-linux-gnu/release/kplug"
+);
+
+/// The released binary to measure too: `KPLUG_RELEASE_BIN`, else the one
+/// `scripts/build-release` builds, if present.
+fn released() -> Option<PathBuf> {
+    #[allow(clippy::disallowed_methods, reason = "the bench's own setting")]
+    let path = std::env::var_os("KPLUG_RELEASE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(RELEASED));
+    path.is_file().then_some(path)
+}
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/fixtures");
 
 /// Plugins on `PATH` in the crowded cases (the trivial one included).
@@ -86,14 +102,24 @@ fn main() {
 
 fn dispatch_latency(fx: &Fixture, summary: &mut Summary) {
     let direct = fx.direct();
-    let one = fx.dispatch(&fx.one);
-    let many = fx.dispatch(&fx.many);
+    let one = fx.dispatch(&fx.one, KPLUG.as_ref(), "kplug bench");
+    let many = fx.dispatch(&fx.many, KPLUG.as_ref(), "kplug bench");
     // The floors: the least a dispatcher in C, or in Rust linked as kplug
     // is, can cost here (a second exec). They show what the target allows
     // on this machine.
     let floors: Vec<Variant> = fx.floors();
+    // The binary kplug ships, when built (scripts/build-release).
+    let shipped: Vec<Variant> = released()
+        .map(|bin| {
+            vec![
+                fx.dispatch(&fx.one, &bin, "released kplug bench"),
+                fx.dispatch(&fx.many, &bin, "released kplug bench"),
+            ]
+        })
+        .unwrap_or_default();
     let mut variants = vec![&direct, &one, &many];
     variants.extend(floors.iter());
+    variants.extend(shipped.iter());
     for v in &variants {
         v.check();
     }
@@ -111,7 +137,10 @@ fn dispatch_latency(fx: &Fixture, summary: &mut Summary) {
     for (v, s) in floors.iter().zip(&samples[3..]) {
         t.row(&v.label, Some(s), s.median / direct_s.median, Check::Info);
     }
-    for (v, s) in [(&one, one_s), (&many, many_s)] {
+    let shipped_s = &samples[3 + floors.len()..];
+    let mut measured = vec![(&one, one_s), (&many, many_s)];
+    measured.extend(shipped.iter().zip(shipped_s));
+    for (v, s) in measured {
         let ratio = s.median / direct_s.median;
         let pass = t.row(
             &v.label,
@@ -134,6 +163,13 @@ fn dispatch_latency(fx: &Fixture, summary: &mut Summary) {
         one_s.median - direct_s.median,
         many_s.median - direct_s.median
     ));
+    t.note(
+        match released() {
+            Some(bin) => format!("released kplug: {} (scripts/build-release)", bin.display()),
+            None => "released kplug: not built; run scripts/build-release to measure it too".into(),
+        }
+        .as_str(),
+    );
 }
 
 fn plugin_list(fx: &Fixture, summary: &mut Summary) {
@@ -163,20 +199,38 @@ fn plugin_list(fx: &Fixture, summary: &mut Summary) {
     let cache = fx.list.kplug_home.join("cache/info.json");
     let cache_before = std::fs::metadata(&cache).and_then(|m| m.modified());
 
-    let variants = [&direct, &list];
-    interleave(&variants, WARMUP_ROUNDS / 4, Variant::time_ms);
-    let [direct_s, list_s] = interleave(&variants, LIST_ROUNDS, Variant::time_ms).map(Stats::of);
+    let shipped: Vec<Variant> = released()
+        .map(|bin| Variant {
+            label: format!("released kplug plugin list, {PLUGINS} plugins, warm cache"),
+            program: bin,
+            ..list.clone()
+        })
+        .into_iter()
+        .collect();
+    let mut variants = vec![&direct, &list];
+    variants.extend(shipped.iter());
+    interleave_all(&variants, WARMUP_ROUNDS / 4, Variant::time_ms);
+    let samples: Vec<Stats> = interleave_all(&variants, LIST_ROUNDS, Variant::time_ms)
+        .into_iter()
+        .map(Stats::of)
+        .collect();
     let cache_after = std::fs::metadata(&cache).and_then(|m| m.modified());
 
     let mut t = Table::new(&format!("2. Plugin list, ms ({LIST_ROUNDS} rounds)"));
-    t.baseline(&direct.label, &direct_s);
-    let pass = t.row(
-        &list.label,
-        Some(&list_s),
-        list_s.median / direct_s.median,
-        Check::MedianAtMost(LIST_TARGET_MS, " ms"),
-    );
-    summary.add(&format!("plugin list with {PLUGINS} plugins"), pass);
+    let direct_s = &samples[0];
+    t.baseline(&direct.label, direct_s);
+    for (v, s) in variants[1..].iter().zip(&samples[1..]) {
+        let pass = t.row(
+            &v.label,
+            Some(s),
+            s.median / direct_s.median,
+            Check::MedianAtMost(LIST_TARGET_MS, " ms"),
+        );
+        summary.add(
+            &format!("plugin list with {PLUGINS} plugins, {}", v.label),
+            pass,
+        );
+    }
     let warm = matches!((&cache_before, &cache_after), (Ok(a), Ok(b)) if a == b);
     t.note(if warm {
         "the INFO cache was not rewritten during the timed runs: every run was warm"
@@ -187,8 +241,8 @@ fn plugin_list(fx: &Fixture, summary: &mut Summary) {
 
 fn peak_rss(fx: &Fixture, summary: &mut Summary) {
     let direct = fx.direct();
-    let one = fx.dispatch(&fx.one);
-    let many = fx.dispatch(&fx.many);
+    let one = fx.dispatch(&fx.one, KPLUG.as_ref(), "kplug bench");
+    let many = fx.dispatch(&fx.many, KPLUG.as_ref(), "kplug bench");
     let variants = [&direct, &one, &many];
     let samples = interleave(&variants, RSS_ROUNDS, |v| fx.peak_rss_kib(v));
     let [direct_s, one_s, many_s] = samples.map(Stats::of);
@@ -336,11 +390,11 @@ impl Fixture {
         }
     }
 
-    fn dispatch(&self, site: &Site) -> Variant {
+    fn dispatch(&self, site: &Site, kplug: &Path, what: &str) -> Variant {
         let n = std::fs::read_dir(&site.plugin_dir).map_or(0, Iterator::count);
         Variant {
-            label: format!("kplug bench, {n} kplug-* on PATH"),
-            program: KPLUG.into(),
+            label: format!("{what}, {n} kplug-* on PATH"),
+            program: kplug.into(),
             args: vec!["bench".into()],
             env: site.env(),
         }
@@ -434,6 +488,7 @@ fn link_or_copy(from: &Path, to: &Path) {
 }
 
 /// One thing to run, with everything needed to spawn it.
+#[derive(Clone)]
 struct Variant {
     label: String,
     program: PathBuf,
