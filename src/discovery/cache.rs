@@ -120,8 +120,12 @@ impl InfoCache {
                 return cache;
             }
         };
-        match serde_json::from_slice::<File>(&bytes) {
-            Ok(f) if f.format == FORMAT && f.kplug == crate::VERSION => cache.entries = f.entries,
+        // UTF-8 checked once for the whole file (fast), not string by string.
+        let parsed = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|text| serde_json::from_str::<File>(text).ok());
+        match parsed {
+            Some(f) if f.format == FORMAT && f.kplug == crate::VERSION => cache.entries = f.entries,
             // Corrupt or from another kplug: rebuild it.
             _ => cache.dirty = true,
         }

@@ -30,49 +30,57 @@ impl Table {
     /// Render within `width` columns by shortening the cells of column
     /// `flex` (with `…`); the other columns keep their widths.
     pub fn render_within(&self, width: usize, flex: usize) -> String {
-        let cols = self.rows[0].len();
-        let fixed: usize = (0..cols)
-            .filter(|c| *c != flex)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .map(|r| r[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-                    + 2
-            })
+        let widths = self.widths();
+        let fixed: usize = widths
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != flex)
+            .map(|(_, w)| w + 2)
             .sum();
         let room = width.saturating_sub(fixed).max(10);
-        let mut fitted = Table {
-            rows: self.rows.clone(),
-        };
-        for row in &mut fitted.rows[1..] {
-            let cell = &mut row[flex];
-            if cell.chars().count() > room {
-                *cell = cell.chars().take(room - 1).chain(['…']).collect();
-            }
-        }
-        fitted.render()
+        self.render_with(&widths, Some((flex, room)))
     }
 
     pub fn render(&self) -> String {
-        let cols = self.rows[0].len();
-        let widths: Vec<usize> = (0..cols)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .map(|r| r[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
+        self.render_with(&self.widths(), None)
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        let mut widths = vec![0; self.rows[0].len()];
         for row in &self.rows {
-            let mut line = String::new();
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        widths
+    }
+
+    /// Each row padded to `widths`; `limit` cuts one column's cells.
+    fn render_with(&self, widths: &[usize], limit: Option<(usize, usize)>) -> String {
+        let cols = widths.len();
+        let mut widths = widths.to_vec();
+        if let Some((flex, room)) = limit {
+            widths[flex] = widths[flex].min(room);
+        }
+        let mut out = String::with_capacity(self.rows.len() * 64);
+        let mut line = String::new();
+        for row in &self.rows {
+            line.clear();
             for (c, cell) in row.iter().enumerate() {
-                line.push_str(cell);
+                let n = cell.chars().count();
+                let shown = match limit {
+                    Some((flex, room)) if c == flex && n > room => {
+                        line.extend(cell.chars().take(room - 1));
+                        line.push('…');
+                        room
+                    }
+                    _ => {
+                        line.push_str(cell);
+                        n
+                    }
+                };
                 if c + 1 < cols {
-                    let pad = widths[c] - cell.chars().count() + 2;
+                    let pad = widths[c].saturating_sub(shown) + 2;
                     line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
@@ -93,5 +101,25 @@ mod tests {
         t.row(vec!["registry".into(), "1.4.0".into()]);
         t.row(vec!["é".into(), "".into()]);
         assert_eq!(t.render(), "NAME      VERSION\nregistry  1.4.0\né\n");
+    }
+
+    #[test]
+    fn fits_a_width_by_cutting_one_column() {
+        let mut t = Table::new(&["NAME", "DESCRIPTION", "X"]);
+        t.row(vec!["a".into(), "d".repeat(50), "x".into()]);
+        t.row(vec!["bb".into(), "short".into(), "y".into()]);
+        let out = t.render_within(30, 1);
+        for line in out.lines() {
+            assert!(line.chars().count() <= 30, "{line:?} in\n{out}");
+        }
+        assert!(out.contains(&format!("{}…", "d".repeat(19))), "{out}");
+        assert!(out.contains("short"), "{out}");
+        // Rows stay aligned: X starts in the same column on every line.
+        let cols: Vec<usize> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.chars().position(|c| c == 'x' || c == 'y').unwrap())
+            .collect();
+        assert_eq!(cols[0], cols[1], "{out}");
     }
 }
