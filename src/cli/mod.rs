@@ -67,6 +67,12 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
     {
         return dispatch::run(cfg, &args[1..]);
     }
+    if args
+        .get(1)
+        .is_some_and(|a| a == crate::exec::watchdog::COMMAND)
+    {
+        return Ok(crate::exec::watchdog::serve());
+    }
     // Everything else writes to pipes (a hook's stdin, `| head`): a closed
     // one must be an EPIPE error, not death by SIGPIPE. (The binary skips
     // std's runtime set-up, which would do this; a plugin exec'd above

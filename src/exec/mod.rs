@@ -8,6 +8,7 @@
 //! means (`protocol`).
 
 mod run;
+pub mod watchdog;
 
 pub mod interrupt;
 
@@ -82,10 +83,8 @@ pub fn plugin_env(
     set(env::COMMAND, command.as_str().into());
     set(env::PROTOCOL, protocol_version.to_string().into());
     set(env::VERSION, crate::VERSION.into());
-    // Read once: a firing of 100 hooks would otherwise readlink 100 times.
-    static BIN: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    if let Some(bin) = BIN.get_or_init(|| std::env::current_exe().ok()) {
-        set(env::BIN, bin.clone().into());
+    if let Some(bin) = kplug_bin() {
+        set(env::BIN, bin.as_os_str().to_owned());
     }
     set(env::PLUGIN_NAME, target.name.into());
     set(env::PLUGIN_DIR, target.dir.as_os_str().to_owned());
@@ -162,6 +161,13 @@ pub fn parallel_map<T: Sync, R: Send>(
         .collect()
 }
 
+/// The kplug executable running now (read once: a firing of 100 hooks
+/// would otherwise readlink 100 times).
+pub fn kplug_bin() -> Option<&'static Path> {
+    static BIN: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::env::current_exe().ok()).as_deref()
+}
+
 /// Replace the kplug process with the plugin (a callable): argv passes
 /// through untouched and stdio, the terminal, signals and the exit code
 /// behave exactly as if the plugin had been run directly. Returns only on
@@ -204,10 +210,11 @@ pub fn exec_replace(
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
     envp_ptrs.push(std::ptr::null());
     // SAFETY: every pointer is to a NUL-terminated string that outlives the
-    // call, and both arrays end with a null pointer. SIGPIPE is at its
-    // default here (only non-dispatch paths ignore it), and kplug blocks no
-    // signals, so the plugin starts as from a shell.
+    // call, and both arrays end with a null pointer. SIGPIPE goes back to
+    // its default (kplug may have ignored it), and kplug blocks no signals,
+    // so the plugin starts as from a shell.
     unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::execve(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
     }
     std::io::Error::last_os_error()

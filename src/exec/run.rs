@@ -185,7 +185,7 @@ pub fn kill_all_now() {
 }
 
 /// Deregisters a run from [`ACTIVE`] and [`GROUPS`] however `run` returns.
-struct Registration(u64, Option<usize>);
+struct Registration(u64, Option<usize>, i32);
 
 impl Registration {
     fn new(tx: mpsc::Sender<Msg>, pgid: i32) -> Registration {
@@ -203,12 +203,14 @@ impl Registration {
         if cancelled() {
             let _ = tx.send(Msg::Cancel);
         }
-        Registration(id, slot)
+        super::watchdog::watch(pgid);
+        Registration(id, slot, pgid)
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        super::watchdog::unwatch(self.2);
         if let Some(slot) = self.1 {
             GROUPS[slot].store(0, Ordering::SeqCst);
         }
@@ -289,78 +291,6 @@ fn cancelled_outcome(start: Instant) -> Outcome {
     }
 }
 
-/// NULL-terminated arrays of pointers into strings the same closure owns.
-struct Pointers(Vec<*const libc::c_char>);
-
-// SAFETY: the pointers are only read, in the forked child, while the
-// strings they point into are alive (owned by the same closure).
-unsafe impl Send for Pointers {}
-// SAFETY: as above; nothing writes through them.
-unsafe impl Sync for Pointers {}
-
-/// How the child becomes the plugin, run between fork and exec.
-///
-/// `execve` itself, not std's `execvp`: a file that is not a program (a
-/// script without `#!`) fails with ENOEXEC, as it does for `kplug NAME`,
-/// instead of being handed to `/bin/sh`.
-///
-/// A child that outlives kplug would be a hook nobody waits for: it gets
-/// SIGKILL when the thread that started it ends, which for [`run`] is when
-/// kplug dies (the thread waits for the child). (Linux; a plugin's own
-/// children in its process group are its business.)
-fn exec_in_child(
-    cmd: &mut Command,
-    program: &std::path::Path,
-    args: &[OsString],
-    env: &[(OsString, OsString)],
-) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |b: &[u8]| CString::new(b).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
-    // Everything the child needs is made here: it must not allocate.
-    let path = c(program.as_os_str().as_bytes())?;
-    let mut argv = vec![path.clone()];
-    for a in args {
-        argv.push(c(a.as_bytes())?);
-    }
-    let mut envp = Vec::with_capacity(env.len());
-    for (k, v) in env {
-        let mut kv = k.as_bytes().to_vec();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        envp.push(c(&kv)?);
-    }
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-    envp_ptrs.push(std::ptr::null());
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
-    // The pointer arrays point into `argv`/`envp`, which the closure owns.
-    let owned = (path, argv, envp, Pointers(argv_ptrs), Pointers(envp_ptrs));
-    // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (prctl, getppid, _exit, execve) on data
-    // prepared before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            let (path, _argv, _envp, Pointers(argv_ptrs), Pointers(envp_ptrs)) = &owned;
-            #[cfg(target_os = "linux")]
-            {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                // The parent died before the prctl: nobody will signal us.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-            }
-            #[cfg(not(target_os = "linux"))]
-            let _ = parent;
-            libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
-            Err(io::Error::last_os_error())
-        });
-    }
-    Ok(())
-}
-
 /// Spawn, retrying briefly on ETXTBSY: another thread of kplug forking at
 /// the moment a just-written executable was closed can hold it open for
 /// writing until that child execs.
@@ -390,8 +320,10 @@ pub fn run(spawn: Spawn) -> io::Result<Outcome> {
     let deadline = start
         .checked_add(spawn.timeout)
         .unwrap_or(start + crate::protocol::MAX_DURATION);
+    // No `pre_exec`: std then uses posix_spawn, much cheaper than fork for
+    // a fan-out of hooks, and which (unlike execvp) never hands a file
+    // without `#!` to /bin/sh. Hooks die with kplug through the watchdog.
     let mut cmd = Command::new(&spawn.program);
-    exec_in_child(&mut cmd, &spawn.program, &spawn.args, &spawn.env)?;
     cmd.args(&spawn.args)
         .env_clear()
         .envs(spawn.env)
