@@ -26,6 +26,13 @@ pub fn rfc3339(unix_secs: i64) -> String {
     )
 }
 
+/// Milliseconds since the epoch (0 before it).
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -84,6 +84,44 @@ pub struct FileConfig {
     pub network: Network,
     #[serde(default)]
     pub install: Install,
+    /// Named places plugins come from (`kplug plugin source add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// One configured source of plugins.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceConfig {
+    /// How commands refer to it: `kplug plugin install NAME/PLUGIN`.
+    pub name: String,
+    pub kind: SourceKind,
+    /// An inventory's path or URL (`index`), a GitHub owner or
+    /// `owner/repo` (`github`).
+    pub address: String,
+    /// How long a fetched copy is used before asking again (default 1h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<protocol::Timeout>,
+}
+
+/// What kind of place a source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A GitHub owner (repositories with the topic `kplug-plugin`) or one
+    /// repository.
+    Github,
+    /// An inventory document.
+    Index,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Github => "github",
+            SourceKind::Index => "index",
+        }
+    }
 }
 
 /// HTTP settings of `plugin install`.
@@ -511,6 +549,63 @@ pub mod edit {
         }
         crate::fsutil::write_atomic(path, text.as_bytes())
             .map_err(|e| Error::new(format!("could not write {}", path.display())).caused_by(e))?;
+        Ok(true)
+    }
+
+    /// Write `root` to `path` if the file accepts it.
+    fn write_checked(path: &Path, root: &Mapping, what: &str) -> Result<()> {
+        let text = serde_yaml::to_string(root).expect("a mapping serialises");
+        serde_yaml::from_str::<FileConfig>(&text).map_err(|e| {
+            Error::usage(format!("cannot {what}: the config file would not be valid"))
+                .caused_by(e)
+                .with_hint("nothing was changed")
+        })?;
+        crate::fsutil::write_atomic(path, text.as_bytes())
+            .map_err(|e| Error::new(format!("could not write {}", path.display())).caused_by(e))
+    }
+
+    fn sources(root: &mut Mapping) -> &mut Vec<Value> {
+        let entry = root
+            .entry(Value::String("sources".into()))
+            .or_insert_with(|| Value::Sequence(Vec::new()));
+        if !entry.is_sequence() {
+            *entry = Value::Sequence(Vec::new());
+        }
+        entry.as_sequence_mut().expect("made a sequence")
+    }
+
+    /// Add a source to the file's `sources` (the name must be new).
+    pub fn add_source(path: &Path, source: &super::SourceConfig) -> Result<()> {
+        let mut root = read(path)?;
+        let list = sources(&mut root);
+        let named = |v: &Value| v.get("name").and_then(Value::as_str) == Some(source.name.as_str());
+        if list.iter().any(named) {
+            return Err(Error::usage(format!(
+                "a source named `{}` exists already",
+                source.name
+            ))
+            .with_hint(format!(
+                "remove it first with `kplug plugin source remove {}`, or choose another name",
+                source.name
+            )));
+        }
+        list.push(serde_yaml::to_value(source).expect("a source serialises"));
+        write_checked(path, &root, &format!("add source `{}`", source.name))
+    }
+
+    /// Remove the source `name` from the file; whether it was there.
+    pub fn remove_source(path: &Path, name: &str) -> Result<bool> {
+        let mut root = read(path)?;
+        let list = sources(&mut root);
+        let before = list.len();
+        list.retain(|v| v.get("name").and_then(Value::as_str) != Some(name));
+        if list.len() == before {
+            return Ok(false);
+        }
+        if list.is_empty() {
+            root.remove("sources");
+        }
+        write_checked(path, &root, &format!("remove source `{name}`"))?;
         Ok(true)
     }
 

@@ -17,9 +17,11 @@ use std::fmt;
 #[serde(rename_all = "kebab-case")]
 pub enum ArchiveKind {
     /// `.tar.gz` or `.tgz`.
+    #[serde(rename = "tar.gz")]
     TarGz,
     /// `.tar.xz` or `.txz` (recognised, not extracted: see
     /// [`super::extract`]).
+    #[serde(rename = "tar.xz")]
     TarXz,
     /// `.zip`.
     Zip,
@@ -56,6 +58,25 @@ pub struct Platform {
 }
 
 impl Os {
+    /// As an inventory names it (Go's names, as release assets spell them).
+    pub fn inventory_name(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::MacOs => "darwin",
+            Os::Windows => "windows",
+        }
+    }
+
+    /// From an inventory's `os` (or a common alias).
+    pub fn from_name(name: &str) -> Option<Os> {
+        match name {
+            "linux" => Some(Os::Linux),
+            "darwin" | "macos" => Some(Os::MacOs),
+            "windows" => Some(Os::Windows),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Os::Linux => "linux",
@@ -66,6 +87,27 @@ impl Os {
 }
 
 impl Arch {
+    /// As an inventory names it.
+    pub fn inventory_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+            Arch::Arm => "arm",
+            Arch::X86 => "386",
+        }
+    }
+
+    /// From an inventory's `arch` (or a common alias).
+    pub fn from_name(name: &str) -> Option<Arch> {
+        match name {
+            "amd64" | "x86_64" => Some(Arch::X86_64),
+            "arm64" | "aarch64" => Some(Arch::Aarch64),
+            "arm" => Some(Arch::Arm),
+            "386" | "x86" => Some(Arch::X86),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
@@ -585,6 +627,30 @@ impl fmt::Display for NoMatch {
 }
 
 impl std::error::Error for NoMatch {}
+
+/// The one OS and architecture an asset's file name says it is for, read
+/// with the same aliases as [`select`] (the plugin's own name masked, so a
+/// plugin called `arm-lint` is not read as an arch). `None` when the name
+/// says none, or more than one.
+pub fn platform_of(name: &str, plugin: &str) -> Option<(Os, Arch)> {
+    let mut lower = name.to_ascii_lowercase();
+    let plugin = plugin.to_ascii_lowercase();
+    if !plugin.is_empty() && !mask_plugin_name(&mut lower, &plugin) {
+        mask_plugin_name(&mut lower, &format!("kplug-{plugin}"));
+    }
+    let found = mentions(&lower);
+    let one = |v: &[Option<Os>]| {
+        let first = (*v.first()?)?;
+        v.iter().all(|o| *o == Some(first)).then_some(first)
+    };
+    let os = one(&found.oses)?;
+    let first = (*found.arches.first()?)?;
+    found
+        .arches
+        .iter()
+        .all(|a| *a == Some(first))
+        .then_some((os, first))
+}
 
 /// Pick the asset to install for `plugin` (the plugin name, e.g.
 /// `registry`; a `kplug-` prefix is tolerated) on `platform`.
@@ -1624,6 +1690,31 @@ mod tests {
             no_match(&[], "x", MAC_ARM64).to_string(),
             "no asset for x on macos/aarch64: the release has no assets"
         );
+    }
+
+    #[test]
+    fn platforms_read_from_file_names() {
+        assert_eq!(
+            platform_of("kplug-registry_1.4.0_linux_amd64.tar.gz", "registry"),
+            Some((Os::Linux, Arch::X86_64))
+        );
+        assert_eq!(
+            platform_of("kplug-arm-lint-darwin-arm64.zip", "arm-lint"),
+            Some((Os::MacOs, Arch::Aarch64))
+        );
+        assert_eq!(platform_of("kplug-x.tar.gz", "x"), None, "says nothing");
+        assert_eq!(
+            platform_of("x_linux_darwin_amd64.tar.gz", "x"),
+            None,
+            "says two"
+        );
+        assert_eq!(platform_of("x_linux_amd64_arm64.tar.gz", "x"), None);
+        assert_eq!(Os::from_name("darwin"), Some(Os::MacOs));
+        assert_eq!(
+            Arch::from_name("x86_64").map(Arch::inventory_name),
+            Some("amd64")
+        );
+        assert_eq!(Os::from_name("plan9"), None);
     }
 
     #[test]

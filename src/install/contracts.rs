@@ -65,15 +65,6 @@ impl Contracts {
         }
     }
 
-    /// A cache that remembers nothing (stands in while another owns it).
-    pub fn empty() -> Contracts {
-        Contracts {
-            path: None,
-            entries: BTreeMap::new(),
-            dirty: false,
-        }
-    }
-
     /// The contract learned for the artifact `sha256`, or (when the source
     /// does not publish the artifact's sha256 before a download) for the
     /// version `label` of `source`.

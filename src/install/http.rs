@@ -129,9 +129,15 @@ impl Http {
     /// GET `url`, following redirects and retrying transient failures with
     /// backoff. Returns the final response whatever its status.
     pub fn get(&self, url: Url, accept: &str) -> Result<Response> {
+        self.get_with(url, accept, &HeaderMap::new())
+    }
+
+    /// [`Http::get`] with more request headers (conditional requests:
+    /// `If-None-Match`, `If-Modified-Since`).
+    pub fn get_with(&self, url: Url, accept: &str, extra: &HeaderMap) -> Result<Response> {
         let mut url = url;
         for _ in 0..MAX_REDIRECTS {
-            let resp = self.get_once(&url, accept)?;
+            let resp = self.get_once(&url, accept, extra)?;
             if resp.status().is_redirection()
                 && let Some(next) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok())
             {
@@ -152,7 +158,7 @@ impl Http {
         )))
     }
 
-    fn get_once(&self, url: &Url, accept: &str) -> Result<Response> {
+    fn get_once(&self, url: &Url, accept: &str, extra: &HeaderMap) -> Result<Response> {
         let mut delay = Duration::from_millis(250);
         let mut attempt = 1;
         loop {
@@ -160,6 +166,7 @@ impl Http {
                 .client()?
                 .get(url.clone())
                 .headers(self.headers.clone())
+                .headers(extra.clone())
                 .header(ACCEPT, accept);
             if let Some(c) = &self.credential
                 && same_origin(url, &c.origin)

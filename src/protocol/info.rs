@@ -219,49 +219,11 @@ impl Info {
             });
         }
 
-        let mut requires = Requires::default();
-        if let Some(r) = raw.requires {
-            if let Some(v) = &r.kplug {
-                requires.kplug = Some(parse_req("requires.kplug", v)?);
-            }
-            if let Some(v) = &r.kubernetes {
-                requires.kubernetes = Some(parse_req("requires.kubernetes", v)?);
-            }
-            for (dep, v) in r.plugins.unwrap_or_default() {
-                let path = format!("requires.plugins.{dep}");
-                names::validate(&dep).map_err(|e| err(&path, format!("`{dep}` {e}")))?;
-                let req = match &v {
-                    Value::Mapping(m) => {
-                        let version = match m.get("version") {
-                            Some(v) => parse_req(&format!("{path}.version"), v)?,
-                            None => VersionReq::STAR,
-                        };
-                        let source = match m.get("source") {
-                            None => None,
-                            Some(Value::String(s)) if is_repo(s) => Some(s.clone()),
-                            Some(_) => {
-                                return Err(err(
-                                    format!("{path}.source"),
-                                    "must be a GitHub repository like `owner/repo`",
-                                ));
-                            }
-                        };
-                        PluginRequirement { version, source }
-                    }
-                    other => PluginRequirement {
-                        version: parse_req(&path, other)?,
-                        source: None,
-                    },
-                };
-                requires.plugins.insert(dep, req);
-            }
-        }
-
-        let conflicts = raw.conflicts.unwrap_or_default();
-        for (i, c) in conflicts.iter().enumerate() {
-            names::check_syntax(c)
-                .map_err(|e| err(format!("conflicts[{i}]"), format!("`{c}` {e}")))?;
-        }
+        let requires = match raw.requires {
+            Some(r) => parse_requires(DOC, "requires", r)?,
+            None => Requires::default(),
+        };
+        let conflicts = parse_conflicts(DOC, "conflicts", raw.conflicts.unwrap_or_default())?;
 
         Ok(Info {
             protocols,
@@ -279,6 +241,98 @@ impl Info {
     /// The hook this plugin declared for `event`, if any.
     pub fn hook(&self, event: Event) -> Option<&HookDecl> {
         self.hooks.iter().find(|h| h.event == event)
+    }
+}
+
+/// A `requires` mapping (of INFO, or of an inventory version), checked
+/// field by field; errors name `prefix.field`.
+fn parse_requires(
+    doc: &'static str,
+    prefix: &str,
+    r: RawRequires,
+) -> Result<Requires, ProtocolError> {
+    let field = |f: &str| format!("{prefix}.{f}");
+    let at = |f: String, problem: String| ProtocolError::field(doc, f, problem);
+    let req = |f: &str, v: &Value| {
+        parse_req(&field(f), v).map_err(|e| ProtocolError { document: doc, ..e })
+    };
+    let mut requires = Requires::default();
+    if let Some(v) = &r.kplug {
+        requires.kplug = Some(req("kplug", v)?);
+    }
+    if let Some(v) = &r.kubernetes {
+        requires.kubernetes = Some(req("kubernetes", v)?);
+    }
+    for (dep, v) in r.plugins.unwrap_or_default() {
+        let path = format!("plugins.{dep}");
+        names::validate(&dep).map_err(|e| at(field(&path), format!("`{dep}` {e}")))?;
+        let parsed = match &v {
+            Value::Mapping(m) => {
+                let version = match m.get("version") {
+                    Some(v) => req(&format!("{path}.version"), v)?,
+                    None => VersionReq::STAR,
+                };
+                let source = match m.get("source") {
+                    None => None,
+                    Some(Value::String(s)) if is_repo(s) => Some(s.clone()),
+                    Some(_) => {
+                        return Err(at(
+                            field(&format!("{path}.source")),
+                            "must be a GitHub repository like `owner/repo`".into(),
+                        ));
+                    }
+                };
+                PluginRequirement { version, source }
+            }
+            other => PluginRequirement {
+                version: req(&path, other)?,
+                source: None,
+            },
+        };
+        requires.plugins.insert(dep, parsed);
+    }
+    Ok(requires)
+}
+
+/// A `conflicts` list: plugin names.
+fn parse_conflicts(
+    doc: &'static str,
+    prefix: &str,
+    conflicts: Vec<String>,
+) -> Result<Vec<String>, ProtocolError> {
+    for (i, c) in conflicts.iter().enumerate() {
+        names::check_syntax(c).map_err(|e| {
+            ProtocolError::field(doc, format!("{prefix}[{i}]"), format!("`{c}` {e}"))
+        })?;
+    }
+    Ok(conflicts)
+}
+
+/// The contract part of a document other than INFO (an inventory's
+/// version): `requires` and `conflicts` as they are written in INFO.
+#[derive(Deserialize, Default)]
+pub struct RawContract {
+    requires: Option<RawRequires>,
+    conflicts: Option<Vec<String>>,
+}
+
+impl RawContract {
+    /// Check it; errors name `doc` and `prefix.requires…`.
+    pub fn parse(
+        self,
+        doc: &'static str,
+        prefix: &str,
+    ) -> Result<(Requires, Vec<String>), ProtocolError> {
+        let requires = match self.requires {
+            Some(r) => parse_requires(doc, &format!("{prefix}.requires"), r)?,
+            None => Requires::default(),
+        };
+        let conflicts = parse_conflicts(
+            doc,
+            &format!("{prefix}.conflicts"),
+            self.conflicts.unwrap_or_default(),
+        )?;
+        Ok((requires, conflicts))
     }
 }
 

@@ -19,7 +19,7 @@ pub mod yaml;
 pub use context::{ClusterContext, ExecContext, HostContext, Node, PluginContext, Spec};
 pub use duration::{MAX_DURATION, Timeout, format_duration, parse_duration};
 pub use event::{Event, Mode};
-pub use info::{DEFAULT_ORDER, HookDecl, Info, PluginRequirement, Requires};
+pub use info::{DEFAULT_ORDER, HookDecl, Info, PluginRequirement, RawContract, Requires};
 pub use result::{ErrorCode, ErrorDoc, HookResult};
 
 use std::fmt;

@@ -9,7 +9,7 @@
 //! GitHub's asset `digest`, else a checksums asset of the release.
 
 use super::Request;
-use super::{Artifact, Content, FetchContext, Published, Source, Verification};
+use super::{Artifact, Content, FetchContext, Planned, Published, Source, Verification};
 use super::{Candidate, Spec};
 use crate::config::{Config, vars};
 use crate::error::{Error, Result};
@@ -110,6 +110,25 @@ pub(super) fn from_url(cfg: &Config, text: &str, path: &str) -> Result<Request> 
             http::display_text(text)
         ))),
     }
+}
+
+/// The topic that marks a repository as a kplug plugin.
+pub const PLUGIN_TOPIC: &str = "kplug-plugin";
+
+/// A repository as the search API lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepoInfo {
+    pub full_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SearchPage {
+    #[serde(default)]
+    items: Vec<RepoInfo>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -321,6 +340,29 @@ impl GitHub {
         Ok(all)
     }
 
+    /// The repositories of `owner` with the topic `kplug-plugin` (at most
+    /// 1000), as GitHub's repository search finds them.
+    pub fn plugin_repositories(&self, owner: &str) -> Result<Vec<RepoInfo>> {
+        let what = format!("searching the plugin repositories of {owner}");
+        let mut url = self.endpoint("search/repositories");
+        url.query_pairs_mut()
+            .append_pair("q", &format!("topic:{PLUGIN_TOPIC} user:{owner}"))
+            .append_pair("per_page", "100");
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let (page, next): (SearchPage, _) = self.get_json(url, &what)?;
+            all.extend(page.items);
+            match next
+                .and_then(|n| Url::parse(&n).ok())
+                .filter(|n| http::same_origin(n, &self.api))
+            {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        Ok(all)
+    }
+
     /// The response carrying an asset's bytes. With a token the asset API
     /// URL is used (private repositories); without, the public download
     /// URL (not counted against the API rate limit).
@@ -368,6 +410,8 @@ pub struct GitHubSource {
     api_error: Option<Error>,
     /// What [`Source::versions`] listed; candidates index it.
     releases: Vec<Release>,
+    /// The configured source it was found through, if any.
+    configured: Option<String>,
 }
 
 impl GitHubSource {
@@ -381,7 +425,14 @@ impl GitHubSource {
             api,
             api_error,
             releases: Vec::new(),
+            configured: None,
         }
+    }
+
+    /// The same, found through the configured source `name`.
+    pub fn configured(mut self, name: &str) -> GitHubSource {
+        self.configured = Some(name.to_string());
+        self
     }
 
     fn api(&self) -> Result<&GitHub> {
@@ -458,7 +509,7 @@ impl Source for GitHubSource {
         Ok(Some(Ok(info)))
     }
 
-    fn published_sha256(&mut self, c: &Candidate, platform: &Platform) -> Result<Option<String>> {
+    fn planned(&mut self, c: &Candidate, platform: &Platform) -> Result<Option<Planned>> {
         let Some(name) = self.plugin_name() else {
             return Ok(None);
         };
@@ -467,10 +518,21 @@ impl Source for GitHubSource {
         let Ok(choice) = asset::select(&names, &name, platform) else {
             return Ok(None);
         };
-        Ok(release.assets[choice.index]
+        let chosen = &release.assets[choice.index];
+        Ok(chosen
             .digest
             .as_deref()
-            .and_then(|d| verify::parse_digest(d).ok()))
+            .and_then(|d| verify::parse_digest(d).ok())
+            .map(|sha256| Planned {
+                name: chosen.name.clone(),
+                kind: choice.kind,
+                sha256,
+                verified: Verification::GitHubDigest,
+            }))
+    }
+
+    fn source_name(&self) -> Option<String> {
+        self.configured.clone()
     }
 
     fn fetch(&mut self, c: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact> {

@@ -12,6 +12,7 @@
 //! kplug chooses.
 
 pub mod github;
+pub mod index;
 pub mod local;
 pub mod url;
 
@@ -42,6 +43,24 @@ impl Spec {
         let bare = text.strip_prefix('v').unwrap_or(text);
         if Version::parse(bare).is_ok() {
             return Spec::Tag(text.into());
+        }
+        // Shortened versions: `v1` is the newest 1.x.y, `v1.4` the newest
+        // 1.4.z.
+        let parts: Vec<&str> = bare.split('.').collect();
+        let number = |p: &str| -> Option<u64> {
+            (!p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| p.parse().ok())
+                .flatten()
+        };
+        let range = match parts.as_slice() {
+            [major] => number(major).map(|m| format!(">={m}.0.0, <{}.0.0", m + 1)),
+            [major, minor] => number(major)
+                .zip(number(minor))
+                .map(|(m, n)| format!(">={m}.{n}.0, <{m}.{}.0", n + 1)),
+            _ => None,
+        };
+        if let Some(req) = range.and_then(|r| VersionReq::parse(&r).ok()) {
+            return Spec::Req(req);
         }
         match VersionReq::parse(text) {
             Ok(req) => Spec::Req(req),
@@ -123,6 +142,16 @@ impl Artifact {
     }
 }
 
+/// An artifact a source will serve, known before the download.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub name: String,
+    pub kind: ArchiveKind,
+    pub sha256: String,
+    /// How the source vouches for that sha256.
+    pub verified: Verification,
+}
+
 /// What a fetch may use.
 pub struct FetchContext<'a> {
     pub cfg: &'a Config,
@@ -133,10 +162,17 @@ pub struct FetchContext<'a> {
     pub max_bytes: u64,
 }
 
-/// A place plugins come from.
-pub trait Source {
+/// A place plugins come from. `Send`: several installs of one command are
+/// prepared in parallel, each with its own source.
+pub trait Source: Send {
     /// How receipts and messages name it: `owner/repo`, a URL, a path.
     fn address(&self) -> String;
+
+    /// How messages name what is being installed from it (its address,
+    /// unless the source says better: `registry in source \`team\``).
+    fn label(&self) -> String {
+        self.address()
+    }
 
     /// The plugin the source stands for, when it says (a repository named
     /// `kplug-<name>`); `None` when only the artifact's INFO will tell.
@@ -145,6 +181,12 @@ pub trait Source {
     /// Whether fetching from it needs the network.
     fn is_remote(&self) -> bool {
         true
+    }
+
+    /// Whether it lists its versions without the network (from a copy kept
+    /// on disk), so that `--offline` can choose among them.
+    fn lists_offline(&self) -> bool {
+        false
     }
 
     /// Whether it offers versions to choose among (a release list), as
@@ -162,14 +204,17 @@ pub trait Source {
     /// download, from the plugin's INFO).
     fn contract(&mut self, candidate: &Candidate) -> Result<Option<Published>>;
 
-    /// The sha256 the source publishes for `candidate`'s artifact on
-    /// `platform`, when it is known without downloading it.
-    fn published_sha256(
-        &mut self,
-        _candidate: &Candidate,
-        _platform: &Platform,
-    ) -> Result<Option<String>> {
+    /// The artifact `candidate` has for `platform`, as far as the source
+    /// says before a download: its name, kind, and the sha256 it publishes
+    /// (with it, an artifact already in the cache is never fetched again).
+    fn planned(&mut self, _candidate: &Candidate, _platform: &Platform) -> Result<Option<Planned>> {
         Ok(None)
+    }
+
+    /// The configured source this is (`kplug plugin source add`), when it
+    /// is one: recorded in receipts, so that updates ask the same source.
+    fn source_name(&self) -> Option<String> {
+        None
     }
 
     /// Fetch `candidate`'s artifact for this platform into `ctx.dir` and
