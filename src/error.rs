@@ -75,6 +75,13 @@ impl Error {
         }
     }
 
+    /// Put `label` (what the error is about, among several) before the
+    /// message: `team/registry: …`.
+    pub fn labelled(mut self, label: &str) -> Self {
+        self.message = format!("{label}: {}", self.message);
+        self
+    }
+
     pub fn message(&self) -> &str {
         &self.message
     }

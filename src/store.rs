@@ -52,6 +52,9 @@ pub enum Verification {
     /// A local directory, copied as it is.
     #[serde(rename = "local-dir")]
     LocalDir,
+    /// The sha256 an inventory lists for the artifact.
+    #[serde(rename = "inventory")]
+    Inventory,
     /// Nothing was published to check it against: TLS alone.
     #[serde(rename = "none")]
     None,
@@ -69,6 +72,7 @@ impl Verification {
             Verification::Sha256Flag => "verified against --sha256",
             Verification::LocalFile => "a local file",
             Verification::LocalDir => "a local directory",
+            Verification::Inventory => "verified against the inventory",
             Verification::None => "not verified: no checksum published",
             Verification::Unknown => "recorded",
         }
@@ -88,8 +92,12 @@ pub struct Store {
 #[serde(rename_all = "camelCase")]
 pub struct InstalledVersion {
     pub version: String,
-    /// `owner/repo`, a URL, or a local path, as given to `plugin install`.
+    /// `owner/repo`, a URL, or a local path, as given to `plugin install`;
+    /// for an inventory, its address.
     pub source: String,
+    /// The configured source it came through (`kplug plugin source add`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
     /// The release tag, for sources with releases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
@@ -154,6 +162,16 @@ impl Receipt {
 /// cannot hold `/`, `..` or anything but letters, digits, `.`, `-`, `+`.
 pub fn is_version(text: &str) -> bool {
     semver::Version::parse(text).is_ok()
+}
+
+/// An artifact in the cache.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blob {
+    pub sha256: String,
+    pub size: u64,
+    /// `name version` of each installed version whose receipt names it.
+    pub used_by: Vec<String>,
 }
 
 /// The store's writer lock; released on drop (or when the process dies).
@@ -254,7 +272,37 @@ impl Store {
         let _ = write!(file, "{}", std::process::id());
         // Whoever left staging behind is gone: we hold the lock.
         let _ = std::fs::remove_dir_all(self.staging_root());
+        self.migrate_downloads();
         Ok(StoreLock { _file: file })
+    }
+
+    /// Move kplug 0.1's `cache/downloads/<sha256>/<asset>` into the blob
+    /// cache, once (under the lock; each move is a rename). Best effort: a
+    /// file that cannot be moved is still read where it is.
+    fn migrate_downloads(&self) {
+        let old = self.legacy_downloads_dir();
+        let Ok(entries) = std::fs::read_dir(&old) else {
+            return;
+        };
+        let _ = std::fs::create_dir_all(self.blobs_dir());
+        for e in entries.flatten() {
+            let Some(sha) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let Some(dest) = self.blob_path(&sha) else {
+                continue;
+            };
+            let files = std::fs::read_dir(e.path()).into_iter().flatten().flatten();
+            for f in files {
+                let ok = f.file_type().is_ok_and(|t| t.is_file())
+                    && crate::fsutil::sha256_file(&f.path()).is_ok_and(|h| h == sha);
+                if ok && !dest.exists() {
+                    let _ = std::fs::rename(f.path(), &dest);
+                }
+            }
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+        let _ = std::fs::remove_dir(&old);
     }
 
     /// A fresh staging directory (requires the lock), removed when dropped.
@@ -449,9 +497,19 @@ impl Store {
         let dir = self.blobs_dir();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
-        std::fs::rename(file, &dest)
-            .or_else(|_| std::fs::copy(file, &dest).map(|_| ()))
-            .with_context(|| format!("could not keep the download in {}", dest.display()))
+        let failed = || format!("could not keep the download in {}", dest.display());
+        // A download in staging is kplug's to move; any other file (an
+        // inventory's artifact on a shared disk) is the user's: copied,
+        // through a temp name so a half copy is never a blob.
+        if file.starts_with(self.staging_root()) && std::fs::rename(file, &dest).is_ok() {
+            return Ok(());
+        }
+        let tmp = tempfile::NamedTempFile::new_in(&dir).with_context(failed)?;
+        std::fs::copy(file, tmp.path()).with_context(failed)?;
+        tmp.persist(&dest)
+            .map_err(|e| e.error)
+            .with_context(failed)?;
+        Ok(())
     }
 
     /// Whether any plugin's receipt still names the artifact `sha256`.
@@ -477,6 +535,78 @@ impl Store {
                 let _ = std::fs::remove_dir_all(self.legacy_downloads_dir().join(h));
             }
         }
+    }
+
+    /// Every artifact in the cache, with the installed versions whose
+    /// receipts name it, largest first; and the receipts that could not be
+    /// read (whose artifacts are therefore unknown).
+    pub fn blobs(&self) -> (Vec<Blob>, Vec<Error>) {
+        let mut users: std::collections::HashMap<String, Vec<String>> = Default::default();
+        let mut unreadable = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(self.root.join("plugins")) {
+            for name in entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            {
+                if crate::protocol::names::validate(&name).is_err() {
+                    continue;
+                }
+                match self.receipt(&name) {
+                    Ok(r) => {
+                        for v in r.versions {
+                            users
+                                .entry(v.sha256)
+                                .or_default()
+                                .push(format!("{name} {}", v.version));
+                        }
+                    }
+                    Err(e) => unreadable.push(e),
+                }
+            }
+        }
+        let mut out: Vec<Blob> = std::fs::read_dir(self.blobs_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let sha256 = e.file_name().to_str()?.to_string();
+                if !crate::fsutil::is_sha256(&sha256) {
+                    return None;
+                }
+                let meta = e.metadata().ok().filter(std::fs::Metadata::is_file)?;
+                Some(Blob {
+                    used_by: users.remove(&sha256).unwrap_or_default(),
+                    sha256,
+                    size: meta.len(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.size.cmp(&a.size).then(a.sha256.cmp(&b.sha256)));
+        (out, unreadable)
+    }
+
+    /// Remove the cached artifacts no receipt names; what was removed. With
+    /// a receipt that cannot be read nothing is removed: it may name any
+    /// of them.
+    pub fn prune_blobs(&self, _lock: &StoreLock) -> Result<Vec<Blob>> {
+        let (blobs, mut unreadable) = self.blobs();
+        if !unreadable.is_empty() {
+            let e = unreadable.remove(0);
+            return Err(Error::new(
+                "nothing was pruned: a receipt cannot be read, and it may name any cached artifact",
+            )
+            .caused_by(e.to_string())
+            .with_hint(
+                "fix or remove that plugin first (`kplug plugin remove NAME`), then prune again",
+            ));
+        }
+        let unused: Vec<Blob> = blobs.into_iter().filter(|b| b.used_by.is_empty()).collect();
+        for b in &unused {
+            if let Some(p) = self.blob_path(&b.sha256) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        Ok(unused)
     }
 
     /// Pin or unpin a plugin; returns whether that changed anything.
@@ -839,6 +969,7 @@ mod tests {
         InstalledVersion {
             version: v.into(),
             source: "o/kplug-x".into(),
+            source_name: None,
             tag: Some(format!("v{v}")),
             asset: "a.tar.gz".into(),
             sha256: sha.into(),

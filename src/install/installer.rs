@@ -31,6 +31,7 @@ use crate::requirements::{self, Env, Report};
 use crate::store::{InstalledVersion, Receipt, Staging, Store, StoreLock, Transaction};
 use crate::ui;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Most releases downloaded in one install while looking for one whose
 /// contract holds (releases judged without a download do not count).
@@ -41,12 +42,29 @@ pub(crate) struct Staged {
     pub artifact: Artifact,
     pub info: Info,
     pub name: String,
-    /// The source's address, for the receipt.
-    pub source: String,
+    /// Where it came from, for the receipt.
+    pub source: From,
     /// The executable's directory: becomes the version directory.
     pub exe_dir: PathBuf,
     /// Required plugins installed for it (`--with-deps`).
     pub deps: Vec<Installed>,
+}
+
+/// A source as a receipt records it.
+#[derive(Debug, Clone)]
+pub(crate) struct From {
+    pub address: String,
+    /// The configured source, if it came through one.
+    pub name: Option<String>,
+}
+
+impl From {
+    fn of(src: &dyn Source) -> From {
+        From {
+            address: src.address(),
+            name: src.source_name(),
+        }
+    }
 }
 
 /// What [`Installer::gate`] decided.
@@ -66,6 +84,46 @@ pub(crate) struct Switched {
     pub pruned: Vec<String>,
 }
 
+/// What one install shares with the others of the same command: learned
+/// contracts, and the one-at-a-time rule for changing the store.
+pub(crate) struct Shared {
+    contracts: Mutex<Contracts>,
+    /// Held while a transaction changes the store: preparations run in
+    /// parallel, commits (and dependency installs) one at a time.
+    commits: Mutex<()>,
+}
+
+impl Shared {
+    pub fn load(cfg: &Config) -> Shared {
+        Shared {
+            contracts: Mutex::new(Contracts::load(cfg)),
+            commits: Mutex::new(()),
+        }
+    }
+
+    /// Save what was learned.
+    pub fn finish(self, cfg: &Config) {
+        self.contracts
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .save(cfg);
+    }
+}
+
+/// An install prepared (resolved, fetched, verified, staged, judged) and
+/// not yet committed.
+pub(crate) enum Prepared {
+    /// Nothing to do.
+    Done(Box<Installed>),
+    Ready {
+        /// Holds the staged tree until it is committed.
+        staging: Staging,
+        staged: Box<Staged>,
+        skipped: Vec<Skipped>,
+        other_major: Option<String>,
+    },
+}
+
 /// One install (and the installs of its missing dependencies) under the
 /// store lock.
 pub(crate) struct Installer<'a> {
@@ -76,7 +134,10 @@ pub(crate) struct Installer<'a> {
     /// Plugins whose dependencies are being installed, outermost first (to
     /// stop a cycle).
     chain: Vec<String>,
-    contracts: Contracts,
+    shared: &'a Shared,
+    /// This installer runs under `shared.commits` already (it installs a
+    /// dependency): it must not take that lock again.
+    holds_commit: bool,
 }
 
 impl<'a> Installer<'a> {
@@ -85,6 +146,7 @@ impl<'a> Installer<'a> {
         store: &'a Store,
         lock: &'a StoreLock,
         opts: &'a InstallOptions,
+        shared: &'a Shared,
     ) -> Installer<'a> {
         Installer {
             cfg,
@@ -92,13 +154,16 @@ impl<'a> Installer<'a> {
             lock,
             opts,
             chain: Vec::new(),
-            contracts: Contracts::load(cfg),
+            shared,
+            holds_commit: false,
         }
     }
 
-    /// Save what was learned on the way.
-    pub fn finish(self) {
-        self.contracts.save(self.cfg);
+    fn contracts(&self) -> std::sync::MutexGuard<'_, Contracts> {
+        self.shared
+            .contracts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn skip_checks(&self) -> bool {
@@ -106,52 +171,91 @@ impl<'a> Installer<'a> {
     }
 
     /// Install what `req` names.
-    pub fn install(&mut self, mut req: Request) -> Result<Installed> {
+    #[cfg(test)]
+    pub fn install(&self, req: Request) -> Result<Installed> {
+        let prepared = self.prepare(req)?;
+        self.commit(prepared)
+    }
+
+    /// Install several requests: prepared in parallel (at most `jobs` at
+    /// once: resolving, downloading, unpacking and smoke-testing are
+    /// independent), then committed one at a time in the order given. A
+    /// failure of one leaves the others to go on.
+    pub fn install_all(&self, reqs: Vec<Request>, jobs: usize) -> Vec<Result<Installed>> {
+        let n = reqs.len();
+        let queue = Mutex::new(reqs.into_iter().enumerate().collect::<Vec<_>>());
+        let done: Mutex<Vec<Option<Result<Prepared>>>> = Mutex::new((0..n).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.clamp(1, n.max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                        let Some((i, req)) = next else { break };
+                        let r = self.prepare(req);
+                        done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                    }
+                });
+            }
+        });
+        done.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|p| {
+                p.expect("every request prepared")
+                    .and_then(|p| self.commit(p))
+            })
+            .collect()
+    }
+
+    /// Everything short of changing the store.
+    pub fn prepare(&self, mut req: Request) -> Result<Prepared> {
         let src = req.source.as_mut();
         let staging = self.store.staging(self.lock)?;
         if let Some(cached) = self.cached(src, &req.spec)? {
             return match cached {
-                Cached::Current(name, version) => Ok(Installed::unchanged(&name, &version)),
+                Cached::Current(name, version) => Ok(Prepared::Done(Box::new(
+                    Installed::unchanged(&name, &version),
+                ))),
                 Cached::Artifact(artifact) => {
                     let name = src.plugin_name();
-                    self.single(&staging, artifact, name.as_deref(), src.address())
+                    self.single(staging, artifact, name.as_deref(), From::of(src))
                 }
             };
         }
         if !src.has_versions() {
             let c = src.versions(&req.spec)?.remove(0);
             let artifact = self.fetch(src, &c, &staging)?;
-            return self.single(&staging, artifact, None, src.address());
+            return self.single(staging, artifact, None, From::of(src));
         }
-        self.choose_and_install(src, &req.spec, &staging)
+        self.choose(src, &req.spec, staging)
     }
 
-    /// A single artifact: stage, judge, commit.
+    /// A single artifact: stage, judge.
     fn single(
-        &mut self,
-        staging: &Staging,
+        &self,
+        staging: Staging,
         artifact: Artifact,
         expected: Option<&str>,
-        source: String,
-    ) -> Result<Installed> {
-        let mut staged = self.stage(staging, artifact, expected, source)?;
+        source: From,
+    ) -> Result<Prepared> {
+        let mut staged = self.stage(&staging, artifact, expected, source)?;
         match self.gate(&staged.info, true)? {
             Gate::Refused(report) => Err(report.refusal("its requirements do not hold here")),
             Gate::Pass(deps) => {
                 staged.deps = deps;
-                self.commit(staging, staged)
+                Ok(Prepared::Ready {
+                    staging,
+                    staged: Box::new(staged),
+                    skipped: Vec::new(),
+                    other_major: None,
+                })
             }
         }
     }
 
-    /// The newest candidate whose contract holds: installed, or the reason
+    /// The newest candidate whose contract holds: staged, or the reason
     /// none was.
-    fn choose_and_install(
-        &mut self,
-        src: &mut dyn Source,
-        spec: &Spec,
-        staging: &Staging,
-    ) -> Result<Installed> {
+    fn choose(&self, src: &mut dyn Source, spec: &Spec, staging: Staging) -> Result<Prepared> {
         let address = src.address();
         let name = src
             .plugin_name()
@@ -165,8 +269,9 @@ impl<'a> Installer<'a> {
             self.opts.update,
             current.as_deref().and_then(requirements::parse_lenient),
         );
+        let label = src.label();
         let offered = src.versions(spec)?;
-        let found = select::choose(&address, offered, spec, &policy)?;
+        let found = select::choose(&label, offered, spec, &policy)?;
         // Current: by version, or by the tag it came from (a tag and the
         // INFO version may differ, e.g. `v2.0` and 2.0.0).
         let current_tag = current
@@ -183,20 +288,22 @@ impl<'a> Installer<'a> {
         let explicit = spec.is_explicit();
         let mut downloads = 0;
         let walked = select::walk(&found, is_current, |c| {
-            self.try_candidate(src, c, explicit, staging, &mut downloads)
+            self.try_candidate(src, c, explicit, &staging, &mut downloads)
         })?;
         let other_major = found.other_major.as_ref().map(|v| v.to_string());
         if let Some((_, staged)) = walked.taken {
-            let mut done = self.commit(staging, staged)?;
-            done.skipped = walked.skipped;
-            done.other_major = other_major;
-            return Ok(done);
+            return Ok(Prepared::Ready {
+                staging,
+                staged: Box::new(staged),
+                skipped: walked.skipped,
+                other_major,
+            });
         }
         let already = |skipped: Vec<Skipped>| {
             let mut done = Installed::unchanged(&name, current.as_deref().unwrap_or_default());
             done.skipped = skipped;
             done.other_major = other_major.clone();
-            done
+            Prepared::Done(Box::new(done))
         };
         if walked.reached_current.is_some() {
             return Ok(already(walked.skipped));
@@ -205,11 +312,11 @@ impl<'a> Installer<'a> {
             // Implicitly never older: what is live stays.
             Some(_) if policy.no_downgrade => Ok(already(walked.skipped)),
             _ if walked.skipped.is_empty() => {
-                Err(select::no_candidates(&address, spec, &policy, &found))
+                Err(select::no_candidates(&label, spec, &policy, &found))
             }
             _ => {
                 let mut err = Error::new(format!(
-                    "no release of {address}{} works here",
+                    "no release of {label}{} works here",
                     select::scope(spec, &policy)
                 ));
                 for s in &walked.skipped {
@@ -227,7 +334,7 @@ impl<'a> Installer<'a> {
     /// Judge one candidate: its known contract first, then (within the
     /// download budget) its artifact.
     fn try_candidate(
-        &mut self,
+        &self,
         src: &mut dyn Source,
         c: &Candidate,
         explicit: bool,
@@ -240,7 +347,8 @@ impl<'a> Installer<'a> {
         // the download.
         let mut deps = Vec::new();
         if !self.skip_checks() {
-            match known_contract(src, c, &self.contracts)? {
+            let known = known_contract(src, c, &self.contracts())?;
+            match known {
                 Some(Known::Published(Ok(info))) | Some(Known::Learned(info)) => {
                     match self.gate(&info, false)? {
                         Gate::Refused(report) if explicit => {
@@ -275,9 +383,9 @@ impl<'a> Installer<'a> {
         *downloads += 1;
         let artifact = self.fetch(src, c, staging)?;
         let name = src.plugin_name();
-        let mut staged = self.stage(staging, artifact, name.as_deref(), src.address())?;
+        let mut staged = self.stage(staging, artifact, name.as_deref(), From::of(src))?;
         if let Some(sha) = staged.artifact.sha256() {
-            self.contracts
+            self.contracts()
                 .learn(sha, &src.address(), &c.label, &staged.info);
         }
         match self.gate(&staged.info, true)? {
@@ -364,6 +472,11 @@ impl<'a> Installer<'a> {
                 tag: entry.tag.clone(),
             })));
         }
+        // A source that lists its versions from a local copy (an
+        // inventory) goes on offline: its artifacts may be in the cache.
+        if self.opts.offline && src.lists_offline() {
+            return Ok(None);
+        }
         if self.opts.offline {
             return Err(Error::new(format!(
                 "nothing cached for {address} that matches; cannot install offline"
@@ -384,7 +497,34 @@ impl<'a> Installer<'a> {
             platform: &platform,
             max_bytes: install.max_download_mib.saturating_mul(1024 * 1024),
         };
-        let mut artifact = src.fetch(c, &ctx)?;
+        // An artifact whose sha256 the source publishes and the cache holds
+        // is never downloaded again, whichever source names it.
+        let cached = src
+            .planned(c, &platform)?
+            .and_then(|p| Some((self.store.cached_blob(&p.sha256, &p.name)?, p)));
+        let mut artifact = match cached {
+            Some((path, p)) => Artifact {
+                content: Content::File {
+                    file: super::download::Fetched {
+                        path,
+                        sha256: p.sha256,
+                    },
+                    kind: p.kind,
+                },
+                name: p.name,
+                verified: p.verified,
+                tag: Some(c.label.clone()),
+            },
+            None if self.opts.offline => {
+                return Err(Error::new(format!(
+                    "{} {} is not in kplug's download cache; cannot install it offline",
+                    ui::escape(&src.address()),
+                    ui::escape(&c.label)
+                ))
+                .with_hint("run the install once without `--offline` to fill the cache"));
+            }
+            None => src.fetch(c, &ctx)?,
+        };
         if let (Some(expected), Content::File { file, .. }) = (&self.opts.sha256, &artifact.content)
         {
             super::verify::check_sha(file, expected, &artifact.name)?;
@@ -427,7 +567,7 @@ impl<'a> Installer<'a> {
         staging: &Staging,
         artifact: Artifact,
         expected: Option<&str>,
-        source: String,
+        source: From,
     ) -> Result<Staged> {
         let root = staging.path().join("root");
         match &artifact.content {
@@ -490,7 +630,7 @@ impl<'a> Installer<'a> {
     /// plugin is missing and cannot (or may not) be installed. `last` is
     /// the final check (from the real INFO): the one that warns when checks
     /// are skipped.
-    pub fn gate(&mut self, info: &Info, last: bool) -> Result<Gate> {
+    pub fn gate(&self, info: &Info, last: bool) -> Result<Gate> {
         let report = requirements::check_info(info, &Env::now(self.cfg, &info.name, None));
         if self.skip_checks() {
             if last {
@@ -523,7 +663,7 @@ impl<'a> Installer<'a> {
     }
 
     fn install_dependency(
-        &mut self,
+        &self,
         info: &Info,
         report: &Report,
         item: &requirements::Item,
@@ -573,11 +713,15 @@ impl<'a> Installer<'a> {
             lock: self.lock,
             opts: &dep_opts,
             chain: self.chain.clone(),
-            contracts: std::mem::replace(&mut self.contracts, Contracts::empty()),
+            shared: self.shared,
+            holds_commit: true,
         };
         inner.chain.push(info.name.clone());
-        let result = inner.install(req);
-        self.contracts = inner.contracts;
+        // One at a time: parallel preparations may meet the same dependency.
+        let result = {
+            let _one = self.one_at_a_time();
+            inner.prepare(req).and_then(|p| inner.commit_unlocked(p))
+        };
         let dep = result.map_err(|e| {
             e.context(format!(
                 "could not install {} (required by {} {})",
@@ -596,17 +740,55 @@ impl<'a> Installer<'a> {
         Ok(dep)
     }
 
+    /// Commit a prepared install (one commit at a time).
+    pub fn commit(&self, prepared: Prepared) -> Result<Installed> {
+        let _one = self.one_at_a_time();
+        self.commit_unlocked(prepared)
+    }
+
+    /// The commit lock, unless this installer runs under it already (a
+    /// dependency's dependency).
+    fn one_at_a_time(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        (!self.holds_commit).then(|| {
+            self.shared
+                .commits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        })
+    }
+
+    fn commit_unlocked(&self, prepared: Prepared) -> Result<Installed> {
+        match prepared {
+            Prepared::Done(done) => Ok(*done),
+            Prepared::Ready {
+                staging,
+                staged,
+                skipped,
+                other_major,
+            } => {
+                // `staging` lives until the commit is done: the staged tree,
+                // and the old tree of a forced reinstall, are in it.
+                let mut done = self.commit_staged(*staged)?;
+                drop(staging);
+                done.skipped = skipped;
+                done.other_major = other_major;
+                Ok(done)
+            }
+        }
+    }
+
     /// Move a staged, checked plugin into the store and switch to it, as one
     /// transaction; keep its artifact in the cache.
-    fn commit(&self, staging: &Staging, staged: Staged) -> Result<Installed> {
+    fn commit_staged(&self, staged: Staged) -> Result<Installed> {
         let Staged {
             artifact,
             info,
             name,
-            source: address,
+            source: from,
             exe_dir,
             deps,
         } = staged;
+        let address = from.address;
         let version = info.version.to_string();
         let previous = self.store.current(&name);
         if previous.as_deref() == Some(version.as_str()) && !self.opts.force {
@@ -633,6 +815,7 @@ impl<'a> Installer<'a> {
         let entry = InstalledVersion {
             version: version.clone(),
             source: address,
+            source_name: from.name,
             tag: artifact.tag.clone(),
             asset: artifact.name.clone(),
             sha256: sha256.clone(),
@@ -646,10 +829,9 @@ impl<'a> Installer<'a> {
             r.versions.push(entry.clone());
         })?;
         let switched = activate(self.cfg, self.store, self.lock, tx, &name, &version)?;
-        // A download in staging is moved into the cache; a cached or local
-        // file stays where it is.
+        // A verified artifact of a release or an inventory is kept in the
+        // cache (a download in staging moved there, a local one copied).
         if let Content::File { file, .. } = &artifact.content
-            && file.path.starts_with(staging.path())
             && artifact.tag.is_some()
             && let Err(e) = self.store.keep_blob(self.lock, &file.path, &sha256)
         {
@@ -676,15 +858,34 @@ impl<'a> Installer<'a> {
 /// Install `req` under the store lock, then fire `post-plugin-install`
 /// (without the lock: a hook may well call kplug).
 pub(crate) fn run(cfg: &Config, req: Request, opts: &InstallOptions) -> Result<Installed> {
-    let installed = {
+    run_all(cfg, vec![req], opts, 1)?
+        .pop()
+        .expect("one result per request")
+}
+
+/// Install `reqs` under the store lock (prepared `jobs` at a time, see
+/// [`Installer::install_all`]), then fire `post-plugin-install` for each.
+/// The error for the whole: the store could not be opened or locked.
+pub(crate) fn run_all(
+    cfg: &Config,
+    reqs: Vec<Request>,
+    opts: &InstallOptions,
+    jobs: usize,
+) -> Result<Vec<Result<Installed>>> {
+    let results = {
         let store = Store::new(cfg)?;
         let lock = store.lock()?;
-        let mut installer = Installer::new(cfg, &store, &lock, opts);
-        let result = installer.install(req);
-        installer.finish();
-        result?
+        let shared = Shared::load(cfg);
+        let installer = Installer::new(cfg, &store, &lock, opts, &shared);
+        let results = installer.install_all(reqs, jobs);
+        shared.finish(cfg);
+        results
     };
-    Ok(fire_post_install(cfg, installed, opts))
+    // Hooks run without the store lock: a hook may well call kplug.
+    Ok(results
+        .into_iter()
+        .map(|r| r.map(|i| fire_post_install(cfg, i, opts)))
+        .collect())
 }
 
 fn fire_post_install(cfg: &Config, mut installed: Installed, opts: &InstallOptions) -> Installed {
@@ -746,7 +947,7 @@ pub(crate) fn known_contract_learned(
     contracts: &Contracts,
 ) -> Result<Option<Info>> {
     let sha = match Platform::host() {
-        Some(platform) => src.published_sha256(c, &platform)?,
+        Some(platform) => src.planned(c, &platform)?.map(|p| p.sha256),
         None => None,
     };
     Ok(contracts
@@ -911,8 +1112,7 @@ pub(crate) fn executable(dir: &Path, name: &str) -> PathBuf {
 mod tests {
     use super::*;
     use crate::install::source::Candidate;
-    use std::cell::RefCell;
-    use std::rc::Rc;
+    use std::sync::{Arc, Mutex as TestMutex};
 
     /// One version a fake source offers: its contract (if published), and
     /// the INFO its artifact answers with (its `requires`), and the shell
@@ -937,7 +1137,7 @@ mod tests {
     struct Fake {
         offers: Vec<Offer>,
         verified: Verification,
-        fetched: Rc<RefCell<Vec<String>>>,
+        fetched: Arc<TestMutex<Vec<String>>>,
     }
 
     fn script(o: &Offer) -> String {
@@ -979,7 +1179,7 @@ mod tests {
         }
         fn fetch(&mut self, c: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact> {
             let o = &self.offers[c.key];
-            self.fetched.borrow_mut().push(o.version.to_string());
+            self.fetched.lock().unwrap().push(o.version.to_string());
             let path = ctx.dir.join("artifact");
             std::fs::write(&path, script(o)).unwrap();
             Ok(Artifact {
@@ -1000,7 +1200,7 @@ mod tests {
     struct Env {
         _home: tempfile::TempDir,
         cfg: Config,
-        fetched: Rc<RefCell<Vec<String>>>,
+        fetched: Arc<TestMutex<Vec<String>>>,
     }
 
     fn env() -> Env {
@@ -1013,7 +1213,7 @@ mod tests {
         Env {
             _home: home,
             cfg,
-            fetched: Rc::default(),
+            fetched: Arc::default(),
         }
     }
 
@@ -1036,7 +1236,8 @@ mod tests {
         ) -> Result<Installed> {
             let store = Store::new(&self.cfg).unwrap();
             let lock = store.lock().unwrap();
-            let mut i = Installer::new(&self.cfg, &store, &lock, &opts);
+            let shared = Shared::load(&self.cfg);
+            let i = Installer::new(&self.cfg, &store, &lock, &opts, &shared);
             let req = Request {
                 source: Box::new(Fake {
                     offers,
@@ -1046,7 +1247,7 @@ mod tests {
                 spec,
             };
             let r = i.install(req);
-            i.finish();
+            shared.finish(&self.cfg);
             r
         }
 
@@ -1055,7 +1256,7 @@ mod tests {
         }
 
         fn fetched(&self) -> Vec<String> {
-            self.fetched.borrow().clone()
+            self.fetched.lock().unwrap().clone()
         }
     }
 

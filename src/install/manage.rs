@@ -26,7 +26,7 @@ const MAX_CONTRACTS_LISTED: usize = 30;
 /// `owner/repo`), and the plugin name.
 fn resolve_target(cfg: &Config, store: &Store, target: &str) -> Result<(String, Request)> {
     if target.contains('/') {
-        let req = source::parse(cfg, target, None)?;
+        let req = super::catalog::request(cfg, target, None, false)?;
         let name = match (req.source.has_versions(), req.source.plugin_name()) {
             (true, Some(n)) => n,
             _ => {
@@ -64,6 +64,23 @@ fn resolve_target(cfg: &Config, store: &Store, target: &str) -> Result<(String, 
     };
     if entry.tag.is_none() {
         return Err(not_from_release());
+    }
+    // Through the configured source it came from, when it did.
+    if let Some(name) = &entry.source_name {
+        let catalog = super::catalog::Catalog::new(cfg)?;
+        if catalog.get(name).is_none() {
+            return Err(Error::new(format!(
+                "{target} came from the source `{name}`, which is no longer configured"
+            ))
+            .with_hint(format!(
+                "add it back with `kplug plugin source add {name} ADDRESS`"
+            )));
+        }
+        catalog.refresh_and_warn(Some(name), false);
+        return Ok((
+            target.to_string(),
+            catalog.request_from(name, target, Spec::Latest)?,
+        ));
     }
     match source::parse(cfg, &entry.source, None) {
         Ok(req) if req.source.has_versions() => Ok((target.to_string(), req)),
@@ -398,7 +415,7 @@ fn plan(
 ) -> Result<Plan> {
     let policy = update_policy(current, opts.major);
     let offered = src.versions(&Spec::Latest)?;
-    let found = select::choose(&src.address(), offered, &Spec::Latest, &policy)?;
+    let found = select::choose(&src.label(), offered, &Spec::Latest, &policy)?;
     let skip = requirements::skip_checks(cfg, opts.skip_checks);
     let env = Env::now(cfg, name, None);
     let walked = first_fit(src, &found, current, &env, &Contracts::load(cfg), skip)?;
@@ -547,7 +564,8 @@ fn relink(
         skip_checks: opts.skip_checks,
         ..InstallOptions::default()
     };
-    let mut gatekeeper = Installer::new(cfg, store, &lock, &install_opts);
+    let shared = installer::Shared::load(cfg);
+    let gatekeeper = Installer::new(cfg, store, &lock, &install_opts, &shared);
     if let Gate::Refused(report) = gatekeeper.gate(&info, true)? {
         return Err(report
             .refusal("its requirements do not hold here")
@@ -661,14 +679,14 @@ fn newest(
 ) -> Result<(Option<String>, Option<String>, Option<String>)> {
     let offered = src.versions(&Spec::Latest)?;
     let any = select::choose(
-        &src.address(),
+        &src.label(),
         offered.clone(),
         &Spec::Latest,
         &Policy::default(),
     )?;
     let latest = any.list.first().map(Candidate::shown);
     let policy = update_policy(current, None);
-    let within = select::choose(&src.address(), offered, &Spec::Latest, &policy)?;
+    let within = select::choose(&src.label(), offered, &Spec::Latest, &policy)?;
     let env = Env::now(cfg, name, None);
     let walked = first_fit(src, &within, current, &env, contracts, false)?;
     let note = (!walked.skipped.is_empty()).then(|| {

@@ -19,11 +19,13 @@
 //! live and nothing partial visible.
 
 pub mod asset;
+pub mod catalog;
 mod contracts;
 pub mod download;
 pub mod extract;
 pub mod http;
 mod installer;
+pub mod inventory;
 pub mod manage;
 pub mod select;
 pub mod source;
@@ -31,8 +33,8 @@ pub mod verify;
 
 pub use asset::ArchiveKind;
 pub use select::Skipped;
-pub use source::Request;
 pub use source::github::CONTRACT_ASSET;
+pub use source::{Request, Spec};
 
 use crate::config::Config;
 use crate::error::{Error, Result, exit};
@@ -106,8 +108,24 @@ impl Installed {
     }
 }
 
-/// Install what SOURCE names (see [`source::parse`] for its forms).
+/// Install what SOURCE names (see [`catalog::request`] for its forms).
 pub fn install(cfg: &Config, text: &str, opts: &InstallOptions) -> Result<Installed> {
+    let mut done = install_many(cfg, &[text.to_string()], None, opts, 1)?;
+    done.pop().expect("one result per source").1
+}
+
+/// Install each of `texts`, and the members of `group` (`NAME` or
+/// `NAME@VERSION` of an inventory's group), prepared `jobs` at a time.
+/// Each request has its own outcome, labelled with what was asked: one
+/// that fails leaves the others to go on. An error for the whole (a bad
+/// option, a group that does not exist) comes first.
+pub fn install_many(
+    cfg: &Config,
+    texts: &[String],
+    group: Option<&str>,
+    opts: &InstallOptions,
+    jobs: usize,
+) -> Result<Vec<(String, Result<Installed>)>> {
     if let Some(s) = &opts.sha256
         && !verify::is_sha256(s)
     {
@@ -116,13 +134,71 @@ pub fn install(cfg: &Config, text: &str, opts: &InstallOptions) -> Result<Instal
             crate::ui::escape(s)
         )));
     }
-    let req = source::parse(cfg, text, opts.sha256.as_deref())?;
-    if opts.major.is_some() && !req.source.has_versions() {
+    if opts.sha256.is_some() && (texts.len() != 1 || group.is_some()) {
         return Err(Error::usage(
-            "`--major` picks among a source's versions; a single file or URL has none",
+            "`--sha256` checks one file: give one SOURCE with it",
         ));
     }
-    installer::run(cfg, req, opts)
+    let mut labels: Vec<String> = texts.to_vec();
+    let mut asked: Vec<Result<Request>> = texts
+        .iter()
+        .map(|t| catalog::request(cfg, t, opts.sha256.as_deref(), opts.offline))
+        .collect();
+    if let Some(g) = group {
+        let (name, version) = match g.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (g, None),
+        };
+        let catalog = catalog::Catalog::new(cfg)?;
+        if !opts.offline {
+            catalog.refresh_and_warn(None, false);
+        }
+        let (source, group) = catalog.group(name, version)?;
+        eprintln!(
+            "group {} {} from source `{source}`: {}",
+            group.name,
+            group.version,
+            group
+                .plugins
+                .iter()
+                .map(|m| format!("{} {}", m.name, m.version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for m in group.plugins {
+            labels.push(format!("{source}/{}@{}", m.name, m.version));
+            asked.push(catalog.request_from(&source, &m.name, Spec::Tag(m.version.to_string())));
+        }
+    }
+    for r in asked.iter().flatten() {
+        if opts.major.is_some() && !r.source.has_versions() {
+            return Err(Error::usage(
+                "`--major` picks among a source's versions; a single file or URL has none",
+            ));
+        }
+    }
+    // Parse failures stand; the rest are installed together.
+    let mut outcomes: Vec<Option<Result<Installed>>> = Vec::new();
+    let mut reqs = Vec::new();
+    for r in asked {
+        match r {
+            Ok(req) => {
+                outcomes.push(None);
+                reqs.push(req);
+            }
+            Err(e) => outcomes.push(Some(Err(e))),
+        }
+    }
+    let mut done = if reqs.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        installer::run_all(cfg, reqs, opts, jobs)?.into_iter()
+    };
+    let results: Vec<Result<Installed>> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| done.next().expect("one result per request")))
+        .collect();
+    Ok(labels.into_iter().zip(results).collect())
 }
 
 /// What a remove did.

@@ -260,6 +260,12 @@ mod tests {
         assert_eq!(Spec::parse("v1.2.3"), Spec::Tag("v1.2.3".into()));
         assert_eq!(Spec::parse("1.2.3"), Spec::Tag("1.2.3".into()));
         assert_eq!(Spec::parse("nightly"), Spec::Tag("nightly".into()));
+        // Shortened: the newest of a major, or of a minor.
+        let v1 = Spec::parse("v1");
+        assert!(v1.admits("1.9.3", None) && !v1.admits("2.0.0", None) && !v1.admits("0.9.0", None));
+        let v14 = Spec::parse("v1.4");
+        assert!(v14.admits("1.4.7", None) && !v14.admits("1.5.0", None));
+        assert_eq!(Spec::parse("1.4"), v14);
         assert_eq!(
             Spec::parse("^1.2"),
             Spec::Req(VersionReq::parse("^1.2").unwrap())
