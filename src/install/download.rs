@@ -1,11 +1,10 @@
 //! Streaming a download to disk, hashing it on the way (no second pass),
-//! within a size cap, with a progress line on a terminal.
+//! within a size cap, reporting its progress (`ui::progress`).
 
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// A file on disk and what we know of it.
 #[derive(Debug, Clone)]
@@ -30,7 +29,7 @@ pub fn save(
     }
     let mut file = std::fs::File::create_new(dest)
         .map_err(|e| Error::new(format!("could not create {}", dest.display())).caused_by(e))?;
-    let mut bar = Progress::new(total, label);
+    let mut progress = crate::ui::progress::Transfer::start(label, total);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut buf = vec![0u8; 256 * 1024];
@@ -53,15 +52,11 @@ pub fn save(
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n])
             .map_err(|e| Error::new(format!("could not write {}", dest.display())).caused_by(e))?;
-        if let Some(b) = &mut bar {
-            b.update(size);
-        }
+        progress.advance(n as u64);
     }
     file.sync_all()
         .map_err(|e| Error::new(format!("could not write {}", dest.display())).caused_by(e))?;
-    if let Some(b) = bar {
-        b.finish();
-    }
+    progress.finish();
     Ok(Fetched {
         path: dest.to_path_buf(),
         sha256: crate::fsutil::hex(&hasher.finalize()),
@@ -76,65 +71,6 @@ fn too_big(label: &str, max: u64) -> Error {
     .with_hint(
         "raise `install.maxDownloadMib` in the config file if the release is really that large",
     )
-}
-
-/// A one-line progress report on a terminal, nothing otherwise (logs and
-/// pipes stay clean). Hand-written rather than a progress-bar crate: the one
-/// we used pulled libm into every kplug process, a measurable share of the
-/// dispatch path (benches/dispatch.rs).
-struct Progress {
-    label: String,
-    total: Option<u64>,
-    start: Instant,
-    drawn: Option<Instant>,
-}
-
-const MIB: f64 = 1024.0 * 1024.0;
-
-impl Progress {
-    fn new(total: Option<u64>, label: &str) -> Option<Progress> {
-        io::stderr().is_terminal().then(|| Progress {
-            label: label.to_string(),
-            total,
-            start: Instant::now(),
-            drawn: None,
-        })
-    }
-
-    fn update(&mut self, done: u64) {
-        let now = Instant::now();
-        if self
-            .drawn
-            .is_some_and(|t| now - t < Duration::from_millis(100))
-        {
-            return;
-        }
-        self.drawn = Some(now);
-        let secs = (now - self.start).as_secs_f64().max(0.001);
-        let rate = done as f64 / MIB / secs;
-        let line = match self.total {
-            Some(t) if t > 0 => format!(
-                "{}  {:.1}/{:.1} MiB  {:>3}%  {rate:.1} MiB/s",
-                self.label,
-                done as f64 / MIB,
-                t as f64 / MIB,
-                done * 100 / t
-            ),
-            _ => format!(
-                "{}  {:.1} MiB  {rate:.1} MiB/s",
-                self.label,
-                done as f64 / MIB
-            ),
-        };
-        // \r and erase-to-end: redraw in place.
-        let _ = write!(io::stderr().lock(), "\r{line}\x1b[K");
-    }
-
-    fn finish(self) {
-        if self.drawn.is_some() {
-            let _ = write!(io::stderr().lock(), "\r\x1b[K");
-        }
-    }
 }
 
 #[cfg(test)]

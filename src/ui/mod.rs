@@ -2,6 +2,7 @@
 //! formats behind `--output`. Data goes to stdout; everything else to
 //! stderr.
 
+pub mod progress;
 mod table;
 
 pub use table::Table;
@@ -72,12 +73,14 @@ pub fn escape_lines(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// `warning: …` on stderr.
 pub fn warn(cfg: &Config, message: &str) {
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "{} {}",
-        styled(cfg, "1;33", "warning:"),
-        escape_lines(message)
-    );
+    progress::suspend(|| {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{} {}",
+            styled(cfg, "1;33", "warning:"),
+            escape_lines(message)
+        );
+    });
 }
 
 /// `error: …`, its causes and its hint, on stderr.
