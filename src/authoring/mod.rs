@@ -12,5 +12,6 @@
 //! Both are library functions returning data; printing is the CLI's job
 //! (`src/cli/authoring.rs`).
 
+pub mod inventory;
 pub mod new;
 pub mod validate;

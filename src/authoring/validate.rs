@@ -409,6 +409,50 @@ fn run_info(subject: &Subject, outer: &Config, timeout: Duration) -> Result<Info
     })
 }
 
+/// What an executable's INFO says, asked once in a sandbox of its own.
+pub(crate) enum Declared {
+    Info(Box<Info>),
+    /// It is not a program for this machine (another OS or architecture).
+    Foreign,
+    /// It ran and gave no usable document: why.
+    Failed(String),
+}
+
+/// Run `exe`'s INFO the way `plugin validate` does (a throw-away `HOME`,
+/// working directory, XDG directories and `KPLUG_HOME`; stopped at
+/// `timeouts.info`), for tools that read a plugin without installing it.
+pub(crate) fn sandboxed_info(cfg: &Config, exe: &Path) -> Result<Declared> {
+    let file_name = exe
+        .file_name()
+        .and_then(|f| f.to_str())
+        .and_then(|f| f.strip_prefix(protocol::EXECUTABLE_PREFIX))
+        .filter(|n| names::validate(n).is_ok())
+        .map(str::to_string);
+    let subject = Subject {
+        path: exe.to_path_buf(),
+        dir: exe
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+        name: file_name.clone().unwrap_or_else(|| "unnamed".to_string()),
+        file_name,
+    };
+    let limit = cfg.file()?.timeouts.info.0;
+    let run = run_info(&subject, cfg, limit)?;
+    if let Err(e) = &run.outcome
+        && e.raw_os_error() == Some(libc::ENOEXEC)
+    {
+        return Ok(Declared::Foreign);
+    }
+    if let Some(why) = info_exit_problem(&run, limit) {
+        return Ok(Declared::Failed(why));
+    }
+    let doc = run.document().unwrap_or_default();
+    Ok(match Info::parse(doc) {
+        Ok(info) => Declared::Info(Box::new(info)),
+        Err(e) => Declared::Failed(format!("its INFO document is not valid: {e}")),
+    })
+}
+
 /// Why a finished INFO run is not a usable answer, if it is not.
 fn info_exit_problem(run: &InfoRun, timeout: Duration) -> Option<String> {
     match &run.outcome {
