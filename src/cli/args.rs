@@ -76,15 +76,25 @@ pub enum PluginCommand {
         #[arg(long, short, value_enum, default_value_t)]
         output: Format,
     },
-    /// Install a plugin from a GitHub release, a URL, or a local file or directory
+    /// Install plugins by name, from a GitHub release, a URL, or a local path
     ///
-    /// SOURCE is `owner/repo` (latest stable release), `owner/repo@v1.2.3` (a
-    /// tag), `owner/repo@^1.2` (the newest release in a semver range), a
-    /// github.com repository or release URL, a local archive, executable or
-    /// directory, or a URL with `--sha256`.
+    /// Each SOURCE is a plugin name found in the configured sources
+    /// (`registry`, `team/registry` for source `team`, `registry@^1.2`,
+    /// `registry@v1` for the newest 1.x.y), `owner/repo` (latest stable
+    /// release), `owner/repo@v1.2.3` (a tag), `owner/repo@^1.2` (a semver
+    /// range), a github.com repository or release URL, a local archive,
+    /// executable or directory, or a URL with `--sha256`. Several are
+    /// downloaded in parallel; one that fails does not stop the others.
     Install {
         /// What to install
-        source: String,
+        #[arg(required_unless_present = "group", value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// Also install every plugin of an inventory's group, `NAME` or `NAME@VERSION`
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// Most downloads at once
+        #[arg(long, short, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
         /// Admit prereleases
         #[arg(long)]
         pre: bool,
@@ -94,7 +104,7 @@ pub enum PluginCommand {
         /// Refuse a release that publishes no checksum
         #[arg(long)]
         require_checksum: bool,
-        /// Use only kplug's download cache; no network
+        /// No network: use the sources' copies and the artifact cache
         #[arg(long)]
         offline: bool,
         /// Expected sha256 of the download (required for a plain URL)
@@ -129,6 +139,8 @@ pub enum PluginCommand {
     Versions(super::versions::VersionsCommand),
     #[command(flatten)]
     Authoring(super::authoring::AuthoringCommand),
+    #[command(flatten)]
+    Sources(super::sources::SourcesCommand),
     /// Stop a plugin's hooks from firing (it can still be called)
     Disable {
         /// The plugin's name

@@ -15,6 +15,7 @@ mod dispatch;
 mod hooks;
 mod plugin;
 mod reference;
+mod sources;
 mod version;
 mod versions;
 

@@ -17,7 +17,9 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
         PluginCommand::List { output, refresh } => list(cfg, output, refresh),
         PluginCommand::Info { name, output } => info(cfg, &name, output),
         PluginCommand::Install {
-            source,
+            sources,
+            group,
+            jobs,
             pre,
             force,
             require_checksum,
@@ -41,40 +43,28 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
                 major,
                 update: false,
             };
-            let done = install::install(cfg, &source, &opts)?;
-            super::versions::report_installed(&done);
-            if done.unchanged {
-                eprintln!(
-                    "{} {} is already installed and current (use `--force` to reinstall)",
-                    done.name, done.version
-                );
-                return Ok(0);
+            let results =
+                install::install_many(cfg, &sources, group.as_deref(), &opts, usize::from(jobs))?;
+            if results.len() == 1 {
+                let (_, result) = results.into_iter().next().expect("one");
+                return report_install(cfg, &result?);
             }
-            let was = done
-                .previous
-                .as_ref()
-                .map(|p| format!(", was {p}"))
-                .unwrap_or_default();
-            let how = done
-                .entry
-                .as_ref()
-                .map(|e| {
-                    format!(
-                        " from {} ({}, sha256 {})",
-                        ui::escape(&e.source),
-                        ui::escape(&e.asset),
-                        e.verified_by.describe()
-                    )
-                })
-                .unwrap_or_default();
-            eprintln!("installed {} {}{how}{was}", done.name, done.version);
-            match done.hook_error {
-                Some(e) => {
-                    ui::print_error(cfg, &e);
-                    Ok(e.code())
+            let (mut failed, total) = (0, results.len());
+            let mut code = 0;
+            for (label, result) in results {
+                match result {
+                    Ok(done) => code = code.max(report_install(cfg, &done)?),
+                    Err(e) => {
+                        failed += 1;
+                        ui::print_error(cfg, &e.labelled(&ui::escape(&label)));
+                    }
                 }
-                None => Ok(0),
             }
+            if failed > 0 {
+                eprintln!("{failed} of {total} plugins could not be installed");
+                return Ok(crate::error::exit::FAILED);
+            }
+            Ok(code)
         }
         PluginCommand::Remove {
             name,
@@ -97,8 +87,46 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
         }
         PluginCommand::Versions(command) => super::versions::run(cfg, command),
         PluginCommand::Authoring(command) => super::authoring::run(cfg, command),
+        PluginCommand::Sources(command) => super::sources::run(cfg, command),
         PluginCommand::Disable { name } => set_disabled(cfg, &name, true),
         PluginCommand::Enable { name } => set_disabled(cfg, &name, false),
+    }
+}
+
+/// Say what one install did; its exit code (4 when its hook failed).
+fn report_install(cfg: &Config, done: &install::Installed) -> Result<i32> {
+    super::versions::report_installed(done);
+    if done.unchanged {
+        eprintln!(
+            "{} {} is already installed and current (use `--force` to reinstall)",
+            done.name, done.version
+        );
+        return Ok(0);
+    }
+    let was = done
+        .previous
+        .as_ref()
+        .map(|p| format!(", was {p}"))
+        .unwrap_or_default();
+    let how = done
+        .entry
+        .as_ref()
+        .map(|e| {
+            format!(
+                " from {} ({}, sha256 {})",
+                ui::escape(e.source_name.as_deref().unwrap_or(&e.source)),
+                ui::escape(&e.asset),
+                e.verified_by.describe()
+            )
+        })
+        .unwrap_or_default();
+    eprintln!("installed {} {}{how}{was}", done.name, done.version);
+    match &done.hook_error {
+        Some(e) => {
+            ui::print_error(cfg, e);
+            Ok(e.code())
+        }
+        None => Ok(0),
     }
 }
 
@@ -256,7 +284,10 @@ fn render_info(view: &InfoView<'_>) -> String {
     field("path", &p.path.display().to_string());
     field("found in", p.origin.as_str());
     if let Some(r) = &p.installed {
-        field("source", &r.source);
+        match &r.source_name {
+            Some(n) => field("source", &format!("{n} ({})", r.source)),
+            None => field("source", &r.source),
+        }
         if let Some(tag) = &r.tag {
             field("release", tag);
         }

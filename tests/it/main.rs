@@ -22,5 +22,6 @@ mod install;
 mod list;
 mod reference;
 mod sdk_examples;
+mod sources;
 mod tutorial;
 mod versions;

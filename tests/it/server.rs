@@ -250,6 +250,9 @@ pub struct Faults {
 pub struct FakeGitHub {
     pub server: Server,
     pub releases: Arc<Mutex<HashMap<String, Vec<FakeRelease>>>>,
+    /// Repositories carrying the topic `kplug-plugin`, with their
+    /// descriptions (what the repository search finds).
+    pub topics: Arc<Mutex<Vec<(String, String)>>>,
     pub faults: Arc<Mutex<Faults>>,
     /// Requests to asset downloads (both URLs).
     pub asset_requests: Arc<AtomicU64>,
@@ -269,19 +272,25 @@ impl FakeGitHub {
         let faults: Arc<Mutex<Faults>> = Arc::default();
         let asset_requests = Arc::new(AtomicU64::new(0));
         let base: Arc<Mutex<String>> = Arc::default();
-        let (r, f, b, ar) = (
+        let topics: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let (r, f, b, ar, t) = (
             releases.clone(),
             faults.clone(),
             base.clone(),
             asset_requests.clone(),
+            topics.clone(),
         );
         let server = Server::start("127.0.0.1", move |req| {
+            if let Some(reply) = search(req, &t.lock().unwrap()) {
+                return reply;
+            }
             route(req, &r, &f, &b.lock().unwrap(), &ar)
         });
         *base.lock().unwrap() = server.url();
         FakeGitHub {
             server,
             releases,
+            topics,
             faults,
             asset_requests,
         }
@@ -300,6 +309,33 @@ impl FakeGitHub {
             .or_default()
             .push(release);
     }
+}
+
+/// `GET /search/repositories?q=topic:kplug-plugin user:OWNER`.
+fn search(req: &Request, topics: &[(String, String)]) -> Option<Reply> {
+    let (path, query) = req.path.split_once('?')?;
+    if path != "/search/repositories" {
+        return None;
+    }
+    let q = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("q="))?
+        .replace("%3A", ":")
+        .replace(['+'], " ")
+        .replace("%20", " ");
+    let owner = q.split(' ').find_map(|w| w.strip_prefix("user:"))?;
+    if !q.contains("topic:kplug-plugin") {
+        return Some(Reply::json(422, r#"{"message":"no topic"}"#));
+    }
+    let items: Vec<serde_json::Value> = topics
+        .iter()
+        .filter(|(repo, _)| repo.split('/').next() == Some(owner))
+        .map(|(repo, d)| serde_json::json!({"full_name": repo, "description": d, "html_url": format!("https://github.com/{repo}")}))
+        .collect();
+    Some(Reply::json(
+        200,
+        serde_json::json!({"total_count": items.len(), "items": items}).to_string(),
+    ))
 }
 
 fn release_json(repo: &str, rel: &FakeRelease, base: &str) -> serde_json::Value {
