@@ -512,7 +512,8 @@ impl Store {
         Ok(())
     }
 
-    /// Whether any plugin's receipt still names the artifact `sha256`.
+    /// Whether any plugin's receipt still names the artifact `sha256`; a
+    /// receipt that cannot be read might, so it counts as naming it.
     fn blob_in_use(&self, sha256: &str) -> bool {
         let Ok(entries) = std::fs::read_dir(self.root.join("plugins")) else {
             return false;
@@ -520,8 +521,11 @@ impl Store {
         entries
             .flatten()
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter_map(|n| self.receipt(&n).ok())
-            .any(|r| r.versions.iter().any(|v| v.sha256 == sha256))
+            .filter(|n| crate::protocol::names::validate(n).is_ok())
+            .any(|n| match self.receipt(&n) {
+                Ok(r) => r.versions.iter().any(|v| v.sha256 == sha256),
+                Err(_) => true,
+            })
     }
 
     /// Remove cached artifacts that no receipt names any more.

@@ -24,6 +24,11 @@ static INSTALL: Once = Once::new();
 /// How many [`Abortable`] waits are in progress, and what the last began.
 static WAITS: AtomicUsize = AtomicUsize::new(0);
 static WAITING_FOR: Mutex<&str> = Mutex::new("");
+/// How many [`Changing`] store changes are in progress; an abort waits
+/// for them (another thread may be committing while this one waits).
+static CHANGING: AtomicUsize = AtomicUsize::new(0);
+/// An interrupt came during a wait while a change was in progress.
+static ABORT_PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Exit status for an interrupted kplug (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -61,7 +66,10 @@ pub fn install() {
             // SAFETY: read_fd is open for the life of the process.
             while unsafe { libc::read(read_fd, b.as_mut_ptr().cast(), 1) } != 1 {}
             if WAITS.load(Ordering::SeqCst) > 0 {
-                abort_wait();
+                if CHANGING.load(Ordering::SeqCst) == 0 {
+                    abort_wait();
+                }
+                ABORT_PENDING.store(true, Ordering::SeqCst);
             }
             super::cancel_all();
         });
@@ -101,15 +109,46 @@ pub fn abortable(what: &'static str) -> Abortable {
     *WAITING_FOR.lock().unwrap_or_else(|e| e.into_inner()) = what;
     WAITS.fetch_add(1, Ordering::SeqCst);
     if interrupted() {
-        abort_wait();
+        if CHANGING.load(Ordering::SeqCst) == 0 {
+            abort_wait();
+        }
+        ABORT_PENDING.store(true, Ordering::SeqCst);
     }
     Abortable(())
+}
+
+/// A change to the store in progress (a commit): an interrupt that would
+/// abort a wait elsewhere lets it finish first.
+#[must_use = "the change is protected only while this is held"]
+pub struct Changing(());
+
+impl Drop for Changing {
+    fn drop(&mut self) {
+        if CHANGING.fetch_sub(1, Ordering::SeqCst) == 1
+            && ABORT_PENDING.load(Ordering::SeqCst)
+            && WAITS.load(Ordering::SeqCst) > 0
+        {
+            abort_wait();
+        }
+    }
+}
+
+/// Mark a store change in progress.
+pub fn changing() -> Changing {
+    CHANGING.fetch_add(1, Ordering::SeqCst);
+    Changing(())
 }
 
 fn abort_wait() -> ! {
     super::kill_all_now();
     let what = *WAITING_FOR.lock().unwrap_or_else(|e| e.into_inner());
-    eprintln!("\nerror: interrupted while {what}; nothing was changed");
+    if ABORT_PENDING.load(Ordering::SeqCst) {
+        eprintln!(
+            "\nerror: interrupted while {what}; the install being committed was finished first, nothing else was changed"
+        );
+    } else {
+        eprintln!("\nerror: interrupted while {what}; nothing was changed");
+    }
     // SAFETY: _exit ends the process without running destructors of other
     // threads' state, which is what an abort wants.
     unsafe { libc::_exit(EXIT_INTERRUPTED) }

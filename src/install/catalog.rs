@@ -13,7 +13,9 @@
 //! Each copy is `meta.json` (where and when it was fetched), `listing.json`
 //! (what search reads: per plugin its description and versions, with
 //! whether each has an artifact for this platform) and, for inventories,
-//! `inventory.json` (the checked document, for installs).
+//! `inventory.json` (the checked document, for installs). A copy on disk is
+//! trusted no more than the source: the inventory is checked again when it
+//! is read, and listed names that are not plugin names are dropped.
 
 use super::asset::Platform;
 use super::inventory::{self, Inventory};
@@ -32,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// How long a copy is used without asking the source again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// Largest listing or meta file read back.
@@ -165,40 +167,27 @@ pub fn guess_kind(address: &str) -> Option<SourceKind> {
     }
 }
 
-/// Check a source as it would be added, and normalise its address (an
-/// inventory path becomes absolute).
-pub fn check_source(mut s: SourceConfig) -> Result<SourceConfig> {
+/// Check a configured source: its name, and an address of its kind (an
+/// inventory URL must be https, or http on a loopback address).
+pub fn check_configured(s: &SourceConfig) -> Result<()> {
     check_source_name(&s.name)?;
     match s.kind {
-        SourceKind::Index => {
-            if let Some(rest) = s.address.strip_prefix("http://") {
-                let host = rest.split(['/', ':']).next().unwrap_or_default();
-                if !inventory::is_loopback_host(host) {
-                    return Err(Error::usage(format!(
-                        "`{}` is plain http on a host that is not loopback",
-                        http::display_text(&s.address)
-                    ))
-                    .with_hint("serve the inventory over https"));
-                }
-            }
-            if s.address.contains("://") {
-                Url::parse(&s.address).map_err(|e| {
-                    Error::usage(format!("`{}` is not a URL", http::display_text(&s.address)))
-                        .caused_by(e)
-                })?;
-                if !(s.address.starts_with("https://") || s.address.starts_with("http://")) {
-                    return Err(Error::usage(
-                        "an inventory is fetched over https, or read from a path",
-                    ));
-                }
-            } else {
-                let p = Path::new(&s.address);
-                s.address = std::path::absolute(p)
-                    .unwrap_or_else(|_| p.to_path_buf())
-                    .display()
-                    .to_string();
-            }
+        SourceKind::Index if s.address.contains("://") => {
+            let url = Url::parse(&s.address).map_err(|e| {
+                Error::usage(format!("`{}` is not a URL", http::display_text(&s.address)))
+                    .caused_by(e)
+            })?;
+            inventory::check_fetchable(&url).map_err(|why| {
+                Error::usage(format!("`{}` {why}", http::display_url(&url)))
+                    .with_hint("serve the inventory over https, or give its path")
+            })
         }
+        SourceKind::Index if s.address.is_empty() || s.address.chars().any(char::is_control) => {
+            Err(Error::usage(
+                "the inventory's path is empty or holds control characters",
+            ))
+        }
+        SourceKind::Index => Ok(()),
         SourceKind::Github => {
             if guess_kind(&s.address) != Some(SourceKind::Github) {
                 return Err(Error::usage(format!(
@@ -206,17 +195,51 @@ pub fn check_source(mut s: SourceConfig) -> Result<SourceConfig> {
                     crate::ui::escape(&s.address)
                 )));
             }
+            Ok(())
         }
+    }
+}
+
+/// Check a source as it would be added, and normalise its address (an
+/// inventory path becomes absolute).
+pub fn check_source(mut s: SourceConfig) -> Result<SourceConfig> {
+    check_configured(&s)?;
+    if s.kind == SourceKind::Index && !s.address.contains("://") {
+        let p = Path::new(&s.address);
+        s.address = std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string();
     }
     Ok(s)
 }
 
 impl<'a> Catalog<'a> {
+    /// The sources of the config file, each checked as `source add`
+    /// checks it (the file may be written by hand).
     pub fn new(cfg: &'a Config) -> Result<Catalog<'a>> {
-        Ok(Catalog {
-            cfg,
-            sources: cfg.file()?.sources.clone(),
-        })
+        let sources = cfg.file()?.sources.clone();
+        let mut seen = std::collections::HashSet::new();
+        for s in &sources {
+            let file = cfg.config_file_path().map_or_else(
+                || "the config file".to_string(),
+                |p| p.display().to_string(),
+            );
+            check_configured(s).map_err(|e| {
+                e.context(format!(
+                    "the source `{}` in {file} is not usable",
+                    crate::ui::escape(&s.name)
+                ))
+                .with_hint("fix it there, or remove it with `kplug plugin source remove NAME`")
+            })?;
+            if !seen.insert(s.name.as_str()) {
+                return Err(
+                    Error::new(format!("{file} names the source `{}` twice", s.name))
+                        .with_hint("give each source its own name"),
+                );
+            }
+        }
+        Ok(Catalog { cfg, sources })
     }
 
     /// A catalog of just `sources` (one being added, before it is saved).
@@ -275,7 +298,9 @@ impl<'a> Catalog<'a> {
             crate::fsutil::read_bounded(&self.dir(name).ok()?.join("listing.json"), MAX_COPY)
                 .ok()?;
         let text = std::str::from_utf8(&bytes).ok()?;
-        serde_json::from_str(text).ok()
+        let mut listing: Listing = serde_json::from_str(text).ok()?;
+        listing.plugins.retain(|p| names::validate(&p.name).is_ok());
+        Some(listing)
     }
 
     /// The checked inventory of the index source `name`.
@@ -291,7 +316,15 @@ impl<'a> Catalog<'a> {
         self.meta(s).ok_or_else(missing)?;
         let bytes = crate::fsutil::read_bounded(&self.dir(name)?.join("inventory.json"), MAX_COPY)
             .map_err(|_| missing())?;
-        serde_json::from_slice(&bytes).map_err(|_| missing())
+        inventory::parse(&bytes).map_err(|p| {
+            Error::new(format!(
+                "the copy of source `{name}`'s inventory is damaged"
+            ))
+            .caused_by(p)
+            .with_hint(format!(
+                "fetch it again with `kplug plugin source refresh {name}`"
+            ))
+        })
     }
 
     fn is_fresh(&self, s: &SourceConfig) -> bool {
@@ -301,6 +334,9 @@ impl<'a> Catalog<'a> {
                 // A file: fresh while it is unchanged (a stat, no TTL).
                 m.file.is_some() && m.file == file_stamp(Path::new(&s.address))
             }
+            // A copy from the future (a clock set back, a tampered file)
+            // is not fresh.
+            Some(m) if m.fetched_ms > crate::clock::now_unix_ms() => false,
             Some(_) => self.age(s).is_some_and(|age| age < ttl),
             None => false,
         }
@@ -384,10 +420,7 @@ impl<'a> Catalog<'a> {
             })
         };
         if let Some(inv) = inv {
-            write(
-                "inventory.json",
-                serde_json::to_vec(inv).expect("an inventory serialises"),
-            )?;
+            write("inventory.json", inventory::to_json(inv))?;
         }
         write(
             "listing.json",
@@ -412,12 +445,14 @@ impl<'a> Catalog<'a> {
 
     fn refresh_file(&self, s: &SourceConfig) -> Result<Refreshed> {
         let path = Path::new(&s.address);
+        // Stamped before it is read: a change while reading is seen next time.
+        let stamp = file_stamp(path);
         let bytes = crate::fsutil::read_bounded(path, inventory::MAX_BYTES).map_err(|e| {
             Error::new(format!("could not read the inventory {}", path.display())).caused_by(e)
         })?;
         let inv = parse_inventory(s, &bytes)?;
         let mut meta = Self::new_meta(s);
-        meta.file = file_stamp(path);
+        meta.file = stamp;
         self.write_copy(s, &meta, Some(&inv), &listing_of(&inv))?;
         Ok(Refreshed::Updated)
     }
@@ -425,7 +460,11 @@ impl<'a> Catalog<'a> {
     fn refresh_url(&self, s: &SourceConfig) -> Result<Refreshed> {
         let url = Url::parse(&s.address).map_err(|e| Error::new("not a URL").caused_by(e))?;
         let http = Http::new(self.cfg)?;
-        let old = self.meta(s);
+        // Conditional only when the copy is whole: a 304 must leave a
+        // usable copy behind.
+        let old = self
+            .meta(s)
+            .filter(|_| self.listing(&s.name).is_some() && self.inventory(&s.name).is_ok());
         let mut headers = HeaderMap::new();
         if let Some(m) = &old {
             if let Some(tag) = m
@@ -461,7 +500,8 @@ impl<'a> Catalog<'a> {
             return Ok(Refreshed::NotModified);
         }
         if !resp.status().is_success() {
-            return Err(Error::new(format!("{shown} answered {}", resp.status())));
+            return Err(Error::new(format!("{shown} answered {}", resp.status()))
+                .with_hint("check the source's address with `kplug plugin source list`"));
         }
         let header = |h| {
             resp.headers()
@@ -538,6 +578,12 @@ impl<'a> Catalog<'a> {
 
     /// The request for `plugin` from the source `source`, at `spec`.
     pub fn request_from(&self, source: &str, plugin: &str, spec: Spec) -> Result<Request> {
+        names::validate(plugin).map_err(|e| {
+            Error::usage(format!(
+                "`{}` is not a plugin name: it {e}",
+                crate::ui::escape(plugin)
+            ))
+        })?;
         let s = self.get(source).ok_or_else(|| {
             Error::usage(format!("no source named `{}`", crate::ui::escape(source)))
                 .with_hint("see the sources with `kplug plugin source list`")
@@ -709,14 +755,17 @@ pub fn listing_of(inv: &Inventory) -> Listing {
 /// (`owner/repo`, a URL, a path). A configured source's name wins over a
 /// GitHub owner of the same name.
 ///
-/// Stale copies are refreshed first, unless `offline`.
-pub fn request(cfg: &Config, text: &str, sha256: Option<&str>, offline: bool) -> Result<Request> {
+/// Stale copies are refreshed first when `refresh` (a caller resolving
+/// several names refreshes once, then passes `false`).
+pub fn request(cfg: &Config, text: &str, sha256: Option<&str>, refresh: bool) -> Result<Request> {
     let text = text.trim();
     let looks_local = text.contains("://")
         || text.starts_with('/')
         || text.starts_with('.')
         || text.starts_with('~')
-        || Path::new(text).exists();
+        // A plain name is a plugin's, even beside a file of that name
+        // (`./lint` is the directory).
+        || (Path::new(text).exists() && names::check_syntax(text).is_err());
     if looks_local {
         return source::parse(cfg, text, sha256);
     }
@@ -738,7 +787,7 @@ pub fn request(cfg: &Config, text: &str, sha256: Option<&str>, offline: bool) ->
                     crate::ui::escape(plugin)
                 ))
             })?;
-            if !offline {
+            if refresh {
                 catalog.refresh_and_warn(Some(src), false);
             }
             catalog.request_from(src, plugin, spec)
@@ -761,7 +810,7 @@ pub fn request(cfg: &Config, text: &str, sha256: Option<&str>, offline: bool) ->
                 ))
                 .with_hint("install it by repository (`kplug plugin install owner/kplug-NAME`), or add a source: `kplug plugin source add NAME ADDRESS`"));
             }
-            if !offline {
+            if refresh {
                 catalog.refresh_and_warn(None, false);
             }
             let offering = catalog.offering(what);

@@ -14,13 +14,24 @@ use crate::error::{Error, Result};
 use crate::protocol;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, LOCATION, USER_AGENT};
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 /// Most redirects followed for one request.
 const MAX_REDIRECTS: usize = 10;
+
+/// The body of a request.
+pub enum Payload {
+    Empty,
+    Bytes(Vec<u8>),
+    /// A file of `len` bytes, streamed (opened again for a retry).
+    File {
+        path: std::path::PathBuf,
+        len: u64,
+    },
+}
 
 /// A credential and the one origin it may be sent to.
 struct Credential {
@@ -135,19 +146,54 @@ impl Http {
     /// [`Http::get`] with more request headers (conditional requests:
     /// `If-None-Match`, `If-Modified-Since`).
     pub fn get_with(&self, url: Url, accept: &str, extra: &HeaderMap) -> Result<Response> {
+        self.send(Method::GET, url, accept, extra, &Payload::Empty)
+    }
+
+    /// Any request. GET and HEAD follow redirects; an `Authorization` among
+    /// `extra` goes only to `url`'s origin (a redirect to blob storage on
+    /// another host gets none), and a redirect from https to plain http is
+    /// refused unless it stays on a loopback address. Transient failures
+    /// are retried with backoff (the payload is sent again).
+    pub fn send(
+        &self,
+        method: Method,
+        url: Url,
+        accept: &str,
+        extra: &HeaderMap,
+        body: &Payload,
+    ) -> Result<Response> {
+        let follow = method == Method::GET || method == Method::HEAD;
         let mut url = url;
+        let mut extra = extra.clone();
         for _ in 0..MAX_REDIRECTS {
-            let resp = self.get_once(&url, accept, extra)?;
-            if resp.status().is_redirection()
+            let resp = self.send_once(&method, &url, accept, &extra, body)?;
+            if follow
+                && resp.status().is_redirection()
                 && let Some(next) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok())
             {
-                url = url.join(next).map_err(|e| {
+                let next = url.join(next).map_err(|e| {
                     Error::new(format!(
                         "{} redirected to an invalid URL",
                         url.origin().ascii_serialization()
                     ))
                     .caused_by(e)
                 })?;
+                // A hop leaves https only for a loopback address (or stays
+                // on the plain-http origin it was already on).
+                if next.scheme() != "https"
+                    && !same_origin(&next, &url)
+                    && super::inventory::check_fetchable(&next).is_err()
+                {
+                    return Err(Error::new(format!(
+                        "{} redirected to {}, which is not https; refusing it",
+                        display_url(&url),
+                        display_url(&next)
+                    )));
+                }
+                if !same_origin(&next, &url) {
+                    extra.remove(AUTHORIZATION);
+                }
+                url = next;
                 continue;
             }
             return Ok(resp);
@@ -158,13 +204,20 @@ impl Http {
         )))
     }
 
-    fn get_once(&self, url: &Url, accept: &str, extra: &HeaderMap) -> Result<Response> {
+    fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        accept: &str,
+        extra: &HeaderMap,
+        body: &Payload,
+    ) -> Result<Response> {
         let mut delay = Duration::from_millis(250);
         let mut attempt = 1;
         loop {
             let mut req = self
                 .client()?
-                .get(url.clone())
+                .request(method.clone(), url.clone())
                 .headers(self.headers.clone())
                 .headers(extra.clone())
                 .header(ACCEPT, accept);
@@ -173,6 +226,16 @@ impl Http {
             {
                 req = req.header(AUTHORIZATION, c.header.clone());
             }
+            req = match body {
+                Payload::Empty => req,
+                Payload::Bytes(b) => req.body(b.clone()),
+                Payload::File { path, len } => {
+                    let f = std::fs::File::open(path).map_err(|e| {
+                        Error::new(format!("could not read {}", path.display())).caused_by(e)
+                    })?;
+                    req.body(reqwest::blocking::Body::sized(f, *len))
+                }
+            };
             let result = req.send();
             let transient = match &result {
                 Ok(r) => matches!(

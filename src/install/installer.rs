@@ -347,7 +347,8 @@ impl<'a> Installer<'a> {
         // the download.
         let mut deps = Vec::new();
         if !self.skip_checks() {
-            let known = known_contract(src, c, &self.contracts())?;
+            let known =
+                known_contract_with(src, c, |a, l, s| self.contracts().find(a, l, s).cloned())?;
             match known {
                 Some(Known::Published(Ok(info))) | Some(Known::Learned(info)) => {
                     match self.gate(&info, false)? {
@@ -758,6 +759,8 @@ impl<'a> Installer<'a> {
     }
 
     fn commit_unlocked(&self, prepared: Prepared) -> Result<Installed> {
+        // An interrupt aborting another thread's download waits for this.
+        let _changing = crate::exec::interrupt::changing();
         match prepared {
             Prepared::Done(done) => Ok(*done),
             Prepared::Ready {
@@ -934,10 +937,30 @@ pub(crate) fn known_contract(
     c: &Candidate,
     contracts: &Contracts,
 ) -> Result<Option<Known>> {
+    known_contract_with(src, c, |a, l, s| contracts.find(a, l, s).cloned())
+}
+
+/// [`known_contract`], looking learned contracts up with `find` (address,
+/// label, sha256), which is called only after the source was asked: the
+/// parallel installer holds its lock for the lookup alone, never across a
+/// request to the source.
+pub(crate) fn known_contract_with(
+    src: &mut dyn Source,
+    c: &Candidate,
+    find: impl FnOnce(&str, &str, Option<&str>) -> Option<Info>,
+) -> Result<Option<Known>> {
     if let Some(p) = src.contract(c)? {
         return Ok(Some(Known::Published(p)));
     }
-    Ok(known_contract_learned(src, c, contracts)?.map(Known::Learned))
+    let sha = planned_sha(src, c)?;
+    Ok(find(&src.address(), &c.label, sha.as_deref()).map(Known::Learned))
+}
+
+fn planned_sha(src: &mut dyn Source, c: &Candidate) -> Result<Option<String>> {
+    Ok(match Platform::host() {
+        Some(platform) => src.planned(c, &platform)?.map(|p| p.sha256),
+        None => None,
+    })
 }
 
 /// A contract learned by an earlier download of `c`'s artifact.
@@ -946,10 +969,7 @@ pub(crate) fn known_contract_learned(
     c: &Candidate,
     contracts: &Contracts,
 ) -> Result<Option<Info>> {
-    let sha = match Platform::host() {
-        Some(platform) => src.planned(c, &platform)?.map(|p| p.sha256),
-        None => None,
-    };
+    let sha = planned_sha(src, c)?;
     Ok(contracts
         .find(&src.address(), &c.label, sha.as_deref())
         .cloned())

@@ -245,49 +245,58 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether kplug may fetch `url`: https, or plain http on a loopback
+/// address; never with user info in it. `Err` says why not.
+pub fn check_fetchable(url: &reqwest::Url) -> Result<(), String> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "carries a user name or password; kplug does not send credentials in URLs".into(),
+        );
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        "http" => Err("uses plain http on a host that is not loopback".into()),
+        other => Err(format!(
+            "uses the scheme `{}`; kplug fetches over https (or from a path)",
+            crate::ui::escape(other)
+        )),
+    }
+}
+
+/// Whether `text` is read as a URL rather than a path: it has a scheme
+/// (`x:`), starts with `//`, or holds a backslash (which URL parsers read
+/// as a separator).
+fn looks_like_url(text: &str) -> bool {
+    let scheme_len = text
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || b"+.-".contains(b))
+        .count();
+    (scheme_len > 0
+        && text.as_bytes().get(scheme_len) == Some(&b':')
+        && text.as_bytes()[0].is_ascii_alphabetic())
+        || text.starts_with("//")
+        || text.contains('\\')
+}
+
 /// An artifact URL kplug may fetch: https anywhere, http only on loopback,
-/// or a path (no scheme).
+/// or a path (no scheme), relative to the inventory or absolute.
 fn check_url(path: &str, url: &str) -> Result<(), Problem> {
     if url.is_empty() || url.len() > 4096 || url.chars().any(char::is_control) {
         return Err(problem(path, "is not a usable URL"));
     }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        // A path, relative to the inventory or absolute.
+    if !looks_like_url(url) {
         return Ok(());
-    };
-    match scheme {
-        "https" => Ok(()),
-        "http" => {
-            let host = rest
-                .split(['/', '?', '#'])
-                .next()
-                .unwrap_or_default()
-                .rsplit_once('@')
-                .map_or_else(
-                    || rest.split(['/', '?', '#']).next().unwrap_or(""),
-                    |(_, h)| h,
-                );
-            let host = match host.rfind(':') {
-                Some(i) if !host.ends_with(']') => &host[..i],
-                _ => host,
-            };
-            if is_loopback_host(host) {
-                Ok(())
-            } else {
-                Err(problem(
-                    path,
-                    "uses plain http on a host that is not loopback; publish artifacts over https",
-                ))
-            }
-        }
-        other => Err(problem(
-            path,
-            format!(
-                "uses the scheme `{}`; kplug fetches artifacts over https (or from a path)",
-                crate::ui::escape(other)
-            ),
-        )),
     }
+    if url.contains('\\') || url.starts_with("//") {
+        return Err(problem(
+            path,
+            "is neither a URL with a scheme nor a plain path",
+        ));
+    }
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| problem(path, format!("is not a URL ({e})")))?;
+    check_fetchable(&parsed).map_err(|why| problem(path, why))
 }
 
 /// Parse and check an inventory document (YAML or JSON).
@@ -524,6 +533,25 @@ pub fn to_yaml(inv: &Inventory) -> String {
         inventory: &'a Inventory,
     }
     serde_yaml::to_string(&Doc {
+        api_version: API_VERSION,
+        kind: KIND,
+        inventory: inv,
+    })
+    .expect("an inventory serialises")
+}
+
+/// The document as JSON (what a source's copy keeps; read back through
+/// [`parse`], as a copy on disk is no more trusted than the source).
+pub fn to_json(inv: &Inventory) -> Vec<u8> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Doc<'a> {
+        api_version: &'static str,
+        kind: &'static str,
+        #[serde(flatten)]
+        inventory: &'a Inventory,
+    }
+    serde_json::to_vec(&Doc {
         api_version: API_VERSION,
         kind: KIND,
         inventory: inv,

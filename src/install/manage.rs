@@ -26,7 +26,7 @@ const MAX_CONTRACTS_LISTED: usize = 30;
 /// `owner/repo`), and the plugin name.
 fn resolve_target(cfg: &Config, store: &Store, target: &str) -> Result<(String, Request)> {
     if target.contains('/') {
-        let req = super::catalog::request(cfg, target, None, false)?;
+        let req = super::catalog::request(cfg, target, None, true)?;
         let name = match (req.source.has_versions(), req.source.plugin_name()) {
             (true, Some(n)) => n,
             _ => {

@@ -140,9 +140,15 @@ pub fn install_many(
         ));
     }
     let mut labels: Vec<String> = texts.to_vec();
+    // The sources are refreshed once for every name asked (and the group).
+    let by_name = |t: &String| !t.contains("://") && !t.starts_with(['/', '.', '~']);
+    if !opts.offline && (group.is_some() || texts.iter().any(by_name)) {
+        let catalog = catalog::Catalog::new(cfg)?;
+        catalog.refresh_and_warn(None, false);
+    }
     let mut asked: Vec<Result<Request>> = texts
         .iter()
-        .map(|t| catalog::request(cfg, t, opts.sha256.as_deref(), opts.offline))
+        .map(|t| catalog::request(cfg, t, opts.sha256.as_deref(), false))
         .collect();
     if let Some(g) = group {
         let (name, version) = match g.split_once('@') {
@@ -150,18 +156,15 @@ pub fn install_many(
             None => (g, None),
         };
         let catalog = catalog::Catalog::new(cfg)?;
-        if !opts.offline {
-            catalog.refresh_and_warn(None, false);
-        }
         let (source, group) = catalog.group(name, version)?;
         eprintln!(
             "group {} {} from source `{source}`: {}",
-            group.name,
+            crate::ui::escape(&group.name),
             group.version,
             group
                 .plugins
                 .iter()
-                .map(|m| format!("{} {}", m.name, m.version))
+                .map(|m| format!("{} {}", crate::ui::escape(&m.name), m.version))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -538,6 +538,10 @@ fn five_installed_in_parallel_one_failing_leaves_the_other_four_installed() {
         "the mismatching download was not cached"
     );
     assert!(!blobs(&env).contains(&sha256_hex(&offers[2].archive)));
+    let staging: Vec<_> = std::fs::read_dir(env.home.join(".staging"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(staging.is_empty(), "nothing left in staging: {staging:?}");
     // Every archive was asked for (the four in parallel with the failure).
     for o in &offers {
         assert_eq!(team.hits(&format!("/dl/{}", file_name(o))), 1);
@@ -924,4 +928,213 @@ fn inventory_build_makes_an_inventory_kplug_installs_from() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("two archives"));
+}
+
+#[test]
+fn a_damaged_copy_is_fetched_whole_again_and_a_bad_document_keeps_the_last_copy() {
+    let env = setup();
+    let team = Team::start();
+    publish(&team, &[offer("registry", "1.0.0")], "");
+    add_source(&env, "team", &team.url("/inventory.yaml"));
+    let copy = env.home.join("cache/sources/team/inventory.json");
+
+    // Tampered on disk: refused when read, with the way out.
+    std::fs::write(
+        &copy,
+        br#"{"apiVersion":"kplug.dev/v1","kind":"Inventory","plugins":{"../x":{"versions":[]}}}"#,
+    )
+    .unwrap();
+    env.kplug()
+        .args(["plugin", "install", "team/registry"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is damaged"))
+        .stderr(predicate::str::contains("kplug plugin source refresh team"));
+    // A refresh of a damaged copy asks without conditions (a 304 would
+    // leave it damaged).
+    std::fs::remove_file(&copy).unwrap();
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .success();
+    let last = team.server.requests().last().cloned().unwrap();
+    assert!(last.header("if-none-match").is_none(), "unconditional");
+    env.kplug()
+        .args(["plugin", "install", "team/registry"])
+        .assert()
+        .success();
+
+    // The source then serves a bad document: a warning, the copy stands.
+    team.put(
+        "/inventory.yaml",
+        "apiVersion: kplug.dev/v9\nkind: Inventory\nplugins: {}\n",
+    );
+    let a = env
+        .kplug()
+        .args(["plugin", "search", "--refresh"])
+        .assert()
+        .success();
+    assert!(stdout_of(&a).contains("registry"), "{}", stdout_of(&a));
+    assert!(stderr_of(&a).contains("kplug.dev/v9"), "{}", stderr_of(&a));
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("keeps its previous copy"));
+}
+
+#[test]
+fn artifact_urls_resolve_against_the_inventory_and_must_stay_fetchable() {
+    let env = setup();
+    let team = Team::start();
+    let o = offer("registry", "1.0.0");
+    team.put(&format!("/team/dl/{}", file_name(&o)), o.archive.clone());
+    // Relative to the inventory's URL.
+    team.put(
+        "/team/inventory.yaml",
+        inventory(std::slice::from_ref(&o), "dl", ""),
+    );
+    add_source(&env, "team", &team.url("/team/inventory.yaml"));
+    env.kplug()
+        .args(["plugin", "install", "registry"])
+        .assert()
+        .success();
+    assert_eq!(team.hits(&format!("/team/dl/{}", file_name(&o))), 1);
+
+    // Ways of naming another host that look like paths are refused.
+    for (i, base) in [
+        "http:/example.com",
+        "//example.com",
+        "https://u:p@example.com",
+        "http://example.com\\\\@127.0.0.1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = format!("/bad{i}.yaml");
+        team.put(&path, inventory(std::slice::from_ref(&o), base, ""));
+        env.kplug()
+            .args([
+                "plugin",
+                "source",
+                "add",
+                &format!("bad{i}"),
+                &team.url(&path),
+            ])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("artifacts[0].url"));
+    }
+}
+
+#[test]
+fn a_redirect_to_plain_http_on_another_host_is_refused() {
+    let env = setup();
+    let hop = Server::start("127.0.0.1", |_| {
+        Reply::redirect("http://example.com/inventory.yaml")
+    });
+    env.kplug()
+        .args([
+            "plugin",
+            "source",
+            "add",
+            "hop",
+            &format!("{}/inventory.yaml", hop.url()),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("which is not https; refusing it"));
+}
+
+#[test]
+fn what_a_source_says_is_printed_escaped() {
+    let env = setup();
+    let team = Team::start();
+    publish(&team, &[offer("registry", "1.0.0")], "");
+    let doc = String::from_utf8(team.files.lock().unwrap()["/inventory.yaml"].clone()).unwrap();
+    team.put(
+        "/inventory.yaml",
+        doc.replace(
+            "The registry plugin of the team",
+            "\"evil \\e]0;owned\\a\\e[2J\"",
+        ),
+    );
+    add_source(&env, "team", &team.url("/inventory.yaml"));
+    let a = env.kplug().args(["plugin", "search"]).assert().success();
+    let out = stdout_of(&a);
+    assert!(out.contains("registry") && out.contains("evil"), "{out}");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{7}'),
+        "no terminal control: {out:?}"
+    );
+}
+
+#[test]
+fn sources_written_by_hand_are_checked_like_added_ones() {
+    let env = TestEnv::new();
+    for (yaml, expect) in [
+        (
+            "sources:\n  - {name: ../up, kind: index, address: /tmp/x.yaml}\n",
+            "cannot name a source",
+        ),
+        (
+            "sources:\n  - {name: web, kind: index, address: 'http://example.com/i.yaml'}\n",
+            "not loopback",
+        ),
+        (
+            "sources:\n  - {name: a, kind: index, address: /x}\n  - {name: a, kind: index, address: /y}\n",
+            "twice",
+        ),
+    ] {
+        env.config_file(yaml);
+        env.kplug()
+            .args(["plugin", "search"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(expect))
+            .stderr(predicate::str::contains("config.yaml"));
+    }
+}
+
+#[test]
+fn offline_without_a_copy_and_update_after_the_source_is_gone_say_what_to_do() {
+    let env = setup();
+    let team = Team::start();
+    publish(&team, &[offer("registry", "1.0.0")], "");
+    add_source(&env, "team", &team.url("/inventory.yaml"));
+    env.kplug()
+        .args(["plugin", "install", "registry"])
+        .assert()
+        .success();
+    std::fs::remove_dir_all(env.home.join("cache/sources/team")).unwrap();
+    env.kplug()
+        .args(["plugin", "install", "lint", "--offline"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("lint"));
+    env.kplug()
+        .args(["plugin", "source", "remove", "team"])
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "update", "registry"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no longer configured"))
+        .stderr(predicate::str::contains("kplug plugin source add team"));
+    assert_eq!(live(&env, "registry"), "registry 1.0.0", "it still runs");
+}
+
+#[test]
+fn a_plain_name_is_a_plugin_even_beside_a_directory_of_that_name() {
+    let env = setup();
+    let team = Team::start();
+    publish(&team, &[offer("registry", "1.0.0")], "");
+    add_source(&env, "team", &team.url("/inventory.yaml"));
+    std::fs::create_dir_all(env.root.path().join("registry")).unwrap();
+    env.kplug()
+        .args(["plugin", "install", "registry"])
+        .assert()
+        .success();
+    assert!(receipt(&env, "registry").contains("sourceName: team"));
 }

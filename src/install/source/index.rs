@@ -83,19 +83,30 @@ impl IndexSource {
         })
     }
 
-    /// Where an artifact's bytes are: a local file, or a URL.
+    /// Where an artifact's bytes are: a local file, or a URL (checked
+    /// again once joined onto the inventory's address).
     fn locate(&self, url: &str) -> Result<Located> {
-        if url.contains("://") {
-            return Url::parse(url).map(Located::Url).map_err(|e| {
+        let joined = if url.contains("://") {
+            Url::parse(url).map_err(|e| {
                 Error::new(format!("`{}` is not a URL", http::display_text(url))).caused_by(e)
-            });
-        }
-        match &self.base {
-            Base::Dir(dir) => Ok(Located::File(dir.join(url))),
-            Base::Url(base) => base.join(url).map(Located::Url).map_err(|e| {
-                Error::new(format!("`{}` is not a URL", crate::ui::escape(url))).caused_by(e)
-            }),
-        }
+            })?
+        } else {
+            match &self.base {
+                Base::Dir(dir) => return Ok(Located::File(dir.join(url))),
+                Base::Url(base) => base.join(url).map_err(|e| {
+                    Error::new(format!("`{}` is not a URL", crate::ui::escape(url))).caused_by(e)
+                })?,
+            }
+        };
+        crate::install::inventory::check_fetchable(&joined).map_err(|why| {
+            Error::new(format!(
+                "source `{}`: the artifact URL {} {why}",
+                self.source,
+                http::display_url(&joined)
+            ))
+            .with_hint("nothing was downloaded; ask the inventory's maintainers to fix it")
+        })?;
+        Ok(Located::Url(joined))
     }
 }
 
@@ -199,6 +210,13 @@ impl Source for IndexSource {
                 let read =
                     |e| Error::new(format!("could not read {}", path.display())).caused_by(e);
                 let dest = ctx.dir.join("artifact");
+                if !std::fs::metadata(&path).map_err(read)?.is_file() {
+                    return Err(Error::new(format!(
+                        "{} is not a regular file",
+                        path.display()
+                    )));
+                }
+                let _wait = crate::exec::interrupt::abortable("reading an artifact");
                 let mut from = std::fs::File::open(&path).map_err(read)?;
                 let mut to = std::fs::File::create_new(&dest).map_err(|e| {
                     Error::new(format!("could not create {}", dest.display())).caused_by(e)
