@@ -113,6 +113,8 @@ pub enum SourceKind {
     Github,
     /// An inventory document.
     Index,
+    /// An OCI registry prefix: plugin NAME is the repository `<prefix>/<NAME>`.
+    Oci,
 }
 
 impl SourceKind {
@@ -120,6 +122,7 @@ impl SourceKind {
         match self {
             SourceKind::Github => "github",
             SourceKind::Index => "index",
+            SourceKind::Oci => "oci",
         }
     }
 }
@@ -181,6 +184,10 @@ pub struct Install {
     /// older ones are pruned after a successful switch.
     #[serde(default = "default_keep_versions")]
     pub keep_versions: usize,
+    /// Registries (`host` or `host:port`) reached over plain http; loopback
+    /// addresses always may be.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for Install {
@@ -191,6 +198,7 @@ impl Default for Install {
             max_unpacked_mib: default_max_unpacked_mib(),
             max_entries: default_max_entries(),
             keep_versions: default_keep_versions(),
+            insecure_registries: Vec::new(),
         }
     }
 }

@@ -55,6 +55,9 @@ pub enum Verification {
     /// The sha256 an inventory lists for the artifact.
     #[serde(rename = "inventory")]
     Inventory,
+    /// The digest a registry's manifest gives for the layer.
+    #[serde(rename = "oci-digest")]
+    OciDigest,
     /// Nothing was published to check it against: TLS alone.
     #[serde(rename = "none")]
     None,
@@ -73,6 +76,7 @@ impl Verification {
             Verification::LocalFile => "a local file",
             Verification::LocalDir => "a local directory",
             Verification::Inventory => "verified against the inventory",
+            Verification::OciDigest => "verified against the registry manifest's digest",
             Verification::None => "not verified: no checksum published",
             Verification::Unknown => "recorded",
         }

@@ -19,6 +19,8 @@
 
 use super::asset::Platform;
 use super::inventory::{self, Inventory};
+use super::oci::Reference;
+use super::oci::registry::{INDEX, MANIFEST, Registry};
 use super::source::github::{GitHub, Repo};
 use super::source::index::{Base, IndexSource};
 use super::source::{self, Request, Spec};
@@ -35,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const FORMAT: u32 = 3;
+const OCI: &str = crate::install::oci::reference::SCHEME;
 /// How long a copy is used without asking the source again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// Largest listing or meta file read back.
@@ -141,6 +144,9 @@ pub fn check_source_name(name: &str) -> Result<()> {
 /// The kind an address looks like: an `http(s)://` URL or a path is an
 /// inventory, `owner` or `owner/repo` a GitHub source.
 pub fn guess_kind(address: &str) -> Option<SourceKind> {
+    if address.starts_with(OCI) {
+        return Some(SourceKind::Oci);
+    }
     if address.starts_with("https://")
         || address.starts_with("http://")
         || address.starts_with('/')
@@ -172,6 +178,18 @@ pub fn guess_kind(address: &str) -> Option<SourceKind> {
 pub fn check_configured(s: &SourceConfig) -> Result<()> {
     check_source_name(&s.name)?;
     match s.kind {
+        SourceKind::Oci => {
+            let r = Reference::parse(&s.address)?;
+            if r.tag.is_some() || r.digest.is_some() {
+                return Err(Error::usage(format!(
+                    "`{}` names a tag or digest; an oci source is a repository prefix",
+                    crate::ui::escape(&s.address)
+                ))
+                .with_hint(format!("add `{}` instead", r.repository())));
+            }
+            Ok(())
+        }
+        SourceKind::Index if s.address.starts_with(OCI) => Reference::parse(&s.address).map(drop),
         SourceKind::Index if s.address.contains("://") => {
             let url = Url::parse(&s.address).map_err(|e| {
                 Error::usage(format!("`{}` is not a URL", http::display_text(&s.address)))
@@ -396,6 +414,8 @@ impl<'a> Catalog<'a> {
 
     fn refresh_one(&self, s: &SourceConfig) -> Refreshed {
         let result = match s.kind {
+            SourceKind::Index if s.address.starts_with(OCI) => self.refresh_oci_inventory(s),
+            SourceKind::Oci => self.refresh_oci_prefix(s),
             SourceKind::Index if s.address.contains("://") => self.refresh_url(s),
             SourceKind::Index => self.refresh_file(s),
             SourceKind::Github => self.refresh_github(s),
@@ -523,6 +543,109 @@ impl<'a> Catalog<'a> {
         Ok(Refreshed::Updated)
     }
 
+    /// An inventory pushed as an OCI artifact: a manifest with one layer
+    /// holding the document. Its digest stands in for an ETag: the same
+    /// digest as the copy's means nothing changed, and the layer is not
+    /// fetched again.
+    fn refresh_oci_inventory(&self, s: &SourceConfig) -> Result<Refreshed> {
+        let r = Reference::parse(&s.address)?;
+        let reg = Registry::new(self.cfg, &r)?;
+        let label = r
+            .digest
+            .clone()
+            .or_else(|| r.tag.clone())
+            .unwrap_or_else(|| "latest".to_string());
+        let m = reg.manifest(&r.repo, &label, &[MANIFEST])?;
+        let old = self
+            .meta(s)
+            .filter(|_| self.listing(&s.name).is_some() && self.inventory(&s.name).is_ok());
+        if let Some(mut old) = old
+            && old.etag.as_deref() == Some(m.digest.as_str())
+        {
+            old.fetched_ms = crate::clock::now_unix_ms();
+            let dir = self.dir(&s.name)?;
+            crate::fsutil::write_atomic(
+                &dir.join("meta.json"),
+                &serde_json::to_vec(&old).expect("meta serialises"),
+            )
+            .map_err(|e| Error::new("could not update the source's copy").caused_by(e))?;
+            return Ok(Refreshed::NotModified);
+        }
+        let manifest = super::oci::artifact::parse_manifest(&m.bytes)
+            .map_err(|why| Error::new(format!("{}: {why}", crate::ui::escape(&s.address))))?;
+        let [layer] = manifest.layers().as_slice() else {
+            return Err(Error::new(format!(
+                "{} has {} layers; an inventory artifact has exactly one, the document",
+                crate::ui::escape(&s.address),
+                manifest.layers().len()
+            )));
+        };
+        let bytes = reg.small_blob(
+            &r.repo,
+            layer.digest().as_ref(),
+            layer.size(),
+            inventory::MAX_BYTES,
+        )?;
+        let inv = parse_inventory(s, &bytes)?;
+        let mut meta = Self::new_meta(s);
+        meta.etag = Some(m.digest);
+        self.write_copy(s, &meta, Some(&inv), &listing_of(&inv))?;
+        Ok(Refreshed::Updated)
+    }
+
+    /// An `oci` source: the repositories under its prefix (the registry's
+    /// catalog), each with its semver tags and the description its newest
+    /// version's index carries.
+    fn refresh_oci_prefix(&self, s: &SourceConfig) -> Result<Refreshed> {
+        let prefix = Reference::parse(&s.address)?;
+        let reg = Registry::new(self.cfg, &prefix)?;
+        let mut listing = Listing::default();
+        for repo in reg.catalog(&prefix.repo)? {
+            let Some(name) = repo.strip_prefix(&format!("{}/", prefix.repo)) else {
+                continue;
+            };
+            if names::validate(name).is_err() {
+                continue;
+            }
+            let mut versions: Vec<(semver::Version, String)> = reg
+                .tags(&repo)?
+                .into_iter()
+                .filter_map(|t| {
+                    semver::Version::parse(t.strip_prefix('v').unwrap_or(&t))
+                        .ok()
+                        .map(|v| (v, t))
+                })
+                .collect();
+            versions.sort_by(|a, b| b.0.cmp(&a.0));
+            let description = versions
+                .first()
+                .and_then(|(_, tag)| reg.manifest(&repo, tag, &[INDEX, MANIFEST]).ok())
+                .and_then(|m| serde_json::from_slice::<serde_json::Value>(&m.bytes).ok())
+                .and_then(|v| {
+                    v.pointer("/annotations/org.opencontainers.image.description")
+                        .and_then(|d| d.as_str())
+                        .map(|d| d.chars().take(500).collect::<String>())
+                })
+                .unwrap_or_default();
+            listing.plugins.push(Listed {
+                name: name.to_string(),
+                description,
+                repo: None,
+                versions: versions
+                    .into_iter()
+                    .map(|(version, _)| ListedVersion {
+                        version,
+                        kplug: None,
+                        host: true,
+                    })
+                    .collect(),
+            });
+        }
+        listing.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        self.write_copy(s, &Self::new_meta(s), None, &listing)?;
+        Ok(Refreshed::Updated)
+    }
+
     fn refresh_github(&self, s: &SourceConfig) -> Result<Refreshed> {
         let gh = GitHub::new(self.cfg)?;
         let repos: Vec<(String, String, Option<String>)> = match Repo::parse_pair(&s.address) {
@@ -597,7 +720,9 @@ impl<'a> Catalog<'a> {
             SourceKind::Index => {
                 let inv = self.inventory(source)?;
                 let entry = inv.plugins.get(plugin).cloned().ok_or_else(not_there)?;
-                let base = if s.address.contains("://") {
+                let base = if s.address.starts_with(OCI) {
+                    Base::Registry
+                } else if s.address.contains("://") {
                     Base::Url(
                         Url::parse(&s.address).map_err(|e| Error::new("not a URL").caused_by(e))?,
                     )
@@ -618,6 +743,14 @@ impl<'a> Catalog<'a> {
                         entry,
                         Http::new(self.cfg)?,
                     )),
+                    spec,
+                })
+            }
+            SourceKind::Oci => {
+                let prefix = Reference::parse(&s.address)?;
+                let (src, _) = source::oci::OciSource::new(self.cfg, &prefix.child(plugin));
+                Ok(Request {
+                    source: Box::new(src.configured(source)),
                     spec,
                 })
             }

@@ -16,12 +16,40 @@ pub struct Fetched {
 /// Copy `body` into a new file at `dest`, hashing as it streams. Stops with
 /// an error past `max_bytes`. `total` (from Content-Length) sizes the bar.
 pub fn save(
-    mut body: impl Read,
+    body: impl Read,
     dest: &Path,
     max_bytes: u64,
     total: Option<u64>,
     label: &str,
 ) -> Result<Fetched> {
+    save_inner(body, dest, max_bytes, total, label, None)
+}
+
+/// [`save`], also checking the bytes against `digest` (`sha256:<hex>` or
+/// `sha512:<hex>`) as they stream: a mismatch removes the file and is an
+/// error naming both digests.
+pub fn save_checked(
+    body: impl Read,
+    dest: &Path,
+    max_bytes: u64,
+    total: Option<u64>,
+    label: &str,
+    digest: &str,
+) -> Result<Fetched> {
+    save_inner(body, dest, max_bytes, total, label, Some(digest))
+}
+
+fn save_inner(
+    mut body: impl Read,
+    dest: &Path,
+    max_bytes: u64,
+    total: Option<u64>,
+    label: &str,
+    digest: Option<&str>,
+) -> Result<Fetched> {
+    let mut sha512 = digest
+        .is_some_and(|d| d.starts_with("sha512:"))
+        .then(sha2::Sha512::new);
     if let Some(t) = total
         && t > max_bytes
     {
@@ -50,6 +78,9 @@ pub fn save(
             return Err(too_big(label, max_bytes));
         }
         hasher.update(&buf[..n]);
+        if let Some(h) = &mut sha512 {
+            h.update(&buf[..n]);
+        }
         file.write_all(&buf[..n])
             .map_err(|e| Error::new(format!("could not write {}", dest.display())).caused_by(e))?;
         progress.advance(n as u64);
@@ -57,9 +88,26 @@ pub fn save(
     file.sync_all()
         .map_err(|e| Error::new(format!("could not write {}", dest.display())).caused_by(e))?;
     progress.finish();
+    let sha256 = crate::fsutil::hex(&hasher.finalize());
+    if let Some(expected) = digest {
+        let got = match sha512 {
+            Some(h) => format!("sha512:{}", crate::fsutil::hex(&h.finalize())),
+            None => format!("sha256:{sha256}"),
+        };
+        if got != expected {
+            drop(file);
+            let _ = std::fs::remove_file(dest);
+            return Err(Error::new(format!(
+                "{label} does not match its digest: expected {expected}, got {got}"
+            ))
+            .with_hint(
+                "nothing was installed; the server or something between may be corrupting data",
+            ));
+        }
+    }
     Ok(Fetched {
         path: dest.to_path_buf(),
-        sha256: crate::fsutil::hex(&hasher.finalize()),
+        sha256,
     })
 }
 

@@ -19,7 +19,7 @@ use super::select::{self, Candidate, Policy, Skipped, Spec, Verdict};
 use super::source::{
     self, Artifact, Content, FetchContext, Published, Request, Source, Verification,
 };
-use super::{CONTRACT_ASSET, InstallOptions, Installed};
+use super::{InstallOptions, Installed};
 use crate::config::Config;
 use crate::discovery::{Located, Origin, probe};
 use crate::error::{Error, Result};
@@ -354,7 +354,8 @@ impl<'a> Installer<'a> {
                     match self.gate(&info, false)? {
                         Gate::Refused(report) if explicit => {
                             return Err(report.refusal(&format!(
-                                "its requirements do not hold here (from the release's {CONTRACT_ASSET}; nothing was downloaded)"
+                                "its requirements do not hold here (from {}; nothing was downloaded)",
+                                src.contract_origin()
                             )));
                         }
                         Gate::Refused(report) => return Ok(Verdict::Pass(report.summary())),
@@ -364,13 +365,15 @@ impl<'a> Installer<'a> {
                 Some(Known::Published(Err(problem))) => {
                     if explicit {
                         return Err(Error::new(format!(
-                            "refusing {} {tag}: its {CONTRACT_ASSET} is invalid",
-                            src.address()
+                            "refusing {} {tag}: {} cannot be used",
+                            src.label(),
+                            src.contract_origin()
                         ))
                         .caused_by(problem));
                     }
                     return Ok(Verdict::Pass(format!(
-                        "its {CONTRACT_ASSET} is invalid: {problem}"
+                        "{} cannot be used: {problem}",
+                        src.contract_origin()
                     )));
                 }
                 None => {}

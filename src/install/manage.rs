@@ -270,10 +270,13 @@ fn first_fit(
                 }
                 Some(Known::Published(Err(problem))) => {
                     return Ok(Verdict::Pass(format!(
-                        "its {CONTRACT_ASSET} is invalid: {problem}"
+                        "{} cannot be used: {problem}",
+                        src.contract_origin()
                     )));
                 }
-                Some(Known::Published(Ok(info))) => (info, format!("from its {CONTRACT_ASSET}")),
+                Some(Known::Published(Ok(info))) => {
+                    (info, format!("from {}", src.contract_origin()))
+                }
                 Some(Known::Learned(info)) => (info, "as learned when it was downloaded".into()),
             };
             let report = requirements::check_info(&info, env);

@@ -27,6 +27,7 @@ pub mod http;
 mod installer;
 pub mod inventory;
 pub mod manage;
+pub mod oci;
 pub mod select;
 pub mod source;
 pub mod verify;

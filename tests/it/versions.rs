@@ -268,7 +268,9 @@ fn requirements_in_kplug_plugin_yaml_are_checked_before_any_download() {
     gh.publish(REPO, r);
     run(&env, &gh, &["plugin", "install", &format!("{REPO}@v1.1.0")])
         .code(1)
-        .stderr(predicate::str::contains("its kplug-plugin.yaml is invalid"))
+        .stderr(predicate::str::contains(
+            "the release's kplug-plugin.yaml cannot be used",
+        ))
         .stderr(predicate::str::contains(
             "it says version 9.9.9, but the release is 1.1.0",
         ));

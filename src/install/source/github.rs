@@ -458,6 +458,10 @@ fn candidate(key: usize, r: &Release) -> Candidate {
 }
 
 impl Source for GitHubSource {
+    fn contract_origin(&self) -> String {
+        format!("the release's {CONTRACT_ASSET}")
+    }
+
     fn address(&self) -> String {
         self.repo.to_string()
     }

@@ -23,6 +23,8 @@ pub enum Base {
     Dir(PathBuf),
     /// The URL the inventory was fetched from.
     Url(Url),
+    /// A registry holds the inventory: artifact URLs must be absolute.
+    Registry,
 }
 
 pub struct IndexSource {
@@ -96,6 +98,14 @@ impl IndexSource {
                 Base::Url(base) => base.join(url).map_err(|e| {
                     Error::new(format!("`{}` is not a URL", crate::ui::escape(url))).caused_by(e)
                 })?,
+                Base::Registry => {
+                    return Err(Error::new(format!(
+                        "source `{}` lists the artifact `{}` by a relative path, which an inventory in a registry cannot have",
+                        self.source,
+                        crate::ui::escape(url)
+                    ))
+                    .with_hint("list artifacts by https URL in an inventory pushed to a registry"));
+                }
             }
         };
         crate::install::inventory::check_fetchable(&joined).map_err(|why| {
@@ -134,6 +144,10 @@ impl Source for IndexSource {
 
     fn lists_offline(&self) -> bool {
         true
+    }
+
+    fn contract_origin(&self) -> String {
+        "the inventory".into()
     }
 
     fn versions(&mut self, spec: &Spec) -> Result<Vec<Candidate>> {

@@ -14,6 +14,7 @@
 pub mod github;
 pub mod index;
 pub mod local;
+pub mod oci;
 pub mod url;
 
 use super::asset::ArchiveKind;
@@ -204,6 +205,12 @@ pub trait Source: Send {
     /// download, from the plugin's INFO).
     fn contract(&mut self, candidate: &Candidate) -> Result<Option<Published>>;
 
+    /// Where [`Source::contract`] reads a contract from, for messages:
+    /// "the release's kplug-plugin.yaml", "the inventory".
+    fn contract_origin(&self) -> String {
+        "its published contract".into()
+    }
+
     /// The artifact `candidate` has for `platform`, as far as the source
     /// says before a download: its name, kind, and the sha256 it publishes
     /// (with it, an artifact already in the cache is never fetched again).
@@ -234,6 +241,14 @@ const FORMS: &str = "install from `owner/repo`, `owner/repo@v1.2.3`, `owner/repo
 /// plugin's `requires.plugins.*.source` and receipts spell it).
 pub fn parse(cfg: &Config, text: &str, sha256: Option<&str>) -> Result<Request> {
     let text = text.trim();
+    if text.starts_with(crate::install::oci::reference::SCHEME) {
+        let reference = crate::install::oci::Reference::parse(text)?;
+        let (src, spec) = oci::OciSource::new(cfg, &reference);
+        return Ok(Request {
+            source: Box::new(src),
+            spec,
+        });
+    }
     if let Some(rest) = text
         .strip_prefix("https://")
         .or_else(|| text.strip_prefix("http://"))
