@@ -14,4 +14,5 @@
 
 pub mod inventory;
 pub mod new;
+pub mod publish;
 pub mod validate;

@@ -34,6 +34,9 @@ pub enum Commands {
     },
     /// Inspect and manage plugins
     Plugin {
+        /// The registry host KPLUG_REGISTRY_USERNAME and KPLUG_REGISTRY_PASSWORD are for
+        #[arg(long, global = true, value_name = "HOST")]
+        registry_host: Option<String>,
         #[command(subcommand)]
         command: PluginCommand,
     },

@@ -18,6 +18,33 @@ pub enum AuthoringCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
+    /// Push a plugin version to an OCI registry, one manifest per platform
+    ///
+    /// Each ARCHIVE's platform is read from its file name
+    /// (`kplug-NAME_1.2.0_linux_amd64.tar.gz`), or given with `--platform`.
+    /// The contract comes from the plugin's INFO, run in a sandbox; its name
+    /// and version must be the repository's last component and the tag.
+    /// Blobs the registry has are not sent again. Prints the index digest.
+    Publish {
+        /// Where: oci://HOST[:PORT]/REPO/NAME:VERSION
+        #[arg(value_name = "REFERENCE")]
+        reference: String,
+        /// Release archives (.tar.gz, .zip) or executables
+        #[arg(value_name = "ARCHIVE")]
+        archives: Vec<std::path::PathBuf>,
+        /// An archive for a platform its name does not tell: os/arch=ARCHIVE
+        #[arg(long, value_name = "OS/ARCH=ARCHIVE", value_parser = platform_archive)]
+        platform: Vec<(String, std::path::PathBuf)>,
+        /// Also tag the version with TAG (e.g. `latest`)
+        #[arg(long, value_name = "TAG")]
+        also_tag: Vec<String>,
+        /// The plugin's source code (the `org.opencontainers.image.source` annotation)
+        #[arg(long, value_name = "URL")]
+        source_url: Option<String>,
+        /// Output format of the result
+        #[arg(short, long, value_enum, default_value_t = crate::ui::Format::Table)]
+        output: crate::ui::Format,
+    },
     /// Check a plugin against protocol v1 (exit 1 if any check fails)
     Validate {
         /// A path to an executable, or the name of a plugin kplug finds
@@ -53,9 +80,52 @@ pub enum TopCommand {
     },
 }
 
+fn platform_archive(text: &str) -> std::result::Result<(String, std::path::PathBuf), String> {
+    let (p, a) = text
+        .split_once('=')
+        .ok_or("write it as os/arch=ARCHIVE, e.g. linux/amd64=./dist/kplug-x")?;
+    Ok((p.to_string(), a.into()))
+}
+
 pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
     use crate::authoring::{new, validate};
     match command {
+        AuthoringCommand::Publish {
+            reference,
+            archives,
+            platform,
+            also_tag,
+            source_url,
+            output,
+        } => {
+            crate::exec::interrupt::install();
+            let done = crate::authoring::publish::publish(
+                cfg,
+                &crate::authoring::publish::Publish {
+                    reference: &reference,
+                    archives: &archives,
+                    platforms: &platform,
+                    also_tags: &also_tag,
+                    source_url: source_url.as_deref(),
+                },
+            )?;
+            if output != crate::ui::Format::Table {
+                crate::ui::emit(output, &done)
+                    .map_err(|e| Error::new("could not write to stdout").caused_by(e))?;
+            } else {
+                crate::ui::print_stdout(&format!("{}\n", done.digest))
+                    .map_err(|e| Error::new("could not write to stdout").caused_by(e))?;
+            }
+            eprintln!(
+                "published {} ({}): {} blob{} uploaded, {} already there",
+                crate::ui::escape(&done.reference),
+                done.platforms.join(", "),
+                done.uploaded,
+                if done.uploaded == 1 { "" } else { "s" },
+                done.reused
+            );
+            Ok(crate::error::exit::OK)
+        }
         AuthoringCommand::New { name, lang, dir } => {
             let scaffold = new::scaffold(&name, lang, dir.as_deref())?;
             eprint!("{}", scaffold.next_steps());

@@ -95,7 +95,20 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
         Commands::Cluster { command } => cluster::run(cfg, command),
         Commands::Config { command } => config::run(cfg, command),
         Commands::Hooks { command } => hooks::run(cfg, command),
-        Commands::Plugin { command } => plugin::run(cfg, command),
+        Commands::Plugin {
+            registry_host: Some(host),
+            command,
+        } => {
+            // The flag is the variable, for everything that reads it.
+            let mut vars = cfg.vars.clone();
+            vars.retain(|(k, _)| k != "KPLUG_REGISTRY_HOST");
+            vars.push(("KPLUG_REGISTRY_HOST".into(), host.into()));
+            plugin::run(&Config::from_vars(vars), command)
+        }
+        Commands::Plugin {
+            registry_host: None,
+            command,
+        } => plugin::run(cfg, command),
         Commands::Version { output } => version::run(output),
         Commands::Authoring(command) => authoring::run_top(cfg, command),
     }

@@ -58,8 +58,10 @@ pub enum SourcesCommand {
 pub enum KindArg {
     /// A GitHub owner (its repositories with the topic `kplug-plugin`) or one `owner/repo`
     Github,
-    /// An inventory document: a path, or an https URL
+    /// An inventory document: a path, an https URL, or an oci:// artifact
     Index,
+    /// An OCI registry prefix: plugin NAME is the repository PREFIX/NAME
+    Oci,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,7 +70,7 @@ pub enum SourceCommand {
     Add {
         /// What commands call it: `kplug plugin install NAME/PLUGIN`
         name: String,
-        /// An inventory's path or https URL, a GitHub owner, or `owner/repo`
+        /// An inventory's path or https URL, a GitHub owner or `owner/repo`, or oci://HOST/PREFIX
         address: String,
         /// Its kind (default: guessed from ADDRESS)
         #[arg(long, value_enum)]
@@ -254,6 +256,7 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
             let kind = match kind {
                 Some(KindArg::Github) => SourceKind::Github,
                 Some(KindArg::Index) => SourceKind::Index,
+                Some(KindArg::Oci) => SourceKind::Oci,
                 None => catalog::guess_kind(&address).ok_or_else(|| {
                     Error::usage(format!(
                         "cannot tell what kind of source `{}` is",

@@ -20,6 +20,7 @@ mod hooks;
 mod hostile;
 mod install;
 mod list;
+mod oci;
 mod reference;
 mod sdk_examples;
 mod sources;
