@@ -137,6 +137,25 @@ mod tests {
     }
 
     #[test]
+    fn checks_sha256_and_sha512_digests_as_it_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha512 = "sha512:9b71d224bd62f3785d96d46ad3ea3d73319bfbc2890caadae2dff72519673ca72323c3d99ba5c11d7c7acc6e14b8c5da0c4663475c2e5c3adef46f73bcdec043";
+        let f = save_checked(&b"hello"[..], &dir.path().join("a"), 10, None, "a", sha512).unwrap();
+        assert_eq!(
+            f.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let e =
+            save_checked(&b"hello"[..], &dir.path().join("b"), 10, None, "b", &wrong).unwrap_err();
+        assert!(e.message().contains("does not match its digest"), "{e}");
+        assert!(
+            !dir.path().join("b").exists(),
+            "nothing is left of a mismatch"
+        );
+    }
+
+    #[test]
     fn stops_at_the_cap() {
         let dir = tempfile::tempdir().unwrap();
         let e = save(

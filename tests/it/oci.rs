@@ -1020,3 +1020,99 @@ fn a_redirect_to_blob_storage_elsewhere_carries_no_credential() {
             .any(|r| r.header("authorization") == Some("Bearer t0ken"))
     );
 }
+
+#[test]
+fn a_single_manifest_must_say_its_platform_and_manifests_must_match_their_digests() {
+    let env = setup();
+    let (server, state) = fake();
+    let host = server.url().trim_start_matches("http://").to_string();
+    let (os, arch) = platform().split_once('_').unwrap();
+    // Serve a tag as a single manifest (no index), with `config` as its
+    // contract.
+    let single = |tag: &str, config: String| {
+        let mut b = build(tag);
+        b.config = config;
+        serve(&state, b);
+        let mut f = state.lock().unwrap();
+        let index = f.files[&format!("/v2/t/x/manifests/{tag}")].1.clone();
+        let v: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        let md = v["manifests"][0]["digest"].as_str().unwrap().to_string();
+        let m = f.files[&format!("/v2/t/x/manifests/{md}")].clone();
+        f.files.insert(format!("/v2/t/x/manifests/{tag}"), m);
+    };
+    single(
+        "1.0.0",
+        format!(r#"{{"name":"x","version":"1.0.0","os":"{os}","architecture":"{arch}"}}"#),
+    );
+    env.kplug()
+        .args(["plugin", "install", &format!("oci://{host}/t/x:1.0.0")])
+        .assert()
+        .success();
+    single("1.1.0", r#"{"name":"x","version":"1.1.0"}"#.into());
+    env.kplug()
+        .args(["plugin", "install", &format!("oci://{host}/t/x:1.1.0")])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not say it is for"));
+
+    // An index pointing at a manifest whose bytes are not its digest's.
+    serve(&state, build("1.2.0"));
+    {
+        let mut f = state.lock().unwrap();
+        let index = f.files["/v2/t/x/manifests/1.2.0"].1.clone();
+        let v: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        let md = v["manifests"][0]["digest"].as_str().unwrap().to_string();
+        let entry = f.files.get_mut(&format!("/v2/t/x/manifests/{md}")).unwrap();
+        entry.1.push(b' ');
+    }
+    env.kplug()
+        .args(["plugin", "install", &format!("oci://{host}/t/x:1.2.0")])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not match its digest"));
+    assert_eq!(live(&env, "x"), "x 1.0.0", "the installed version stands");
+}
+
+#[test]
+fn a_credential_helper_is_asked_and_also_tags_are_pushed() {
+    let env = setup();
+    let reg = Registry::start(&[("bot", "t0k3n")]);
+    let docker = env.dir("docker");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"test"}}}}"#, reg.host),
+    )
+    .unwrap();
+    // The helper answers `get` with the host read from stdin.
+    crate::support::write_exec(
+        &env.bin.join("docker-credential-test"),
+        &format!(
+            "#!/bin/sh\nread host\n[ \"$1\" = get ] && [ \"$host\" = {} ] && echo '{{\"Username\":\"bot\",\"Secret\":\"t0k3n\"}}'\n",
+            reg.host
+        ),
+    );
+    let dist = env.dir("dist");
+    let a = archive(&dist, "helper", "1.0.0", platform(), "");
+    let kplug = || {
+        let mut c = env.kplug();
+        c.env("DOCKER_CONFIG", &docker);
+        c
+    };
+    kplug()
+        .args([
+            "plugin",
+            "publish",
+            &format!("{}:1.0.0", reg.url("k/helper")),
+            "--also-tag",
+            "latest",
+        ])
+        .arg(&a)
+        .assert()
+        .success();
+    assert_eq!(reg.requests("PUT /v2/k/helper/manifests/latest"), 1);
+    kplug()
+        .args(["plugin", "install", &reg.url("k/helper")])
+        .assert()
+        .success();
+    assert_eq!(live(&env, "helper"), "helper 1.0.0");
+}
