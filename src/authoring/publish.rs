@@ -39,6 +39,8 @@ pub struct Publish<'a> {
     pub also_tags: &'a [String],
     /// `org.opencontainers.image.source`.
     pub source_url: Option<&'a str>,
+    /// Replace a tag that holds other content.
+    pub force: bool,
 }
 
 /// What was pushed.
@@ -96,6 +98,15 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
     for t in p.also_tags {
         if !crate::install::oci::reference::is_tag(t) {
             return Err(Error::usage(format!("`{}` is not a tag", escape(t))));
+        }
+        // Another version's tag would make a version whose tag and
+        // contract disagree.
+        if semver::Version::parse(t.strip_prefix('v').unwrap_or(t)).is_ok_and(|v| v != version) {
+            return Err(Error::usage(format!(
+                "`--also-tag {}` is another version's tag",
+                escape(t)
+            ))
+            .with_hint("also-tags are names like `latest` or `stable`"));
         }
     }
     let name = reference.plugin_name().to_string();
@@ -177,33 +188,23 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
         }
     }
 
-    let reg = Registry::new(cfg, &reference)?;
-    let repo = &reference.repo;
-    let scratch = tempfile::tempdir().context("could not make a temp directory")?;
-    let (mut reused, mut uploaded) = (0, 0);
-    let mut entries = Vec::new();
-    let mut count = |pushed: bool| {
-        if pushed {
-            uploaded += 1;
-        } else {
-            reused += 1;
-        }
-    };
+    // Everything is laid out before anything is sent: the index digest
+    // decides whether the tag may be (re)written.
+    struct Planned<'p> {
+        piece: &'p Piece,
+        layer_digest: String,
+        config: Vec<u8>,
+        config_digest: String,
+        manifest: Vec<u8>,
+        digest: String,
+        platform: String,
+    }
+    let mut plan = Vec::new();
     for piece in &pieces {
         let (os, arch) = (piece.os.inventory_name(), piece.arch.inventory_name());
         let layer_digest = format!("sha256:{}", piece.sha256);
-        count(reg.push_blob(repo, &layer_digest, &piece.path, piece.size, CHUNK)?);
         let config = serde_json::to_vec(&art::contract_of(&info, os, arch)).expect("JSON");
         let config_digest = digest_of("sha256", &config);
-        let config_file = scratch.path().join(format!("config-{os}-{arch}.json"));
-        std::fs::write(&config_file, &config).context("could not write a temp file")?;
-        count(reg.push_blob(
-            repo,
-            &config_digest,
-            &config_file,
-            config.len() as u64,
-            CHUNK,
-        )?);
         let mut annotations = serde_json::Map::new();
         annotations.insert(
             art::VERSION_ANNOTATION.into(),
@@ -219,7 +220,7 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
                 info.description.clone().into(),
             );
         }
-        let manifest = json!({
+        let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": MANIFEST,
             "artifactType": ARTIFACT_TYPE,
@@ -231,20 +232,17 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
                 "annotations": {"org.opencontainers.image.title": piece.file},
             }],
             "annotations": annotations,
+        }))
+        .expect("JSON");
+        plan.push(Planned {
+            piece,
+            digest: digest_of("sha256", &manifest),
+            layer_digest,
+            config,
+            config_digest,
+            manifest,
+            platform: format!("{os}/{arch}"),
         });
-        let bytes = serde_json::to_vec(&manifest).expect("JSON");
-        let digest = digest_of("sha256", &bytes);
-        reg.push_manifest(repo, &digest, MANIFEST, &bytes)?;
-        entries.push((
-            json!({
-                "mediaType": MANIFEST,
-                "artifactType": ARTIFACT_TYPE,
-                "digest": digest,
-                "size": bytes.len(),
-                "platform": {"os": os, "architecture": arch},
-            }),
-            format!("{os}/{arch}"),
-        ));
     }
     let mut annotations = serde_json::Map::new();
     annotations.insert(
@@ -260,22 +258,82 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
     if let Some(src) = p.source_url {
         annotations.insert(art::SOURCE_ANNOTATION.into(), src.into());
     }
-    let index = json!({
+    let manifests: Vec<serde_json::Value> = plan
+        .iter()
+        .map(|m| {
+            let (os, arch) = m.platform.split_once('/').unwrap_or_default();
+            json!({
+                "mediaType": MANIFEST,
+                "artifactType": ARTIFACT_TYPE,
+                "digest": m.digest,
+                "size": m.manifest.len(),
+                "platform": {"os": os, "architecture": arch},
+            })
+        })
+        .collect();
+    let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": INDEX,
         "artifactType": ARTIFACT_TYPE,
-        "manifests": entries.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(),
+        "manifests": manifests,
         "annotations": annotations,
-    });
-    let bytes = serde_json::to_vec(&index).expect("JSON");
-    let digest = reg.push_manifest(repo, &tag, INDEX, &bytes)?;
+    }))
+    .expect("JSON");
+    let index_digest = digest_of("sha256", &index);
+
+    let reg = Registry::new(cfg, &reference)?;
+    let repo = &reference.repo;
+    // A published version never changes: a tag holding other content is
+    // refused (installers refuse a release whose bytes changed).
+    if let Some(existing) = reg.manifest_digest(repo, &tag)?
+        && existing != index_digest
+        && !p.force
+    {
+        return Err(Error::new(format!(
+            "{} is already published with other content ({existing})",
+            escape(p.reference)
+        ))
+        .with_hint("publish a new version; `--force` replaces it, and installs of the old content will refuse the new")
+        .with_hint("nothing was pushed"));
+    }
+    let scratch = tempfile::tempdir().context("could not make a temp directory")?;
+    let (mut reused, mut uploaded) = (0, 0);
+    for m in &plan {
+        let piece = m.piece;
+        let pushed = reg.push_blob(repo, &m.layer_digest, &piece.path, piece.size, CHUNK)?;
+        let config_file = scratch.path().join("config.json");
+        std::fs::write(&config_file, &m.config).context("could not write a temp file")?;
+        let pushed_config = reg.push_blob(
+            repo,
+            &m.config_digest,
+            &config_file,
+            m.config.len() as u64,
+            CHUNK,
+        )?;
+        for p in [pushed, pushed_config] {
+            if p {
+                uploaded += 1;
+            } else {
+                reused += 1;
+            }
+        }
+        reg.push_manifest(repo, &m.digest, MANIFEST, &m.manifest)?;
+    }
+    let digest = reg.push_manifest(repo, &tag, INDEX, &index)?;
     for t in p.also_tags {
-        reg.push_manifest(repo, t, INDEX, &bytes)?;
+        reg.push_manifest(repo, t, INDEX, &index).map_err(|e| {
+            e.context(format!(
+                "{} was published ({digest}), but the tag `{}` could not be set",
+                escape(p.reference),
+                escape(t)
+            ))
+            .with_hint("publishing again is safe: what the registry has is not sent twice")
+        })?;
     }
     Ok(Published {
         reference: reference.to_string(),
         digest,
-        platforms: entries.into_iter().map(|(_, p)| p).collect(),
+        platforms: plan.into_iter().map(|m| m.platform).collect(),
         reused,
         uploaded,
     })

@@ -41,6 +41,9 @@ pub enum AuthoringCommand {
         /// The plugin's source code (the `org.opencontainers.image.source` annotation)
         #[arg(long, value_name = "URL")]
         source_url: Option<String>,
+        /// Replace the version if the tag already holds other content
+        #[arg(long)]
+        force: bool,
         /// Output format of the result
         #[arg(short, long, value_enum, default_value_t = crate::ui::Format::Table)]
         output: crate::ui::Format,
@@ -96,6 +99,7 @@ pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
             platform,
             also_tag,
             source_url,
+            force,
             output,
         } => {
             crate::exec::interrupt::install();
@@ -107,6 +111,7 @@ pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
                     platforms: &platform,
                     also_tags: &also_tag,
                     source_url: source_url.as_deref(),
+                    force,
                 },
             )?;
             if output != crate::ui::Format::Table {

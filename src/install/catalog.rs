@@ -600,15 +600,39 @@ impl<'a> Catalog<'a> {
         let prefix = Reference::parse(&s.address)?;
         let reg = Registry::new(self.cfg, &prefix)?;
         let mut listing = Listing::default();
-        for repo in reg.catalog(&prefix.repo)? {
+        // Bounded: a catalog may list far more than plugins.
+        const MAX_REPOSITORIES: usize = 500;
+        let repos = reg.catalog(&prefix.repo)?;
+        if repos.len() > MAX_REPOSITORIES {
+            crate::ui::warn(
+                self.cfg,
+                &format!(
+                    "source `{}` lists {} repositories; only the first {MAX_REPOSITORIES} are searched",
+                    s.name,
+                    repos.len()
+                ),
+            );
+        }
+        for repo in repos.into_iter().take(MAX_REPOSITORIES) {
             let Some(name) = repo.strip_prefix(&format!("{}/", prefix.repo)) else {
                 continue;
             };
             if names::validate(name).is_err() {
                 continue;
             }
-            let mut versions: Vec<(semver::Version, String)> = reg
-                .tags(&repo)?
+            // One repository that cannot be read (no pull access) is left
+            // out, not the whole source.
+            let tags = match reg.tags(&repo) {
+                Ok(t) => t,
+                Err(e) => {
+                    crate::ui::warn(
+                        self.cfg,
+                        &format!("source `{}`: {} is left out: {}", s.name, repo, e.message()),
+                    );
+                    continue;
+                }
+            };
+            let mut versions: Vec<(semver::Version, String)> = tags
                 .into_iter()
                 .filter_map(|t| {
                     semver::Version::parse(t.strip_prefix('v').unwrap_or(&t))

@@ -53,7 +53,7 @@ fn save_inner(
     if let Some(t) = total
         && t > max_bytes
     {
-        return Err(too_big(label, max_bytes));
+        return Err(over(label, max_bytes, digest.is_some()));
     }
     let mut file = std::fs::File::create_new(dest)
         .map_err(|e| Error::new(format!("could not create {}", dest.display())).caused_by(e))?;
@@ -75,7 +75,7 @@ fn save_inner(
         };
         size += n as u64;
         if size > max_bytes {
-            return Err(too_big(label, max_bytes));
+            return Err(over(label, max_bytes, digest.is_some()));
         }
         hasher.update(&buf[..n]);
         if let Some(h) = &mut sha512 {
@@ -109,6 +109,20 @@ fn save_inner(
         path: dest.to_path_buf(),
         sha256,
     })
+}
+
+/// Past the cap: the configured one, or (for a checked blob) the size its
+/// descriptor gave, which no setting can raise.
+fn over(label: &str, max: u64, described: bool) -> Error {
+    if described {
+        return Error::new(format!(
+            "{label} is larger than its descriptor says ({max} bytes); refusing it"
+        ))
+        .with_hint(
+            "nothing was installed; the registry or something between may be corrupting data",
+        );
+    }
+    too_big(label, max)
 }
 
 fn too_big(label: &str, max: u64) -> Error {

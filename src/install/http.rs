@@ -226,6 +226,16 @@ impl Http {
             {
                 req = req.header(AUTHORIZATION, c.header.clone());
             }
+            // An upload must be sent whole within the request's timeout:
+            // it gets the read timeout plus what 64 KiB/s needs for it.
+            let upload = match body {
+                Payload::Empty => 0,
+                Payload::Bytes(b) => b.len() as u64,
+                Payload::File { len, .. } => *len,
+            };
+            if upload > 0 {
+                req = req.timeout(self.read_timeout + Duration::from_secs(upload / (64 * 1024)));
+            }
             req = match body {
                 Payload::Empty => req,
                 Payload::Bytes(b) => req.body(b.clone()),

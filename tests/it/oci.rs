@@ -429,6 +429,11 @@ fn basic_auth_from_a_docker_config_and_a_wrong_password_is_a_clear_401() {
         !err.contains("wrong"),
         "the password is never printed: {err}"
     );
+    {
+        use base64::Engine as _;
+        let header = base64::engine::general_purpose::STANDARD.encode("ada:wrong");
+        assert!(!err.contains(&header), "nor its Basic header: {err}");
+    }
     // The environment, for the host --registry-host names.
     env.kplug()
         .args([
@@ -511,6 +516,53 @@ fn publish_refuses_what_does_not_match() {
         "none of the archives runs on this machine",
     ));
     assert_eq!(reg.requests("PUT /v2/"), 0, "nothing was pushed");
+    publish(&env, &format!("{}:1.0.0", reg.url("team/registry")), &[&a]).success();
+    publish(&env, &format!("{}:1.0.0", reg.url("team/registry")), &[&a]).success();
+    let puts = reg.requests("PUT /v2/");
+    assert!(puts > 0, "positive control: a good publish pushes");
+    // The same version with other content is refused before anything is
+    // sent; --force replaces it.
+    let changed = dist.join("changed");
+    std::fs::create_dir_all(&changed).unwrap();
+    let changed = archive(
+        &changed,
+        "registry",
+        "1.0.0",
+        platform(),
+        "description: changed\\n",
+    );
+    publish(
+        &env,
+        &format!("{}:1.0.0", reg.url("team/registry")),
+        &[&changed],
+    )
+    .failure()
+    .stderr(predicate::str::contains(
+        "already published with other content",
+    ));
+    assert_eq!(reg.requests("PUT /v2/"), puts, "nothing was pushed");
+    env.kplug()
+        .args([
+            "plugin",
+            "publish",
+            "--force",
+            &format!("{}:1.0.0", reg.url("team/registry")),
+        ])
+        .arg(&changed)
+        .assert()
+        .success();
+    env.kplug()
+        .args([
+            "plugin",
+            "publish",
+            &format!("{}:1.0.0", reg.url("team/registry")),
+            "--also-tag",
+            "2.0.0",
+        ])
+        .arg(&changed)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("another version's tag"));
 }
 
 // ---------------------------------------------------------------------------
@@ -838,6 +890,8 @@ fn references_that_could_escape_are_refused() {
             .code(2)
             .stderr(predicate::str::contains("is not an OCI reference"));
     }
+    // Positive control: a valid reference gets past parsing (and, offline
+    // with nothing cached, stops without the network).
     env.kplug()
         .args([
             "plugin",
@@ -846,7 +900,9 @@ fn references_that_could_escape_are_refused() {
             "--offline",
         ])
         .assert()
-        .failure();
+        .failure()
+        .stderr(predicate::str::contains("is not an OCI reference").not())
+        .stderr(predicate::str::contains("offline"));
 }
 
 #[test]
@@ -1063,7 +1119,9 @@ fn a_single_manifest_must_say_its_platform_and_manifests_must_match_their_digest
         let v: serde_json::Value = serde_json::from_slice(&index).unwrap();
         let md = v["manifests"][0]["digest"].as_str().unwrap().to_string();
         let entry = f.files.get_mut(&format!("/v2/t/x/manifests/{md}")).unwrap();
-        entry.1.push(b' ');
+        // Same size, other bytes.
+        let last = entry.1.len() - 1;
+        entry.1[last] = b' ';
     }
     env.kplug()
         .args(["plugin", "install", &format!("oci://{host}/t/x:1.2.0")])
@@ -1115,4 +1173,52 @@ fn a_credential_helper_is_asked_and_also_tags_are_pushed() {
         .assert()
         .success();
     assert_eq!(live(&env, "helper"), "helper 1.0.0");
+}
+
+#[test]
+fn a_token_realm_on_another_origin_gets_no_credential() {
+    let env = setup();
+    let (server, state) = fake();
+    serve(&state, build("1.0.0"));
+    // The token endpoint on another port: another origin.
+    let tokens = Server::start("127.0.0.1", |_| Reply::json(200, r#"{"token":"t0ken"}"#));
+    let realm = format!("{}/token", tokens.url());
+    let front = Server::start("127.0.0.1", {
+        let upstream = server.url();
+        move |req: &Request| {
+            // Same answers as the fake, with the realm elsewhere.
+            if req.header("authorization") != Some("Bearer t0ken") {
+                return Reply::status(
+                    401,
+                    &[(
+                        "WWW-Authenticate",
+                        &format!("Bearer realm=\"{realm}\",service=\"fake\""),
+                    )],
+                );
+            }
+            Reply::redirect(&format!("{upstream}{}", req.path))
+        }
+    });
+    let host = front.url().trim_start_matches("http://").to_string();
+    let docker = env.dir("docker");
+    {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode("ada:s3cret");
+        std::fs::write(
+            docker.join("config.json"),
+            format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+        )
+        .unwrap();
+    }
+    env.kplug()
+        .args(["plugin", "install", &format!("oci://{host}/t/x:1.0.0")])
+        .env("DOCKER_CONFIG", &docker)
+        .assert()
+        .success();
+    let asked = tokens.requests();
+    assert!(!asked.is_empty(), "the token endpoint was asked");
+    assert!(
+        asked.iter().all(|r| r.header("authorization").is_none()),
+        "without the credential"
+    );
 }

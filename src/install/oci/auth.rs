@@ -209,8 +209,25 @@ fn helper_get(cfg: &Config, helper: &str, host: &str) -> Result<Option<Basic>> {
     })
     .map_err(|e| Error::new(format!("could not run {program}")).caused_by(e))?;
     if outcome.termination != crate::exec::Termination::Exited(0) {
-        // "credentials not found" is no credential, not an error.
-        return Ok(None);
+        // "credentials not found" is no credential; anything else is the
+        // helper failing, which the user needs to see.
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&outcome.stdout),
+            String::from_utf8_lossy(&outcome.stderr_tail)
+        );
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(Error::new(format!(
+            "{program} failed to give the credential of {}",
+            escape(host)
+        ))
+        .caused_by(escape(outcome.stderr_summary(3).trim()).into_owned())
+        .with_hint(format!(
+            "run `echo {} | {program} get` to see why",
+            escape(host)
+        )));
     }
     #[derive(Deserialize)]
     struct Answer {

@@ -185,13 +185,9 @@ impl Registry {
                 service,
                 scope: asked,
             }) => {
-                if self.tokens.borrow().contains_key(&scope) {
-                    // A token for this scope was just refused.
-                    return Err(match self.basic()? {
-                        Some(b) => self.refused(b),
-                        None => self.needs_login(),
-                    });
-                }
+                // A token of this scope was refused: it may have expired
+                // (a long push). A fresh one is asked for, once.
+                self.tokens.borrow_mut().remove(&scope);
                 let token = self.token(
                     &realm,
                     service.as_deref(),
@@ -265,8 +261,11 @@ impl Registry {
             q.append_pair("scope", scope);
         }
         let mut h = HeaderMap::new();
-        let same_host = url.host_str() == self.base.host_str();
-        if same_host && let Some(b) = self.basic()? {
+        // The credential is the registry's: a realm on another origin
+        // (another host, port or scheme) is asked without it.
+        if http::same_origin(&url, &self.base)
+            && let Some(b) = self.basic()?
+        {
             h.insert(AUTHORIZATION, sensitive(&b.header())?);
         }
         let shown = http::display_url(&url);
@@ -307,6 +306,24 @@ impl Registry {
     /// media type, at most 4 MiB, and its digest (the one asked for, else
     /// the registry's `Docker-Content-Digest`).
     pub fn manifest(&self, repo: &str, reference: &str, accept: &[&str]) -> Result<Fetched1> {
+        self.manifest_sized(repo, reference, accept, None)
+    }
+
+    /// [`Registry::manifest`] of a descriptor: also exactly `size` bytes.
+    pub fn manifest_sized(
+        &self,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+        size: Option<u64>,
+    ) -> Result<Fetched1> {
+        if !is_digest(reference) && !super::reference::is_tag(reference) {
+            return Err(Error::new(format!(
+                "`{}` is neither a tag nor a digest kplug can verify (sha256 or sha512)",
+                escape(reference)
+            ))
+            .with_hint("nothing was installed; the index names its manifests by digests kplug cannot check"));
+        }
         let url = self.url(&format!("{repo}/manifests/{reference}"))?;
         let what = format!(
             "oci://{}/{repo}{}{reference}",
@@ -360,6 +377,15 @@ impl Registry {
             MAX_MANIFEST,
             &format!("the manifest of {}", escape(&what)),
         )?;
+        if let Some(n) = size
+            && bytes.len() as u64 != n
+        {
+            return Err(Error::new(format!(
+                "the manifest of {} is {} bytes, its descriptor says {n}; refusing it",
+                escape(&what),
+                bytes.len()
+            )));
+        }
         // The document's own mediaType, when the header says nothing useful.
         let declared = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
@@ -419,7 +445,15 @@ impl Registry {
             )));
         }
         let resp = self.blob_response(repo, digest)?;
-        let bytes = self.http.read_body(resp, size, &format!("blob {digest}"))?;
+        let bytes = self
+            .http
+            .read_body(resp, size, &format!("blob {digest}"))
+            .map_err(|_| {
+                Error::new(format!(
+                    "blob {digest} of oci://{}/{repo} is not the {size} bytes its descriptor says; refusing it",
+                    escape(&self.host)
+                ))
+            })?;
         let algorithm = digest.split_once(':').map_or("sha256", |(a, _)| a);
         let got = digest_of(algorithm, &bytes);
         if got != digest || bytes.len() as u64 != size {
@@ -497,6 +531,35 @@ impl Registry {
         Ok(fetched)
     }
 
+    /// The digest a tag points at now (`None`: no such tag).
+    pub fn manifest_digest(&self, repo: &str, tag: &str) -> Result<Option<String>> {
+        let url = self.url(&format!("{repo}/manifests/{tag}"))?;
+        let resp = self.send(
+            Method::HEAD,
+            url,
+            &[INDEX, MANIFEST].join(", "),
+            &HeaderMap::new(),
+            &Payload::Empty,
+            Access::Push(repo),
+        )?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Error::new(format!(
+                "{} answered {} for the tag {tag} of {repo}",
+                escape(&self.host),
+                resp.status()
+            )));
+        }
+        Ok(resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| is_digest(d))
+            .map(str::to_string))
+    }
+
     /// Whether the registry has blob `digest` in `repo`.
     pub fn has_blob(&self, repo: &str, digest: &str) -> Result<bool> {
         let url = self.url(&format!("{repo}/blobs/{digest}"))?;
@@ -562,11 +625,14 @@ impl Registry {
                     .filter(|t| super::reference::is_tag(t)),
             );
             match next {
-                Some(n) => url = n,
-                None => return Ok(all),
+                Some(n) if n != url => url = n,
+                _ => return Ok(all),
             }
         }
-        Ok(all)
+        Err(Error::new(format!(
+            "{} lists more than {MAX_PAGES} pages of tags for {repo}; refusing to read on",
+            escape(&self.host)
+        )))
     }
 
     /// The repositories of the registry (`/v2/_catalog`) under `prefix/`.
@@ -613,11 +679,14 @@ impl Registry {
                     .filter(|r| r.starts_with(&under) && super::reference::is_repository(r)),
             );
             match next {
-                Some(n) => url = n,
-                None => break,
+                Some(n) if n != url => url = n,
+                _ => return Ok(all),
             }
         }
-        Ok(all)
+        Err(Error::new(format!(
+            "{} lists more than {MAX_PAGES} pages of repositories; refusing to read on",
+            escape(&self.host)
+        )))
     }
 
     /// Upload a blob (unless the registry has it): monolithic for up to
@@ -756,11 +825,16 @@ impl Registry {
             .http
             .read_body(resp, 64 * 1024, what)
             .unwrap_or_default();
-        Err(Error::new(format!(
+        let mut err = Error::new(format!(
             "{} answered {status} to {what}",
             escape(&self.host)
-        ))
-        .caused_by(escape(&String::from_utf8_lossy(&body)).trim().to_string()))
+        ));
+        // Only the distribution API's error codes and messages, short: a
+        // body may echo what was sent (a proxy's page, an upload state).
+        if let Some(why) = error_summary(&body) {
+            err = err.caused_by(why);
+        }
+        Err(err)
     }
 
     /// PUT a manifest (`media_type`) under `reference` (a tag or its
@@ -789,6 +863,34 @@ impl Registry {
         self.created(resp, &format!("the manifest {repo}:{reference}"))?;
         Ok(digest_of("sha256", bytes))
     }
+}
+
+/// `CODE: message; …` of a distribution error document, at most 300
+/// characters, escaped.
+fn error_summary(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let doc: Doc = serde_json::from_slice(body).ok()?;
+    let text: String = doc
+        .errors
+        .iter()
+        .take(3)
+        .map(|e| format!("{}: {}", e.code, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+        .chars()
+        .take(300)
+        .collect();
+    (!text.is_empty()).then(|| escape(&text).into_owned())
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue> {

@@ -107,7 +107,10 @@ impl OciSource {
                     .with_hint("ask its publisher for a build for this platform (`kplug plugin publish` with an archive for it)")
             })?;
             let digest = d.digest().to_string();
-            (reg.manifest(repo, &digest, &[MANIFEST])?, false)
+            (
+                reg.manifest_sized(repo, &digest, &[MANIFEST], Some(d.size()))?,
+                false,
+            )
         } else {
             (top, true)
         };
