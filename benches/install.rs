@@ -43,6 +43,8 @@
 //! Target: kplug ≤ 1.3× the baseline. Without `curl` nothing is measured.
 //! Exit status is always 0: this is a measurement, not a test.
 
+mod common;
+
 #[allow(dead_code)]
 #[path = "../tests/it/server.rs"]
 mod server;
@@ -51,6 +53,7 @@ mod server;
 #[path = "../tests/it/archives.rs"]
 mod archives;
 
+use common::{median, ms, pseudo_random};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -82,7 +85,7 @@ fn main() {
         return;
     }
 
-    let data = pseudo_random(DATA_BYTES);
+    let data = pseudo_random(DATA_BYTES, 0);
     let script = archives::plugin_script("bench", VERSION, "");
     let body = archives::tar_gz(&[
         archives::Entry {
@@ -238,29 +241,6 @@ fn check(dir: &Path, downloads: u64, who: &str) {
         len, DATA_BYTES as u64,
         "{who}: data.bin is missing or truncated"
     );
-}
-
-/// `len` bytes of xorshift64* output: gzip cannot shrink it.
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn report(label: &str, v: &mut [Duration], base: Duration, mib: f64) -> f64 {

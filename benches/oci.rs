@@ -24,6 +24,8 @@
 //! Rounds are interleaved; figures are medians with p10–p90. Exit status
 //! is always 0: this is a measurement, not a test.
 
+mod common;
+
 #[allow(dead_code)]
 #[path = "../tests/it/server.rs"]
 mod server;
@@ -32,6 +34,7 @@ mod server;
 #[path = "../tests/it/archives.rs"]
 mod archives;
 
+use common::{median, pseudo_random, report};
 use server::sha256_hex;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -102,7 +105,7 @@ fn main() {
     }
 
     // The plugin archive.
-    let data = pseudo_random(DATA_BYTES);
+    let data = pseudo_random(DATA_BYTES, 0);
     let script = archives::plugin_script("bench", "1.0.0", "");
     let body = archives::tar_gz(&[
         archives::Entry {
@@ -327,42 +330,4 @@ fn write_layout(dir: &Path, body: &[u8], layer: &str) {
         ),
     )
     .unwrap();
-}
-
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn report(label: &str, v: &mut [Duration], base: Duration) -> f64 {
-    v.sort();
-    let m = v[v.len() / 2];
-    let ratio = m.as_secs_f64() / base.as_secs_f64();
-    let spread = format!(
-        "{:.1}–{:.1} ms",
-        ms(v[v.len() / 10]),
-        ms(v[v.len() * 9 / 10])
-    );
-    println!(
-        "  {label:<50} {:>8.1} ms  {spread:>19}  {ratio:>6.2}×",
-        ms(m)
-    );
-    ratio
 }

@@ -23,6 +23,8 @@
 //! alike; figures are medians with p10–p90. Exit status is always 0: this
 //! is a measurement, not a test.
 
+mod common;
+
 #[allow(dead_code)]
 #[path = "../tests/it/server.rs"]
 mod server;
@@ -31,6 +33,7 @@ mod server;
 #[path = "../tests/it/archives.rs"]
 mod archives;
 
+use common::{median, ms, pseudo_random, report};
 use server::{Reply, Request, Server, sha256_hex};
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -315,41 +318,4 @@ fn main() {
         if rp <= 0.6 { "PASS" } else { "over" },
         started.elapsed().as_secs_f64()
     );
-}
-
-/// `len` bytes of xorshift64* output from `seed`: gzip cannot shrink it.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x1000_0000_01B3);
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn report(label: &str, v: &mut [Duration], base: Duration) -> f64 {
-    v.sort();
-    let m = v[v.len() / 2];
-    let p10 = v[v.len() / 10];
-    let p90 = v[v.len() * 9 / 10];
-    let ratio = m.as_secs_f64() / base.as_secs_f64();
-    let spread = format!("{:.1}–{:.1} ms", ms(p10), ms(p90));
-    println!(
-        "  {label:<46} {:>8.1} ms  {spread:>19}  {ratio:>6.2}×",
-        ms(m)
-    );
-    ratio
 }

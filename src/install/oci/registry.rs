@@ -576,76 +576,57 @@ impl Registry {
 
     /// Every tag of `repo`, following `Link` pagination on this host.
     pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let mut url = self.url(&format!("{repo}/tags/list"))?;
-        url.query_pairs_mut().append_pair("n", "1000");
-        let mut all = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let resp = self.send(
-                Method::GET,
-                url.clone(),
-                "application/json",
-                &HeaderMap::new(),
-                &Payload::Empty,
-                Access::Pull(repo),
-            )?;
-            if resp.status() == StatusCode::NOT_FOUND {
-                return Err(Error::new(format!(
-                    "oci://{}/{repo} does not exist",
-                    escape(&self.host)
-                ))
-                .with_hint("check the repository name"));
-            }
-            if !resp.status().is_success() {
-                return Err(Error::new(format!(
-                    "{} answered {} listing the tags of {repo}",
-                    escape(&self.host),
-                    resp.status()
-                )));
-            }
-            let next = next_link(&resp, &url);
-            let body = self
-                .http
-                .read_body(resp, MAX_JSON, &format!("the tags of {repo}"))?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| {
-                Error::new(format!(
-                    "{} sent a tag list that is not valid",
-                    escape(&self.host)
-                ))
-                .caused_by(e)
-            })?;
-            all.extend(
-                page.tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|t| super::reference::is_tag(t)),
-            );
-            match next {
-                Some(n) if n != url => url = n,
-                _ => return Ok(all),
-            }
-        }
-        Err(Error::new(format!(
-            "{} lists more than {MAX_PAGES} pages of tags for {repo}; refusing to read on",
-            escape(&self.host)
-        )))
+        let url = self.url(&format!("{repo}/tags/list"))?;
+        let tags = self.list(
+            url,
+            Access::Pull(repo),
+            "tags",
+            &format!("the tags of {repo}"),
+            |status| {
+                (status == StatusCode::NOT_FOUND).then(|| {
+                    Error::new(format!(
+                        "oci://{}/{repo} does not exist",
+                        escape(&self.host)
+                    ))
+                    .with_hint("check the repository name")
+                })
+            },
+        )?;
+        Ok(tags
+            .into_iter()
+            .filter(|t| super::reference::is_tag(t))
+            .collect())
     }
 
     /// The repositories of the registry (`/v2/_catalog`) under `prefix/`.
     pub fn catalog(&self, prefix: &str) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            repositories: Option<Vec<String>>,
-        }
-        let mut url = self.url("_catalog")?;
+        let under = format!("{prefix}/");
+        let repos = self.list(self.url("_catalog")?, Access::Catalog, "repositories", "the catalog", |status| {
+            Some(
+                Error::new(format!("{} answered {status} to a catalog request", escape(&self.host)))
+                    .with_hint("the registry may not offer `/v2/_catalog`; install its plugins by name, which needs no catalog"),
+            )
+        })?;
+        Ok(repos
+            .into_iter()
+            .filter(|r| r.starts_with(&under) && super::reference::is_repository(r))
+            .collect())
+    }
+
+    /// The strings under `key` of a paginated list (`tags/list`,
+    /// `_catalog`): pages of 1000 followed through same-origin `Link`
+    /// headers, at most [`MAX_PAGES`]. `failed` turns an unsuccessful
+    /// status into its error (`None`: a generic one).
+    fn list(
+        &self,
+        mut url: Url,
+        access: Access<'_>,
+        key: &str,
+        what: &str,
+        failed: impl Fn(StatusCode) -> Option<Error>,
+    ) -> Result<Vec<String>> {
         url.query_pairs_mut().append_pair("n", "1000");
         let mut all = Vec::new();
-        let under = format!("{prefix}/");
         for _ in 0..MAX_PAGES {
             let resp = self.send(
                 Method::GET,
@@ -653,38 +634,43 @@ impl Registry {
                 "application/json",
                 &HeaderMap::new(),
                 &Payload::Empty,
-                Access::Catalog,
+                access,
             )?;
             if !resp.status().is_success() {
-                return Err(Error::new(format!(
-                    "{} answered {} to a catalog request",
-                    escape(&self.host),
-                    resp.status()
-                ))
-                .with_hint("the registry may not offer `/v2/_catalog`; install its plugins by name, which needs no catalog"));
+                let status = resp.status();
+                return Err(failed(status).unwrap_or_else(|| {
+                    Error::new(format!(
+                        "{} answered {status} for {what}",
+                        escape(&self.host)
+                    ))
+                }));
             }
             let next = next_link(&resp, &url);
-            let body = self.http.read_body(resp, MAX_JSON, "the catalog")?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| {
+            let body = self.http.read_body(resp, MAX_JSON, what)?;
+            let page: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
                 Error::new(format!(
-                    "{} sent a catalog that is not valid",
+                    "{} sent {what} as something that is not JSON",
                     escape(&self.host)
                 ))
                 .caused_by(e)
             })?;
-            all.extend(
-                page.repositories
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|r| r.starts_with(&under) && super::reference::is_repository(r)),
-            );
+            let items = match page.get(key) {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(v) => serde_json::from_value::<Vec<String>>(v.clone()).map_err(|_| {
+                    Error::new(format!(
+                        "{} sent {what} with a `{key}` that is not a list of names",
+                        escape(&self.host)
+                    ))
+                })?,
+            };
+            all.extend(items);
             match next {
                 Some(n) if n != url => url = n,
                 _ => return Ok(all),
             }
         }
         Err(Error::new(format!(
-            "{} lists more than {MAX_PAGES} pages of repositories; refusing to read on",
+            "{} lists more than {MAX_PAGES} pages of {what}; refusing to read on",
             escape(&self.host)
         )))
     }
