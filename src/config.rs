@@ -40,6 +40,14 @@ pub mod vars {
     pub const NO_COLOR: &str = "NO_COLOR";
     /// `dumb` disables colour.
     pub const TERM: &str = "TERM";
+    /// A registry host (`--registry-host`) and the credential for it.
+    pub const REGISTRY_HOST: &str = "KPLUG_REGISTRY_HOST";
+    pub const REGISTRY_USERNAME: &str = "KPLUG_REGISTRY_USERNAME";
+    pub const REGISTRY_PASSWORD: &str = "KPLUG_REGISTRY_PASSWORD";
+    /// Where docker's `config.json` is (default `~/.docker`).
+    pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+    /// `1` silences `kplug version`'s update notice.
+    pub const NO_UPDATE_NOTICE: &str = "KPLUG_NO_UPDATE_NOTICE";
 }
 
 /// Host configuration variables that a plugin does see, so that a plugin
@@ -87,6 +95,39 @@ pub struct FileConfig {
     /// Named places plugins come from (`kplug plugin source add`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceConfig>,
+    /// How kplug updates itself (`kplug self`).
+    #[serde(default, rename = "self")]
+    pub self_update: SelfUpdate,
+}
+
+/// The project's own releases, where `kplug self update` finds them by
+/// default.
+pub const SELF_SOURCE: &str = "kplug/kplug";
+
+/// `self:` in the config file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SelfUpdate {
+    /// Where kplug's releases come from: anything `plugin install` takes
+    /// that lists versions (`owner/repo`, `SOURCE/NAME`, `oci://…`).
+    #[serde(default = "default_self_source")]
+    pub source: String,
+    /// Installed versions of kplug kept (never the current or previous).
+    #[serde(default = "default_keep_versions")]
+    pub keep_versions: usize,
+}
+
+impl Default for SelfUpdate {
+    fn default() -> Self {
+        SelfUpdate {
+            source: default_self_source(),
+            keep_versions: default_keep_versions(),
+        }
+    }
+}
+
+fn default_self_source() -> String {
+    SELF_SOURCE.to_string()
 }
 
 /// One configured source of plugins.

@@ -32,6 +32,7 @@ pub mod error;
 pub mod exec;
 pub mod fsutil;
 pub mod hooks;
+pub mod host;
 pub mod install;
 pub mod lifecycle;
 pub mod protocol;
@@ -39,5 +40,51 @@ pub mod requirements;
 pub mod store;
 pub mod ui;
 
-/// The host's version, as plugins see it in `KPLUG_VERSION`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version this source tree builds (Cargo.toml's).
+pub const BUILT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where the binary keeps its version: a fixed-size slot after a marker, so
+/// a release process can stamp a build with the version it publishes it
+/// as without rebuilding (as `go build -ldflags -X` stamps Go binaries).
+/// Nothing at run time can change it.
+const SLOT_LEN: usize = 64;
+const SLOT_MARKER: &[u8] = b"kplug-version-slot:";
+
+const fn version_slot(version: &str) -> [u8; SLOT_LEN] {
+    let mut slot = [0u8; SLOT_LEN];
+    let mut i = 0;
+    while i < SLOT_MARKER.len() {
+        slot[i] = SLOT_MARKER[i];
+        i += 1;
+    }
+    let v = version.as_bytes();
+    let mut j = 0;
+    while j < v.len() && i + j < SLOT_LEN {
+        slot[i + j] = v[j];
+        j += 1;
+    }
+    slot
+}
+
+#[used]
+static VERSION_SLOT: [u8; SLOT_LEN] = version_slot(BUILT_VERSION);
+
+/// The host's version, as plugins see it in `KPLUG_VERSION`: the one
+/// stamped in the binary's version slot.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut bytes = [0u8; SLOT_LEN];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            // SAFETY: reading an initialised static byte; volatile keeps the
+            // compiler from folding the slot into the build's version.
+            *b = unsafe { std::ptr::read_volatile(VERSION_SLOT.as_ptr().add(i)) };
+        }
+        let value = &bytes[SLOT_MARKER.len()..];
+        let end = value.iter().position(|b| *b == 0).unwrap_or(value.len());
+        match std::str::from_utf8(&value[..end]) {
+            Ok(v) if semver::Version::parse(v).is_ok() => Box::leak(v.to_string().into_boxed_str()),
+            _ => BUILT_VERSION,
+        }
+    })
+}

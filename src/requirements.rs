@@ -510,7 +510,7 @@ impl Env {
     /// An environment with just the host.
     pub fn host() -> Env {
         Env {
-            kplug: parse_lenient(crate::VERSION).unwrap_or_else(|| Version::new(0, 0, 0)),
+            kplug: parse_lenient(crate::version()).unwrap_or_else(|| Version::new(0, 0, 0)),
             cluster: None,
             plugins: BTreeMap::new(),
         }

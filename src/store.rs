@@ -178,6 +178,20 @@ pub struct Blob {
     pub used_by: Vec<String>,
 }
 
+/// The layout of `$KPLUG_HOME` this kplug reads and writes. A store with a
+/// newer one is read-only to it; an older one is migrated under the lock.
+///
+/// 1: verified artifacts in `cache/blobs/sha256/` (0 kept them under
+/// `cache/downloads/<sha256>/<asset>`).
+pub const LAYOUT: u32 = 1;
+
+/// A store's layout version and the kplug that wrote it.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub version: u32,
+    pub writer: String,
+}
+
 /// The store's writer lock; released on drop (or when the process dies).
 pub struct StoreLock {
     _file: File,
@@ -274,10 +288,72 @@ impl Store {
         // The pid is only for the message above; the flock is the lock.
         let _ = file.set_len(0);
         let _ = write!(file, "{}", std::process::id());
+        // A newer kplug's store is not this one's to change.
+        let found = self.layout()?;
+        if found.version > LAYOUT {
+            return Err(Error::new(format!(
+                "this kplug ({}) cannot change the store in {}: it has layout {}, written by kplug {}, newer than the layout {LAYOUT} it knows",
+                crate::version(),
+                self.root.display(),
+                found.version,
+                crate::ui::escape(&found.writer)
+            ))
+            .with_hint(format!(
+                "go back to that kplug with `kplug self use {}`, or update this one with `kplug self update`; reading still works",
+                crate::ui::escape(&found.writer)
+            )));
+        }
         // Whoever left staging behind is gone: we hold the lock.
         let _ = std::fs::remove_dir_all(self.staging_root());
-        self.migrate_downloads();
+        if found.version < LAYOUT {
+            self.migrate(found.version)?;
+        }
         Ok(StoreLock { _file: file })
+    }
+
+    /// The layout version of the store (0: one older than layouts).
+    pub fn layout(&self) -> Result<Layout> {
+        let path = self.root.join("layout");
+        let text = match crate::fsutil::read_bounded(&path, 4096) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(crate::fsutil::ReadError::Missing) => {
+                return Ok(Layout {
+                    version: 0,
+                    writer: "0.1.0".into(),
+                });
+            }
+            Err(e) => {
+                return Err(Error::new(format!("could not read {}", path.display())).caused_by(e));
+            }
+        };
+        let mut lines = text.lines();
+        let version = lines
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+            .ok_or_else(|| {
+                Error::new(format!("{} is not a layout version", path.display()))
+                    .with_hint("it holds one number; remove the file to let kplug write it again")
+            })?;
+        let writer = lines
+            .find_map(|l| l.strip_prefix("written by kplug "))
+            .unwrap_or("an unknown version")
+            .trim()
+            .chars()
+            .take(64)
+            .collect();
+        Ok(Layout { version, writer })
+    }
+
+    /// Bring an older layout up to this one, once, under the lock; the
+    /// layout file is written last, so a migration cut short runs again.
+    fn migrate(&self, from: u32) -> Result<()> {
+        if from < 1 {
+            self.migrate_downloads();
+        }
+        let path = self.root.join("layout");
+        let text = format!("{LAYOUT}\nwritten by kplug {}\n", crate::version());
+        crate::fsutil::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("could not write {}", path.display()))
     }
 
     /// Move kplug 0.1's `cache/downloads/<sha256>/<asset>` into the blob

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "kplug",
-    version,
+    version = crate::version(),
     arg_required_else_help = true,
     after_help = "Run `kplug plugin list` to see the plugins kplug can run."
 )]
@@ -39,6 +39,12 @@ pub enum Commands {
         registry_host: Option<String>,
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Update kplug itself, and move between its installed versions
+    #[command(name = "self")]
+    SelfUpdate {
+        #[command(subcommand)]
+        command: super::host::SelfCommand,
     },
     /// Show and change kplug's settings (the config file)
     Config {

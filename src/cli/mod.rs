@@ -13,6 +13,7 @@ mod completion;
 mod config;
 mod dispatch;
 mod hooks;
+mod host;
 mod plugin;
 mod reference;
 mod sources;
@@ -101,15 +102,16 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
         } => {
             // The flag is the variable, for everything that reads it.
             let mut vars = cfg.vars.clone();
-            vars.retain(|(k, _)| k != "KPLUG_REGISTRY_HOST");
-            vars.push(("KPLUG_REGISTRY_HOST".into(), host.into()));
+            vars.retain(|(k, _)| k != crate::config::vars::REGISTRY_HOST);
+            vars.push((crate::config::vars::REGISTRY_HOST.into(), host.into()));
             plugin::run(&Config::from_vars(vars), command)
         }
         Commands::Plugin {
             registry_host: None,
             command,
         } => plugin::run(cfg, command),
-        Commands::Version { output } => version::run(output),
+        Commands::Version { output } => version::run(cfg, output),
+        Commands::SelfUpdate { command } => host::run(cfg, command),
         Commands::Authoring(command) => authoring::run_top(cfg, command),
     }
 }

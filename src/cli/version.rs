@@ -9,12 +9,17 @@ use serde::Serialize;
 struct Version {
     version: &'static str,
     protocols: &'static [u32],
+    /// The platform this binary is built for (what `self update` checks).
+    os: &'static str,
+    arch: &'static str,
 }
 
-pub fn run(output: Format) -> Result<i32> {
+pub fn run(cfg: &crate::config::Config, output: Format) -> Result<i32> {
     let v = Version {
-        version: crate::VERSION,
+        version: crate::version(),
         protocols: SUPPORTED_PROTOCOLS,
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
     };
     match output {
         Format::Table => {
@@ -28,5 +33,14 @@ pub fn run(output: Format) -> Result<i32> {
         f => ui::emit(f, &v),
     }
     .context("could not write to stdout")?;
+    // What the last `self check` found, on a terminal only: scripts and
+    // pipes see nothing extra, and nothing here asks the network.
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal()
+        && !cfg.flag(crate::config::vars::NO_UPDATE_NOTICE)
+        && let Some(n) = crate::host::notice(cfg)
+    {
+        eprintln!("{n}");
+    }
     Ok(0)
 }

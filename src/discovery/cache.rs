@@ -125,7 +125,9 @@ impl InfoCache {
             .ok()
             .and_then(|text| serde_json::from_str::<File>(text).ok());
         match parsed {
-            Some(f) if f.format == FORMAT && f.kplug == crate::VERSION => cache.entries = f.entries,
+            Some(f) if f.format == FORMAT && f.kplug == crate::version() => {
+                cache.entries = f.entries
+            }
             // Corrupt or from another kplug: rebuild it.
             _ => cache.dirty = true,
         }
@@ -172,7 +174,7 @@ impl InfoCache {
         };
         let file = File {
             format: FORMAT,
-            kplug: crate::VERSION.to_string(),
+            kplug: crate::version().to_string(),
             entries: self.entries,
         };
         let json = serde_json::to_vec(&file).expect("the cache serialises");

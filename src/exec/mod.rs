@@ -82,7 +82,7 @@ pub fn plugin_env(
     }
     set(env::COMMAND, command.as_str().into());
     set(env::PROTOCOL, protocol_version.to_string().into());
-    set(env::VERSION, crate::VERSION.into());
+    set(env::VERSION, crate::version().into());
     if let Some(bin) = kplug_bin() {
         set(env::BIN, bin.as_os_str().to_owned());
     }

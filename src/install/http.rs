@@ -83,7 +83,7 @@ impl Http {
         let mut headers = HeaderMap::new();
         headers.insert(
             USER_AGENT,
-            HeaderValue::from_str(&format!("kplug/{}", crate::VERSION))
+            HeaderValue::from_str(&format!("kplug/{}", crate::version()))
                 .expect("the version is a valid header value"),
         );
         Ok(Http {

@@ -39,7 +39,7 @@ impl ExecContext {
             event,
             invocation_id: invocation_id.into(),
             host: HostContext {
-                version: crate::VERSION.into(),
+                version: crate::version().into(),
             },
             cluster: None,
             spec: None,

@@ -17,6 +17,7 @@ pub const BUILTINS: &[&str] = &[
     "help",
     "hooks",
     "plugin",
+    "self",
     "version",
 ];
 

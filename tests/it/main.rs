@@ -23,6 +23,7 @@ mod list;
 mod oci;
 mod reference;
 mod sdk_examples;
+mod selfupdate;
 mod sources;
 mod tutorial;
 mod versions;

@@ -12,7 +12,7 @@
 //! never printed (errors name the host and where the credential came
 //! from, not the credential).
 
-use crate::config::Config;
+use crate::config::{Config, vars};
 use crate::error::{Error, Result};
 use crate::ui::escape;
 use base64::Engine as _;
@@ -79,7 +79,7 @@ fn normalise(key: &str) -> String {
 }
 
 fn docker_config_path(cfg: &Config) -> Option<PathBuf> {
-    if let Some(dir) = cfg.var("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+    if let Some(dir) = cfg.var(vars::DOCKER_CONFIG).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("config.json"));
     }
     cfg.var("HOME")
@@ -91,9 +91,9 @@ fn docker_config_path(cfg: &Config) -> Option<PathBuf> {
 pub fn credential(cfg: &Config, host: &str) -> Result<Option<Basic>> {
     let var = |k: &str| cfg.var(k).and_then(|v| v.to_str()).map(str::to_string);
     if let (Some(h), Some(user), Some(pass)) = (
-        var("KPLUG_REGISTRY_HOST"),
-        var("KPLUG_REGISTRY_USERNAME"),
-        var("KPLUG_REGISTRY_PASSWORD"),
+        var(vars::REGISTRY_HOST),
+        var(vars::REGISTRY_USERNAME),
+        var(vars::REGISTRY_PASSWORD),
     ) && normalise(&h) == host
     {
         return Ok(Some(Basic {
