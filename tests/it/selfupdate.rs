@@ -392,8 +392,22 @@ fn a_full_disk_during_staging_leaves_the_running_kplug() {
     // KPLUG_HOME on a 4 MiB tmpfs: the release (tens of MiB unpacked) does
     // not fit in its staging.
     let mnt = e.env.dir("small");
-    let mount = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+    // As root, or through passwordless sudo (as .ci/run installs packages).
+    let root = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let privileged = |program: &str| {
+        if root.as_ref().is_ok_and(|r| *r) {
+            std::process::Command::new(program)
+        } else {
+            let mut c = std::process::Command::new("sudo");
+            c.arg("-n").arg(program);
+            c
+        }
+    };
+    let mount = privileged("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m,mode=1777", "tmpfs"])
         .arg(&mnt)
         .output()
         .unwrap_or_else(|_| {
@@ -401,16 +415,18 @@ fn a_full_disk_during_staging_leaves_the_running_kplug() {
         });
     assert!(
         mount.status.success(),
-        "this test mounts a small tmpfs and needs root: {}",
+        "this test mounts a small tmpfs and needs root or passwordless sudo: {}",
         String::from_utf8_lossy(&mount.stderr)
     );
-    struct Unmount(PathBuf);
+    struct Unmount(std::process::Command);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = self.0.status();
         }
     }
-    let _guard = Unmount(mnt.clone());
+    let mut umount = privileged("umount");
+    umount.arg(&mnt);
+    let _guard = Unmount(umount);
     let mut cmd = assert_cmd::Command::new(&e.app);
     cmd.env_clear()
         .envs(e.env.vars())
