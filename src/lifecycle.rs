@@ -171,6 +171,8 @@ pub fn lock(cfg: &Config, name: &str) -> Result<File> {
     // The name becomes a file name below; refuse `../x` before any path is
     // built from it.
     crate::cluster::sim::validate_cluster_name(name)?;
+    // Cluster state is a newer kplug's to change, if it is there.
+    crate::store::check_layout(cfg)?;
     let dir = cfg.state_dir()?.join("locks");
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     let path = dir.join(format!("{name}.lock"));

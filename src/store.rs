@@ -291,17 +291,7 @@ impl Store {
         // A newer kplug's store is not this one's to change.
         let found = self.layout()?;
         if found.version > LAYOUT {
-            return Err(Error::new(format!(
-                "this kplug ({}) cannot change the store in {}: it has layout {}, written by kplug {}, newer than the layout {LAYOUT} it knows",
-                crate::version(),
-                self.root.display(),
-                found.version,
-                crate::ui::escape(&found.writer)
-            ))
-            .with_hint(format!(
-                "go back to that kplug with `kplug self use {}`, or update this one with `kplug self update`; reading still works",
-                crate::ui::escape(&found.writer)
-            )));
+            return Err(newer_layout(&self.root, &found));
         }
         // Whoever left staging behind is gone: we hold the lock.
         let _ = std::fs::remove_dir_all(self.staging_root());
@@ -311,39 +301,120 @@ impl Store {
         Ok(StoreLock { _file: file })
     }
 
-    /// The layout version of the store (0: one older than layouts).
-    pub fn layout(&self) -> Result<Layout> {
-        let path = self.root.join("layout");
-        let text = match crate::fsutil::read_bounded(&path, 4096) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(crate::fsutil::ReadError::Missing) => {
-                return Ok(Layout {
-                    version: 0,
-                    writer: "0.1.0".into(),
-                });
+    /// The writer lock for `kplug self`, which must work on a store of any
+    /// layout: it is how a kplug too old for the store gets replaced. No
+    /// layout check or migration (the new kplug does those).
+    pub fn lock_for_self(&self) -> Result<StoreLock> {
+        let found = self.layout()?;
+        if found.version <= LAYOUT {
+            return self.lock();
+        }
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("could not create {}", self.root.display()))?;
+        let path = self.root.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("could not open the store lock {}", path.display()))?;
+        let _wait = crate::exec::interrupt::abortable("waiting for the plugin store's lock");
+        // SAFETY: flock on an open descriptor has no memory-safety conditions.
+        while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::new("could not lock the plugin store").caused_by(e));
             }
-            Err(e) => {
-                return Err(Error::new(format!("could not read {}", path.display())).caused_by(e));
-            }
-        };
-        let mut lines = text.lines();
-        let version = lines
-            .next()
-            .and_then(|l| l.trim().parse::<u32>().ok())
-            .ok_or_else(|| {
-                Error::new(format!("{} is not a layout version", path.display()))
-                    .with_hint("it holds one number; remove the file to let kplug write it again")
-            })?;
-        let writer = lines
-            .find_map(|l| l.strip_prefix("written by kplug "))
-            .unwrap_or("an unknown version")
-            .trim()
-            .chars()
-            .take(64)
-            .collect();
-        Ok(Layout { version, writer })
+        }
+        let _ = std::fs::remove_dir_all(self.staging_root());
+        Ok(StoreLock { _file: file })
     }
 
+    /// The layout version of the store (0: one older than layouts).
+    pub fn layout(&self) -> Result<Layout> {
+        read_layout(&self.root)
+    }
+}
+
+/// The error for a store of a newer layout than this kplug's.
+fn newer_layout(root: &Path, found: &Layout) -> Error {
+    let back = if is_version(&found.writer) {
+        let installed = root
+            .join("self")
+            .join(&found.writer)
+            .join("kplug")
+            .is_file();
+        format!(
+            "go back to that kplug with `kplug self use {}`{}, or update this one with `kplug self update`",
+            found.writer,
+            if installed { "" } else { " (it downloads it)" }
+        )
+    } else {
+        "update this kplug with `kplug self update`".to_string()
+    };
+    Error::new(format!(
+        "this kplug ({}) cannot change {}: it has layout {}, written by kplug {}, newer than the layout {LAYOUT} it knows",
+        crate::version(),
+        root.display(),
+        found.version,
+        crate::ui::escape(&found.writer)
+    ))
+    .with_hint(back)
+    .with_hint("reading still works")
+}
+
+/// Refuse a change to `$KPLUG_HOME` when a newer kplug's layout is there
+/// (for writers outside the store lock: `plugin disable`, cluster state).
+pub fn check_layout(cfg: &Config) -> Result<()> {
+    let root = cfg.home()?;
+    let found = read_layout(root)?;
+    if found.version > LAYOUT {
+        return Err(newer_layout(root, &found));
+    }
+    Ok(())
+}
+
+/// Whether caches may be written (not into a newer kplug's layout). Cheap:
+/// one small read; a cache a newer kplug keeps is left to it.
+pub fn layout_writable(cfg: &Config) -> bool {
+    cfg.home_opt()
+        .is_none_or(|h| read_layout(h).is_ok_and(|l| l.version <= LAYOUT))
+}
+
+fn read_layout(root: &Path) -> Result<Layout> {
+    let path = root.join("layout");
+    let text = match crate::fsutil::read_bounded(&path, 4096) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(crate::fsutil::ReadError::Missing) => {
+            return Ok(Layout {
+                version: 0,
+                writer: "0.1.0".into(),
+            });
+        }
+        Err(e) => {
+            return Err(Error::new(format!("could not read {}", path.display())).caused_by(e));
+        }
+    };
+    let mut lines = text.lines();
+    let version = lines
+        .next()
+        .and_then(|l| l.trim().parse::<u32>().ok())
+        .ok_or_else(|| {
+            Error::new(format!("{} is not a layout version", path.display()))
+                .with_hint("it holds one number; remove the file to let kplug write it again")
+        })?;
+    let writer = lines
+        .find_map(|l| l.strip_prefix("written by kplug "))
+        .unwrap_or("an unknown version")
+        .trim()
+        .chars()
+        .take(64)
+        .collect();
+    Ok(Layout { version, writer })
+}
+
+impl Store {
     /// Bring an older layout up to this one, once, under the lock; the
     /// layout file is written last, so a migration cut short runs again.
     fn migrate(&self, from: u32) -> Result<()> {

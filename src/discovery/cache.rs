@@ -172,6 +172,10 @@ impl InfoCache {
         let (true, Some(path)) = (self.dirty, &self.path) else {
             return;
         };
+        // A newer kplug's cache is left to it.
+        if !crate::store::layout_writable(cfg) {
+            return;
+        }
         let file = File {
             format: FORMAT,
             kplug: crate::version().to_string(),

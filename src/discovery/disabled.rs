@@ -31,6 +31,7 @@ pub fn load(cfg: &Config) -> Result<BTreeSet<String>> {
 
 /// Mark `name` disabled or enabled; returns whether anything changed.
 pub fn set(cfg: &Config, name: &str, disabled: bool) -> Result<bool> {
+    crate::store::check_layout(cfg)?;
     let mut set = load(cfg)?;
     let changed = if disabled {
         set.insert(name.to_string())

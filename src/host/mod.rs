@@ -78,8 +78,18 @@ fn invoked_path(cfg: &Config) -> Option<PathBuf> {
 /// instead; `None` when it may.
 pub fn refusal(path: &Path) -> Option<(String, String)> {
     let shown = path.display().to_string();
-    let text = shown.replace('\\', "/");
-    if text.contains("/.cargo/bin/") {
+    // `..` and links in the directory part must not hide where it is.
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let real_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let text = real_dir
+        .join(path.file_name().unwrap_or_default())
+        .display()
+        .to_string();
+    let cargo_home = real_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    if text.contains("/.cargo/bin/")
+        || cargo_home.join(".crates.toml").is_file()
+        || cargo_home.join(".crates2.json").is_file()
+    {
         return Some((
             format!("{shown} was installed by cargo"),
             "update it the way it was installed: `cargo install kplug` (or `cargo install --path .` in a checkout)".into(),
@@ -94,16 +104,16 @@ pub fn refusal(path: &Path) -> Option<(String, String)> {
         "/sbin/",
         "/snap/",
     ];
-    if SYSTEM.iter().any(|p| text.starts_with(p)) || dpkg_owns(path) {
+    if SYSTEM.iter().any(|p| text.starts_with(p)) || dpkg_owns(Path::new(&text)) || dpkg_owns(path)
+    {
         return Some((
             format!("{shown} belongs to the system's package manager"),
             "update it with the package manager, or install kplug somewhere of your own (e.g. ~/.local/bin) and update that".into(),
         ));
     }
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    if !writable(dir) {
+    if !writable(dir) || !writable(path) {
         return Some((
-            format!("{shown} is in a directory this user cannot write ({})", dir.display()),
+            format!("{shown} is in a place this user cannot change ({})", dir.display()),
             "run the update as the user who owns it, or install kplug somewhere you can write (e.g. ~/.local/bin)".into(),
         ));
     }
@@ -125,21 +135,31 @@ fn dpkg_owns(path: &Path) -> bool {
     })
 }
 
-/// Whether this user can create files in `dir`: `access(2)`, and at least
-/// one write bit (a directory with none is meant to be read-only, even for
+/// Whether this user can change `p`: `access(2)`, and at least one write
+/// bit (a directory or file with none is meant to be read-only, even for
 /// root).
-fn writable(dir: &Path) -> bool {
+fn writable(p: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::metadata(dir) else {
+    let Ok(meta) = std::fs::metadata(p) else {
         return false;
     };
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: access with a valid C string has no memory-safety conditions.
     let ok = unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0;
     ok && meta.permissions().mode() & 0o222 != 0
+}
+
+/// Whether `path` is the file this process runs (same device and inode):
+/// argv[0] and PATH are what the caller says, `/proc/self/exe` is what is.
+fn is_running_binary(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(exe), Ok(p)) = (std::env::current_exe(), std::fs::metadata(path)) else {
+        return false;
+    };
+    std::fs::metadata(exe).is_ok_and(|e| e.dev() == p.dev() && e.ino() == p.ino())
 }
 
 /// Where the running `kplug` is and whether kplug may manage it.
@@ -149,16 +169,40 @@ pub fn locate(cfg: &Config) -> Result<Installed> {
         Error::new("cannot tell where this kplug is installed")
             .with_hint("run it by its path, e.g. ~/.local/bin/kplug self update")
     })?;
+    if !is_running_binary(&path) {
+        return Err(Error::new(format!(
+            "{} is not the kplug that is running (it was started under another name)",
+            path.display()
+        ))
+        .with_hint(
+            "run the kplug you want to update by its path, e.g. ~/.local/bin/kplug self update",
+        ));
+    }
     let meta = std::fs::symlink_metadata(&path)
         .with_context(|| format!("could not look at {}", path.display()))?;
     // One of the store's own copies, run directly (a rescue): it switches
-    // `current`, and the link on PATH follows.
-    if path.starts_with(host.root()) {
+    // `current`, and the links on PATH follow.
+    let root = std::fs::canonicalize(host.root()).unwrap_or_else(|_| host.root().to_path_buf());
+    if std::fs::canonicalize(&path).is_ok_and(|p| p.starts_with(&root))
+        && !meta.file_type().is_symlink()
+    {
         return Ok(Installed::Managed(path));
     }
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(&path).unwrap_or_default();
-        if target == host.current_link_target() {
+        let target = path.parent().map_or(target.clone(), |d| d.join(&target));
+        let normal = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        // The link names `<store>/current/kplug`, however the store's path
+        // is spelled (a relative or linked KPLUG_HOME).
+        let via_current = |t: &Path| {
+            t.file_name().is_some_and(|n| n == "kplug")
+                && t.parent().is_some_and(|c| {
+                    c.file_name().is_some_and(|n| n == "current")
+                        && c.parent().and_then(|r| std::fs::canonicalize(r).ok())
+                            == Some(root.clone())
+                })
+        };
+        if normal(&target) == normal(&host.current_link_target()) || via_current(&normal(&target)) {
             return Ok(Installed::Managed(path));
         }
         return Err(Error::new(format!(
@@ -235,12 +279,16 @@ struct Choice {
     other_major: Option<String>,
 }
 
-fn choose(req: &mut Request, opts: &UpdateOptions) -> Result<(Option<Choice>, Option<String>)> {
+fn choose(
+    req: &mut Request,
+    opts: &UpdateOptions,
+    from: &str,
+) -> Result<(Option<Choice>, Option<String>)> {
     let spec = match &opts.version {
         Some(v) => Spec::parse(v),
         None => Spec::Latest,
     };
-    let current = current_version();
+    let current = Version::parse(from).unwrap_or_else(|_| current_version());
     let policy = Policy::new(&spec, opts.pre, opts.major, true, Some(current.clone()));
     let label = req.source.label();
     let offered = req.source.versions(&spec)?;
@@ -315,7 +363,7 @@ fn check_cache_path(cfg: &Config) -> Result<PathBuf> {
 /// the answer cached for `kplug version`'s notice).
 pub fn check(cfg: &Config) -> Result<Option<String>> {
     let mut req = request(cfg)?;
-    let (choice, _) = choose(&mut req, &UpdateOptions::default())?;
+    let (choice, _) = choose(&mut req, &UpdateOptions::default(), crate::version())?;
     let latest = choice
         .as_ref()
         .map_or_else(|| crate::version().to_string(), |c| c.version.to_string());
@@ -345,37 +393,46 @@ pub fn notice(cfg: &Config) -> Option<String> {
 
 /// `self update`.
 pub fn update(cfg: &Config, opts: &UpdateOptions) -> Result<Updated> {
+    // Where this kplug is, and whether it may be replaced, before anything
+    // else (no download for a refusal).
+    locate(cfg)?;
+    let store = Store::new(cfg)?;
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(store.lock_for_self()?)
+    };
+    let host = HostStore::new(cfg)?;
+    if let Some(lock) = &lock {
+        recover(cfg, lock, &host)?;
+    }
+    // Decided under the lock: a concurrent update has finished by now.
     let installed = locate(cfg)?;
+    let from = running_version(&host, &installed);
     let mut req = request(cfg)?;
-    let from = crate::version().to_string();
-    let (choice, other_major) = choose(&mut req, opts)?;
+    let (choice, other_major) = choose(&mut req, opts, &from)?;
+    let nothing = |other_major| Updated {
+        from: from.clone(),
+        to: None,
+        dry_run: opts.dry_run,
+        other_major,
+        migrated: None,
+        pruned: Vec::new(),
+    };
     let Some(choice) = choice else {
+        return Ok(nothing(other_major));
+    };
+    let Some(lock) = lock else {
         return Ok(Updated {
-            from,
-            to: None,
-            dry_run: opts.dry_run,
-            other_major,
-            migrated: None,
-            pruned: Vec::new(),
+            to: Some(choice.version.to_string()),
+            other_major: choice.other_major,
+            ..nothing(None)
         });
     };
-    if opts.dry_run {
-        return Ok(Updated {
-            from,
-            to: Some(choice.version.to_string()),
-            dry_run: true,
-            other_major: choice.other_major,
-            migrated: None,
-            pruned: Vec::new(),
-        });
-    }
-    let store = Store::new(cfg)?;
-    let lock = store.lock()?;
-    let host = HostStore::new(cfg)?;
     let staging = store.staging(&lock)?;
     let version = choice.version.to_string();
     let (exe, entry) = fetch_checked(cfg, &mut req, &choice.candidate, staging.path(), &version)?;
-    host.add(&lock, &exe, &version)?;
+    host.add(&lock, &exe, &version, opts.force)?;
     let mut receipt = host.receipt()?;
     receipt.versions.retain(|v| v.version != version);
     receipt.versions.push(entry);
@@ -387,6 +444,7 @@ pub fn update(cfg: &Config, opts: &UpdateOptions) -> Result<Updated> {
     );
     receipt.versions.retain(|v| !pruned.contains(&v.version));
     host.write_receipt(&lock, &receipt)?;
+    warn_newer_layout(cfg, &store, &version);
     Ok(Updated {
         from,
         to: Some(version),
@@ -395,6 +453,60 @@ pub fn update(cfg: &Config, opts: &UpdateOptions) -> Result<Updated> {
         migrated,
         pruned,
     })
+}
+
+/// The version the user's `kplug` runs now: the store's current one for a
+/// managed install, this binary's otherwise.
+fn running_version(host: &HostStore, installed: &Installed) -> String {
+    match installed {
+        Installed::Managed(_) => host
+            .current()
+            .unwrap_or_else(|| crate::version().to_string()),
+        Installed::Plain(_) => crate::version().to_string(),
+    }
+}
+
+/// Finish what a killed `self` command left: a switch whose health probe
+/// never ran is probed now, and switched back if it fails.
+fn recover(cfg: &Config, lock: &StoreLock, host: &HostStore) -> Result<()> {
+    let mut receipt = host.receipt()?;
+    let Some(p) = receipt.pending.take() else {
+        return Ok(());
+    };
+    if host.current().as_deref() != Some(p.to.as_str()) {
+        return host.write_receipt(lock, &receipt);
+    }
+    if let Err(e) = health(cfg, &host.current_link_target()) {
+        match &p.from {
+            Some(from) if host.installed().contains(from) => {
+                host.switch(lock, from)?;
+                crate::ui::warn(
+                    cfg,
+                    &format!(
+                        "an interrupted update had left kplug {} unprobed; it failed its health probe, so kplug {from} is current again: {}",
+                        p.to,
+                        with_causes(&e)
+                    ),
+                );
+            }
+            _ => crate::ui::warn(
+                cfg,
+                &format!("kplug {} fails its health probe: {}", p.to, with_causes(&e)),
+            ),
+        }
+    } else if p.from.as_deref() != Some(p.to.as_str()) {
+        // The interrupted switch was good: finish it as the update would.
+        receipt.previous = p.from;
+    }
+    host.write_receipt(lock, &receipt)
+}
+
+/// An error's message with its causes, on one line (for a warning).
+fn with_causes(e: &Error) -> String {
+    std::iter::once(e.message())
+        .chain(e.causes().iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Download, verify, unpack and smoke-test a release into `dir`; the
@@ -538,9 +650,7 @@ fn smoke_test(cfg: &Config, exe: &Path, version: &str) -> Result<()> {
     #[derive(Deserialize)]
     struct Said {
         version: String,
-        #[serde(default)]
         os: Option<String>,
-        #[serde(default)]
         arch: Option<String>,
     }
     let said: Said = serde_json::from_slice(&outcome.stdout).map_err(|_| {
@@ -591,7 +701,9 @@ fn minimal_env(cfg: &Config) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
 }
 
 /// Make `version` current (migrating a plain install first), then probe
-/// its health through the user's path; on failure switch back.
+/// its health through the user's path; on failure switch back. The
+/// receipt carries a `pending` mark from the switch until the probe has
+/// passed, so a kill in between is finished by the next `self` command.
 fn switch_to(
     cfg: &Config,
     lock: &StoreLock,
@@ -600,66 +712,112 @@ fn switch_to(
     receipt: &mut HostReceipt,
     version: &str,
 ) -> Result<Option<PathBuf>> {
-    let old = host.current();
-    let mut migrated = None;
-    let mut migrated_version = None;
-    if let Installed::Plain(path) = installed {
-        // The running file becomes a version of its own: copied in, so the
-        // path keeps working until the link replaces it.
-        let was = crate::version().to_string();
-        if !host.version_dir(&was).join("kplug").is_file() {
-            let copy = host.root().join(format!(".migrating-{was}"));
-            std::fs::create_dir_all(host.root()).context("could not create the version store")?;
-            std::fs::copy(path, &copy)
-                .with_context(|| format!("could not copy {}", path.display()))?;
-            host.add(lock, &copy, &was)?;
-            let sha256 = crate::fsutil::sha256_file(path).unwrap_or_default();
-            receipt.versions.retain(|v| v.version != was);
-            receipt.versions.insert(
-                0,
-                HostVersion {
-                    version: was.clone(),
-                    source: path.display().to_string(),
-                    asset: None,
-                    sha256,
-                    verified_by: Verification::LocalFile,
-                    installed: crate::store::now(),
-                },
-            );
-            migrated_version = Some(was.clone());
+    let before = host.current();
+    // A plain install: its file becomes a version of its own first (it is
+    // the running binary: `locate` checked).
+    let was = match installed {
+        Installed::Plain(path) => {
+            let was = crate::version().to_string();
+            if !host.version_dir(&was).join("kplug").is_file() {
+                std::fs::create_dir_all(host.root())
+                    .context("could not create the version store")?;
+                let copy = host.root().join(format!(".migrating-{was}"));
+                let _ = std::fs::remove_file(&copy);
+                std::fs::copy(path, &copy)
+                    .with_context(|| format!("could not copy {}", path.display()))?;
+                let added = host.add(lock, &copy, &was, false);
+                let _ = std::fs::remove_file(&copy);
+                added?;
+            }
+            if !receipt.versions.iter().any(|v| v.version == was) {
+                receipt.versions.insert(
+                    0,
+                    HostVersion {
+                        version: was.clone(),
+                        source: path.display().to_string(),
+                        asset: None,
+                        sha256: crate::fsutil::sha256_file(path).unwrap_or_default(),
+                        verified_by: Verification::LocalFile,
+                        installed: crate::store::now(),
+                    },
+                );
+            }
+            Some(was)
         }
-        host.switch(lock, &was)?;
+        Installed::Managed(_) => None,
+    };
+    // What the user ran before this command: where a failure goes back to.
+    let back = was.clone().or(before.clone());
+    receipt.pending = Some(store::Pending {
+        from: back.clone(),
+        to: version.to_string(),
+    });
+    host.write_receipt(lock, receipt)?;
+    host.switch(lock, version)?;
+    let mut migrated = None;
+    if let Installed::Plain(path) = installed {
+        // Last: the link over the plain file. Until it is there, the path
+        // runs the old file, whatever happens.
         let link = path.with_file_name(format!(".kplug-link-{}", std::process::id()));
         let _ = std::fs::remove_file(&link);
         let made = std::os::unix::fs::symlink(host.current_link_target(), &link)
             .and_then(|_| std::fs::rename(&link, path));
         if let Err(e) = made {
             let _ = std::fs::remove_file(&link);
-            if let Some(v) = &migrated_version {
-                let _ = std::fs::remove_dir_all(host.version_dir(v));
+            match &before {
+                Some(b) => {
+                    host.switch(lock, b)?;
+                }
+                None => {
+                    let _ = std::fs::remove_file(host.root().join("current"));
+                }
             }
+            receipt.pending = None;
+            host.write_receipt(lock, receipt)?;
             return Err(Error::new(format!(
                 "could not turn {} into a link to kplug's version store",
                 path.display()
             ))
             .caused_by(e)
-            .with_hint("nothing was changed; the running kplug stays"));
+            .with_hint(format!(
+                "{} is unchanged and runs kplug {}",
+                path.display(),
+                crate::version()
+            )));
         }
         migrated = Some(path.clone());
     }
-    let before = host.switch(lock, version)?.or(old);
-    // Through the link (what every `kplug` on PATH now runs).
-    if let Err(e) = health(cfg, &host.current_link_target()) {
-        if let Some(b) = &before {
-            host.switch(lock, b)?;
-        }
-        return Err(e.with_hint(format!(
-            "kplug {} is live again",
-            before.as_deref().unwrap_or("(the previous version)")
-        )));
+    // Through the user's path (a stored copy run directly: through the link).
+    let probe = match installed {
+        Installed::Managed(p) if !p.starts_with(host.root()) => p.clone(),
+        Installed::Plain(p) => p.clone(),
+        Installed::Managed(_) => host.current_link_target(),
+    };
+    if let Err(e) = health(cfg, &probe) {
+        receipt.pending = None;
+        let live = match &back {
+            Some(b) if b != version => match host.switch(lock, b) {
+                Ok(_) => format!("kplug {b} is live again"),
+                Err(undo) => {
+                    host.write_receipt(lock, receipt)?;
+                    return Err(e
+                        .caused_by(format!(
+                            "and switching back to {b} failed: {}",
+                            undo.message()
+                        ))
+                        .with_hint(format!("run `kplug self use {b}`")));
+                }
+            },
+            _ => {
+                format!("there is no earlier version to go back to: kplug {version} stays current")
+            }
+        };
+        host.write_receipt(lock, receipt)?;
+        return Err(e.with_hint(live));
     }
-    if before.as_deref() != Some(version) {
-        receipt.previous = before;
+    receipt.pending = None;
+    if back.as_deref() != Some(version) {
+        receipt.previous = back;
     }
     Ok(migrated)
 }
@@ -732,13 +890,16 @@ pub fn rollback(cfg: &Config) -> Result<Updated> {
 }
 
 fn switch_offline(cfg: &Config, version: &str) -> Result<Updated> {
-    let installed = locate(cfg)?;
+    locate(cfg)?;
     let store = Store::new(cfg)?;
-    let lock = store.lock()?;
+    let lock = store.lock_for_self()?;
     let host = HostStore::new(cfg)?;
+    recover(cfg, &lock, &host)?;
+    let installed = locate(cfg)?;
     let mut receipt = host.receipt()?;
-    let from = crate::version().to_string();
-    if host.current().as_deref() == Some(version) && matches!(installed, Installed::Managed(_)) {
+    let from = running_version(&host, &installed);
+    if from == version && matches!(installed, Installed::Managed(_)) {
+        // Already current; make sure the link on PATH is the store's.
         return Ok(Updated {
             from,
             to: None,
@@ -750,6 +911,7 @@ fn switch_offline(cfg: &Config, version: &str) -> Result<Updated> {
     }
     let migrated = switch_to(cfg, &lock, &host, &installed, &mut receipt, version)?;
     host.write_receipt(&lock, &receipt)?;
+    warn_newer_layout(cfg, &store, version);
     Ok(Updated {
         from,
         to: Some(version.to_string()),
@@ -758,6 +920,23 @@ fn switch_offline(cfg: &Config, version: &str) -> Result<Updated> {
         migrated,
         pruned: Vec::new(),
     })
+}
+
+/// A kplug switched to under a newer layout can read the store, not change
+/// it: say so once, at the switch.
+fn warn_newer_layout(cfg: &Config, store: &Store, version: &str) {
+    if let Ok(found) = store.layout()
+        && found.version > crate::store::LAYOUT
+    {
+        crate::ui::warn(
+            cfg,
+            &format!(
+                "the store has layout {}, written by kplug {}: kplug {version} can read it but not change it",
+                found.version,
+                escape(&found.writer)
+            ),
+        );
+    }
 }
 
 /// One installed version, for `self list`.
@@ -886,6 +1065,15 @@ mod tests {
                 .contains("package manager")
         );
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(why(dir.path().join("kplug").to_str().unwrap()), None);
+        let exe = dir.path().join("kplug");
+        std::fs::write(&exe, "").unwrap();
+        assert_eq!(why(exe.to_str().unwrap()), None);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o444)).unwrap();
+        assert!(
+            why(exe.to_str().unwrap())
+                .unwrap()
+                .contains("cannot change")
+        );
     }
 }

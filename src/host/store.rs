@@ -33,6 +33,17 @@ pub struct HostReceipt {
     /// The version that was current before the current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    /// A switch whose health probe has not passed yet (the command was
+    /// killed if this is still here): the next `self` command finishes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub to: String,
 }
 
 pub struct HostStore {
@@ -43,8 +54,11 @@ const MAX_RECEIPT: u64 = 1024 * 1024;
 
 impl HostStore {
     pub fn new(cfg: &Config) -> Result<HostStore> {
+        // Absolute: links made to it must not depend on a working directory.
+        let home = cfg.home()?;
+        let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
         Ok(HostStore {
-            root: cfg.home()?.join("self"),
+            root: home.join("self"),
         })
     }
 
@@ -123,8 +137,9 @@ impl HostStore {
 
     /// Move a checked executable into the store as `version` (the file is
     /// renamed, or copied when on another filesystem). A version already
-    /// there is kept.
-    pub fn add(&self, _lock: &StoreLock, exe: &Path, version: &str) -> Result<()> {
+    /// there is kept, unless `replace`: then its file is replaced
+    /// atomically (it may be the current one).
+    pub fn add(&self, _lock: &StoreLock, exe: &Path, version: &str, replace: bool) -> Result<()> {
         if !crate::store::is_version(version) {
             return Err(Error::new(format!(
                 "`{}` is not a version",
@@ -132,24 +147,40 @@ impl HostStore {
             )));
         }
         let dir = self.version_dir(version);
-        if dir.join("kplug").is_file() {
+        let existing = dir.join("kplug").is_file();
+        if existing && !replace {
             return Ok(());
         }
-        let tmp = self.root.join(format!(".adding-{version}"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)
-            .with_context(|| format!("could not create {}", tmp.display()))?;
-        let dest = tmp.join("kplug");
-        if std::fs::rename(exe, &dest).is_err() {
-            std::fs::copy(exe, &dest).with_context(|| {
-                format!("could not copy {} into {}", exe.display(), tmp.display())
+        let tmp = if existing {
+            dir.join(".kplug-new")
+        } else {
+            let t = self.root.join(format!(".adding-{version}"));
+            let _ = std::fs::remove_dir_all(&t);
+            std::fs::create_dir_all(&t)
+                .with_context(|| format!("could not create {}", t.display()))?;
+            t.join("kplug")
+        };
+        let _ = std::fs::remove_file(&tmp);
+        if std::fs::rename(exe, &tmp).is_err() {
+            std::fs::copy(exe, &tmp).with_context(|| {
+                format!(
+                    "could not copy {} into {}",
+                    exe.display(),
+                    self.root.display()
+                )
             })?;
         }
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("could not make {} executable", dest.display()))?;
-        std::fs::File::open(&dest).and_then(|f| f.sync_all()).ok();
-        std::fs::rename(&tmp, &dir).with_context(|| format!("could not create {}", dir.display()))
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("could not make {} executable", tmp.display()))?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).ok();
+        if existing {
+            return std::fs::rename(&tmp, dir.join("kplug"))
+                .with_context(|| format!("could not replace {}", dir.join("kplug").display()));
+        }
+        let staged = tmp.parent().expect("in a directory").to_path_buf();
+        std::fs::rename(&staged, &dir)
+            .with_context(|| format!("could not create {}", dir.display()))
     }
 
     /// Point `current` at `version`, atomically. Returns the version it

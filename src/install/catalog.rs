@@ -433,6 +433,7 @@ impl<'a> Catalog<'a> {
         inv: Option<&Inventory>,
         listing: &Listing,
     ) -> Result<()> {
+        crate::store::check_layout(self.cfg)?;
         let dir = self.dir(&s.name)?;
         let write = |file: &str, bytes: Vec<u8>| {
             crate::fsutil::write_atomic(&dir.join(file), &bytes).map_err(|e| {

@@ -101,6 +101,9 @@ impl Contracts {
         let (true, Some(path)) = (self.dirty, self.path.take()) else {
             return;
         };
+        if !crate::store::layout_writable(cfg) {
+            return;
+        }
         while self.entries.len() > MAX_ENTRIES {
             let oldest = self
                 .entries

@@ -209,6 +209,17 @@ fn update_migrates_a_plain_install_and_rollback_and_use_work_offline() {
     // Another major, when asked for.
     e.run(&["self", "update", "--major", "1"]).success();
     assert_eq!(e.version(), "1.0.0");
+    e.run(&["self", "update", "--version", "1.0.0"])
+        .success()
+        .stderr(predicate::str::contains("up to date"));
+    // `--force` installs a version again, replacing its stored file.
+    let stored = e.env.home.join("self/0.2.0/kplug");
+    std::fs::write(&stored, b"#!/bin/sh\nexit 1\n").unwrap();
+    e.run(&["self", "update", "--version", "0.2.0", "--force"])
+        .success();
+    assert_eq!(std::fs::read(&stored).unwrap(), stamped("0.2.0"));
+    assert_eq!(e.version(), "0.2.0");
+    e.run(&["self", "use", "1.0.0"]).success();
 
     // Offline from here on.
     e.gh.server.stop();
@@ -218,8 +229,12 @@ fn update_migrates_a_plain_install_and_rollback_and_use_work_offline() {
     assert_eq!(e.version(), BUILT);
     e.run(&["self", "use", "1.0.0"]).success();
     assert_eq!(e.version(), "1.0.0");
-    // Positive control: a version never installed needs the network.
-    e.run(&["self", "use", "0.9.0"]).failure();
+    // Positive control: a published version never installed needs the
+    // network.
+    e.run(&["self", "use", "0.3.0-rc.1"])
+        .failure()
+        .stderr(predicate::str::contains("127.0.0.1"));
+    assert!(!e.env.home.join("self/0.3.0-rc.1").exists());
     // A rescue: a stored copy run directly switches `current`, and the
     // link on PATH follows.
     let copy = e.env.home.join("self/0.2.0/kplug");
@@ -341,7 +356,7 @@ fn kplug_refuses_to_replace_what_is_not_its_own() {
     std::fs::set_permissions(&ro_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     e.run_as(&ro, &["self", "update"])
         .failure()
-        .stderr(predicate::str::contains("cannot write"));
+        .stderr(predicate::str::contains("cannot change"));
     std::fs::set_permissions(&ro_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let link = e.env.dir("linked").join("kplug");
     std::os::unix::fs::symlink(&e.app, &link).unwrap();
@@ -373,7 +388,28 @@ fn a_newer_store_layout_is_read_but_never_written() {
         .failure()
         .stderr(predicate::str::contains("written by kplug 9.9.0"))
         .stderr(predicate::str::contains("kplug self use 9.9.0"));
+    assert!(!e.env.home.join("plugins/hello").exists());
     e.run(&["plugin", "list"]).success();
+    // Writers outside the store lock are refused too.
+    write_exec(
+        &e.env.dir("bin").join("kplug-hello"),
+        "#!/bin/sh\nprintf 'protocols: [1]\\nname: hello\\nversion: 1.0.0\\n'\n",
+    );
+    e.run(&["plugin", "disable", "hello"])
+        .failure()
+        .stderr(predicate::str::contains("written by kplug 9.9.0"));
+    // `self use` still works, so the way back is always open.
+    e.gh.publish(REPO, release("0.2.0", &stamped("0.2.0")));
+    e.run(&["self", "update"])
+        .success()
+        .stderr(predicate::str::contains("can read it but not change it"));
+    e.run(&["self", "rollback"]).success();
+    assert_eq!(e.version(), BUILT);
+    assert_eq!(
+        std::fs::read_to_string(e.env.home.join("layout")).unwrap(),
+        "99\nwritten by kplug 9.9.0\n",
+        "the newer layout is left alone"
+    );
     // An older (absent) layout is migrated once by the first writer.
     std::fs::remove_file(e.env.home.join("layout")).unwrap();
     e.run(&["plugin", "install", plugin.to_str().unwrap()])
@@ -435,10 +471,7 @@ fn a_full_disk_during_staging_leaves_the_running_kplug() {
         .args(["self", "update"]);
     let a = cmd.assert().failure();
     let err = stderr_of(&a);
-    assert!(
-        err.to_lowercase().contains("no space") || err.contains("could not"),
-        "{err}"
-    );
+    assert!(err.contains("No space left on device"), "{err}");
     assert!(!e.is_link());
     assert_eq!(e.version(), BUILT);
     assert!(!mnt.join("self/0.2.0").exists());
@@ -482,4 +515,63 @@ fn sigkill_mid_update_leaves_a_kplug_that_runs() {
     e.gh.faults.lock().unwrap().throttle = None;
     e.run(&["self", "update"]).success();
     assert_eq!(e.version(), "0.2.0");
+}
+
+#[test]
+fn an_update_killed_before_its_health_probe_is_finished_by_the_next_self_command() {
+    let e = setup();
+    // 0.6.0 answers `version`, works by handing every other command to
+    // 0.1.0's stored copy, and fails `self health` (slowly while `mark`
+    // exists, so the update can be killed during its probe).
+    let mark = e.env.root.path().join("slow");
+    std::fs::write(&mark, "").unwrap();
+    let sick = script(&format!(
+        "[ \"$1\" = version ] && {{ echo '{}'; exit 0; }}\n\
+         if [ \"$1 $2\" = 'self health' ]; then\n\
+           while [ -e '{m}' ]; do sleep 0.05; done\n\
+           echo 'store is broken' >&2; exit 1\n\
+         fi\n\
+         exec \"$KPLUG_HOME/self/{BUILT}/kplug\" \"$@\"",
+        version_json("0.6.0"),
+        m = mark.display()
+    ));
+    e.gh.publish(REPO, release("0.6.0", &sick));
+    let mut child = std::process::Command::new(&e.app)
+        .env_clear()
+        .envs(e.env.vars())
+        .env("KPLUG_GITHUB_API_URL", e.gh.url())
+        .args(["self", "update"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let current = e.env.home.join("self/current");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_link(&current).map_or(true, |t| t != Path::new("0.6.0")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never switched"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the update ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(&mark).unwrap();
+    // Killed between the switch and the probe's verdict: 0.6.0 is current.
+    assert_eq!(std::fs::read_link(&current).unwrap(), Path::new("0.6.0"));
+    let receipt = std::fs::read_to_string(e.env.home.join("self/receipt.yaml")).unwrap();
+    assert!(receipt.contains("pending"), "{receipt}");
+    // The next `self` command probes it and goes back.
+    e.run(&["self", "use", BUILT])
+        .success()
+        .stderr(predicate::str::contains(
+            "an interrupted update had left kplug 0.6.0 unprobed",
+        ))
+        .stderr(predicate::str::contains("store is broken"));
+    assert_eq!(e.version(), BUILT);
+    let receipt = std::fs::read_to_string(e.env.home.join("self/receipt.yaml")).unwrap();
+    assert!(!receipt.contains("pending"), "{receipt}");
 }
