@@ -48,6 +48,8 @@ pub mod vars {
     pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
     /// `1` silences `kplug version`'s update notice.
     pub const NO_UPDATE_NOTICE: &str = "KPLUG_NO_UPDATE_NOTICE";
+    /// The active cluster, over the kubeconfig's current context.
+    pub const CLUSTER: &str = "KPLUG_CLUSTER";
 }
 
 /// Host configuration variables that a plugin does see, so that a plugin
@@ -57,7 +59,7 @@ pub mod vars {
 pub const PASSED_TO_PLUGINS: [&str; 2] = [vars::HOME, vars::PLUGIN_PATH];
 
 /// The resolved environment.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The inherited environment, as it was given.
     pub vars: Vec<(OsString, OsString)>,
@@ -74,6 +76,11 @@ pub struct Config {
     /// Names of the plugins in the nesting chain, outermost first.
     pub chain: Vec<String>,
     file: OnceLock<Result<FileConfig, String>>,
+    /// `--cluster NAME` of the command, or the cluster hooks fire for.
+    pub cluster_override: Option<String>,
+    /// See [`crate::scope`]; computed on first use.
+    pub active_project: OnceLock<Option<PathBuf>>,
+    pub active_cluster: OnceLock<Option<crate::scope::ActiveCluster>>,
 }
 
 /// The config file, `$XDG_CONFIG_HOME/kplug/config.yaml`.
@@ -98,6 +105,28 @@ pub struct FileConfig {
     /// How kplug updates itself (`kplug self`).
     #[serde(default, rename = "self")]
     pub self_update: SelfUpdate,
+    /// What clusters and projects recommend (`kplug plugin sync`).
+    #[serde(default)]
+    pub sync: Sync,
+}
+
+/// `sync:` in the config file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Sync {
+    /// `cluster create` and `cluster use` sync that cluster's plugins.
+    #[serde(default = "yes")]
+    pub auto: bool,
+}
+
+impl Default for Sync {
+    fn default() -> Self {
+        Sync { auto: true }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The project's own releases, where `kplug self update` finds them by
@@ -382,8 +411,31 @@ impl Config {
             depth,
             chain,
             file: OnceLock::new(),
+            cluster_override: None,
+            active_project: OnceLock::new(),
+            active_cluster: OnceLock::new(),
             vars,
         }
+    }
+
+    /// This configuration with `file` in place of the config file's
+    /// contents (a project's sources added).
+    pub fn with_file(&self, file: FileConfig) -> Config {
+        let cfg = Config {
+            file: OnceLock::new(),
+            ..self.clone()
+        };
+        let _ = cfg.file.set(Ok(file));
+        cfg
+    }
+
+    /// This configuration with `cluster` as the active cluster (a command's
+    /// `--cluster`, or the cluster an event is about).
+    pub fn for_cluster(&self, cluster: &str) -> Config {
+        let mut cfg = self.clone();
+        cfg.cluster_override = Some(cluster.to_string());
+        cfg.active_cluster = OnceLock::new();
+        cfg
     }
 
     /// The value of an inherited variable (empty counts as unset).

@@ -299,3 +299,25 @@ mod tests {
         assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
     }
 }
+
+/// Identity of the file behind a path: when any of these changed, what was
+/// derived from the file is stale.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileKey {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+}
+
+impl FileKey {
+    pub fn of(m: &std::fs::Metadata) -> FileKey {
+        use std::os::unix::fs::MetadataExt;
+        FileKey {
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+        }
+    }
+}

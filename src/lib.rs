@@ -8,6 +8,8 @@
 //! * [`error`], [`clock`], [`fsutil`] — errors with causes and hints, time,
 //!   atomic and bounded file access;
 //! * [`config`] — the environment and config file, resolved once;
+//! * [`kubeconfig`], [`scope`] — the user's kubeconfig, the active cluster
+//!   and project;
 //! * [`ui`] — output formats, messages, escaping of untrusted text;
 //! * [`exec`] — spawning plugins: environment, timeouts, process groups,
 //!   interrupts;
@@ -19,6 +21,7 @@
 //! * [`cluster`] — cluster engines (k3d, kind, the simulator);
 //! * [`lifecycle`] — cluster operations with their hooks around them;
 //! * [`install`] — sources, selection, the installer, version management;
+//! * [`sync`] — what projects and clusters recommend, `kplug.lock`;
 //! * [`authoring`] — scaffolding and validating plugins;
 //! * [`cli`] — argument parsing and the commands.
 
@@ -34,10 +37,13 @@ pub mod fsutil;
 pub mod hooks;
 pub mod host;
 pub mod install;
+pub mod kubeconfig;
 pub mod lifecycle;
 pub mod protocol;
 pub mod requirements;
+pub mod scope;
 pub mod store;
+pub mod sync;
 pub mod ui;
 
 /// The version this source tree builds (Cargo.toml's).

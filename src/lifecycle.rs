@@ -25,6 +25,10 @@ pub struct Options {
     pub hooks: bool,
     /// Most `post-*` hooks at once.
     pub jobs: usize,
+    /// Run after the engine created the cluster and before
+    /// `post-cluster-create` (the sync of what it recommends, so a
+    /// recommended plugin's hooks fire on it).
+    pub after_create: Option<fn(&Config, &str)>,
 }
 
 /// What an operation did.
@@ -274,6 +278,8 @@ pub fn create(
     mut spec: ClusterSpec,
     opts: Options,
 ) -> Result<Outcome> {
+    // Hooks fire for this cluster: its scoped plugins are the active ones.
+    let cfg = &cfg.for_cluster(&spec.name);
     let _lock = lock(cfg, &spec.name)?;
     if engine.get(&spec.name)?.is_some() {
         return Err(Error::new(format!(
@@ -325,6 +331,9 @@ pub fn create(
             created: clock::rfc3339(clock::now_unix()),
         },
     )?;
+    if let Some(after) = opts.after_create {
+        after(cfg, &spec.name);
+    }
     let ctx = context(
         Event::PostClusterCreate,
         cluster.context(annotations),
@@ -425,6 +434,7 @@ fn require(engine: &dyn Engine, name: &str) -> Result<Cluster> {
 /// Delete a cluster: `pre-cluster-delete` (reverse order; a veto stops it),
 /// the engine, `post-cluster-delete`.
 pub fn delete(cfg: &Config, engine: &dyn Engine, name: &str, opts: Options) -> Result<Outcome> {
+    let cfg = &cfg.for_cluster(name);
     let _lock = lock(cfg, name)?;
     let cluster = require(engine, name)?;
     let id = clock::invocation_id();
@@ -459,6 +469,7 @@ pub fn start_stop(
     start: bool,
     opts: Options,
 ) -> Result<Outcome> {
+    let cfg = &cfg.for_cluster(name);
     let verb = if start { "start" } else { "stop" };
     if !engine.supports_start_stop() {
         return Err(Error::new(format!(

@@ -3,7 +3,8 @@
 //! ```text
 //! plugins/<name>/<version>/…            an unpacked release
 //! plugins/<name>/current -> <version>   swapped atomically (rename)
-//! plugins/<name>/receipt.yaml           where each version came from
+//! plugins/<name>/receipt.yaml           where each version came from, which scopes want which
+//! plugins/<name>/scopes/<key> -> ../<version>   a cluster's or project's version (see `scope`)
 //! cache/blobs/sha256/<hex>              verified artifacts, by content
 //! .staging/<n>/                         work in progress; removed on the next run
 //! .lock                                 one writer at a time
@@ -129,6 +130,41 @@ pub struct Receipt {
     /// `kplug plugin rollback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    /// The scopes that want a version (`cluster/NAME`, `project:/PATH`),
+    /// and what they asked for; the standalone want is `current`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub scopes: std::collections::BTreeMap<String, ScopeWant>,
+}
+
+/// What a scope wants of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeWant {
+    /// The installed version it uses.
+    pub version: String,
+    /// What it asked for (a version, a shortened version or a range).
+    pub request: String,
+    /// Where it asked for it from (as given; empty: the plugin's sources).
+    #[serde(default)]
+    pub source: String,
+}
+
+/// Which link of a plugin a version is current in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// `current`: the user's own choice.
+    Standalone,
+    /// `scopes/<key>`.
+    Scope(crate::scope::Scope),
+}
+
+impl Slot {
+    pub fn label(&self) -> String {
+        match self {
+            Slot::Standalone => "standalone".to_string(),
+            Slot::Scope(s) => s.label(),
+        }
+    }
 }
 
 impl Receipt {
@@ -149,6 +185,14 @@ impl Receipt {
                 return Some(format!(
                     "versions[{i}].sha256 `{}` is not a sha256",
                     crate::ui::escape(&v.sha256)
+                ));
+            }
+        }
+        for (label, want) in &self.scopes {
+            if !is_version(&want.version) || crate::scope::Scope::from_label(label).is_none() {
+                return Some(format!(
+                    "scopes.`{}` is not a scope with a semantic version",
+                    crate::ui::escape(label)
                 ));
             }
         }
@@ -505,7 +549,7 @@ impl Store {
 
     /// Write `name`'s receipt atomically; the temp file lives in staging,
     /// so a writer killed half-way leaves nothing in the plugin's directory.
-    fn write_receipt(&self, lock: &StoreLock, name: &str, receipt: &Receipt) -> Result<()> {
+    pub fn write_receipt(&self, lock: &StoreLock, name: &str, receipt: &Receipt) -> Result<()> {
         let path = self.receipt_path(name);
         let mut receipt = receipt.clone();
         receipt.name = name.to_string();
@@ -539,6 +583,76 @@ impl Store {
         is_version(v).then(|| v.to_string())
     }
 
+    /// The version current in `slot`.
+    pub fn current_in(&self, name: &str, slot: &Slot) -> Option<String> {
+        match slot {
+            Slot::Standalone => self.current(name),
+            Slot::Scope(scope) => self.scope_version(name, &scope.key()),
+        }
+    }
+
+    fn scope_version(&self, name: &str, key: &str) -> Option<String> {
+        let target = std::fs::read_link(self.plugin_dir(name).join("scopes").join(key)).ok()?;
+        let v = target.to_str()?.strip_prefix("../")?;
+        is_version(v).then(|| v.to_string())
+    }
+
+    /// Each scope link of `name`: its key and version.
+    pub fn scope_links(&self, name: &str) -> Vec<(String, String)> {
+        let Ok(entries) = std::fs::read_dir(self.plugin_dir(name).join("scopes")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String)> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|k| crate::scope::is_key(k))
+            .filter_map(|k| {
+                let v = self.scope_version(name, &k)?;
+                Some((k, v))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Remove a scope's link to `name` and its record in the receipt; a
+    /// plugin left with no `current` and no scope is removed.
+    pub fn drop_scope(
+        &self,
+        lock: &StoreLock,
+        name: &str,
+        scope: &crate::scope::Scope,
+    ) -> Result<()> {
+        let mut tx = self.transaction(lock);
+        tx.switch_in(name, &Slot::Scope(scope.clone()), None)?;
+        tx.update_receipt(name, |r| {
+            r.scopes.remove(&scope.label());
+        })?;
+        tx.commit();
+        if self.current(name).is_none() && self.scope_links(name).is_empty() {
+            self.remove_plugin(lock, name)?;
+        }
+        Ok(())
+    }
+
+    /// Every plugin in the store, standalone or wanted only by a scope.
+    pub fn all_plugins(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.root.join("plugins")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| {
+                !n.starts_with('.')
+                    && crate::protocol::names::validate(n).is_ok()
+                    && (self.current(n).is_some() || !self.scope_links(n).is_empty())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// What is wrong with `name`'s store entry when `kplug NAME` cannot run
     /// it although its directory exists; `None` when there is no entry.
     pub fn broken_entry(&self, name: &str) -> Option<String> {
@@ -548,6 +662,20 @@ impl Store {
         }
         let link = dir.join("current");
         let Ok(target) = std::fs::read_link(&link) else {
+            let scoped = self.scope_links(name);
+            if !scoped.is_empty() {
+                let receipt = self.receipt(name).unwrap_or_default();
+                let labels: Vec<&str> = receipt.scopes.keys().map(String::as_str).collect();
+                return Some(format!(
+                    "`{name}` is installed only for {}, which {} not active here",
+                    if labels.is_empty() {
+                        "other scopes".to_string()
+                    } else {
+                        labels.join(", ")
+                    },
+                    if labels.len() == 1 { "is" } else { "are" }
+                ));
+            }
             return Some(format!("{} has no `current` link", dir.display()));
         };
         let shown = crate::ui::escape(&target.to_string_lossy()).into_owned();
@@ -791,6 +919,11 @@ impl Store {
                 "{name} {version} is the current version; it cannot be removed"
             )));
         }
+        if self.scope_links(name).iter().any(|(_, v)| v == version) {
+            return Err(Error::new(format!(
+                "{name} {version} is used by a cluster's or project's scope; it cannot be removed"
+            )));
+        }
         let dir = self.version_dir(name, version);
         if dir.exists() {
             let staging = self.staging(lock)?;
@@ -808,7 +941,10 @@ impl Store {
         if receipt.previous.as_deref() == Some(version) {
             receipt.previous = None;
         }
-        if self.current(name).is_none() && self.installed_versions(name).is_empty() {
+        if self.current(name).is_none()
+            && self.installed_versions(name).is_empty()
+            && self.scope_links(name).is_empty()
+        {
             self.remove_plugin(lock, name)?;
         } else {
             self.write_receipt(lock, name, &receipt)?;
@@ -850,7 +986,13 @@ impl Store {
         };
         let (mut order, unknown): (Vec<String>, Vec<String>) = ranked.into_iter().partition(known);
         order.extend(unknown);
-        Ok(order.into_iter().skip(keep.max(1)).collect())
+        // A version a scope uses is never pruned; it does count as kept.
+        let scoped: Vec<String> = self.scope_links(name).into_iter().map(|(_, v)| v).collect();
+        Ok(order
+            .into_iter()
+            .skip(keep.max(1))
+            .filter(|v| !scoped.contains(v) && current.as_ref() != Some(v))
+            .collect())
     }
 
     /// Prune to `keep` versions (see [`Store::prune_plan`]); returns the
@@ -873,8 +1015,12 @@ enum Undo {
     Exchanged { dir: PathBuf, aside: PathBuf },
     /// The receipt as it was (`None`: there was none).
     Receipt { name: String, old: Option<Vec<u8>> },
-    /// `current` as it was (`None`: there was none).
-    Current { name: String, old: Option<String> },
+    /// A slot's link as it was (`None`: there was none).
+    Current {
+        name: String,
+        slot: Slot,
+        old: Option<String>,
+    },
 }
 
 /// Changes to the store that take themselves back, newest first, unless
@@ -945,10 +1091,16 @@ impl Transaction<'_> {
     /// Point `current` at `version`: a new link under a temporary name,
     /// renamed over the old one, so `current` always resolves.
     pub fn switch(&mut self, name: &str, version: &str) -> Result<()> {
-        let old = self.store.current(name);
-        link_current(self.store, self.lock, name, Some(version))?;
+        self.switch_in(name, &Slot::Standalone, Some(version))
+    }
+
+    /// Point a slot's link at `version`, or remove it (`None`).
+    pub fn switch_in(&mut self, name: &str, slot: &Slot, version: Option<&str>) -> Result<()> {
+        let old = self.store.current_in(name, slot);
+        link_slot(self.store, self.lock, name, slot, version)?;
         self.undo.push(Undo::Current {
             name: name.to_string(),
+            slot: slot.clone(),
             old,
         });
         Ok(())
@@ -1003,8 +1155,8 @@ impl Transaction<'_> {
                         },
                     }
                 }
-                Undo::Current { name, old } => {
-                    link_current(self.store, self.lock, &name, old.as_deref())
+                Undo::Current { name, slot, old } => {
+                    link_slot(self.store, self.lock, &name, &slot, old.as_deref())
                         .map_err(|e| e.to_string())
                 }
             };
@@ -1032,23 +1184,49 @@ impl Drop for Transaction<'_> {
     }
 }
 
-/// Point `name`'s `current` at `version`, or remove it (`None`).
-fn link_current(store: &Store, lock: &StoreLock, name: &str, version: Option<&str>) -> Result<()> {
-    let dir = store.plugin_dir(name);
-    let link = dir.join("current");
-    let Some(version) = version else {
-        return match std::fs::remove_file(&link) {
+/// Point a slot of `name` at `version`, or remove it (`None`). A scope's
+/// link is `scopes/<key> -> ../<version>`; the `scopes` directory exists
+/// only while it holds a link (the dispatch path's cheap test).
+fn link_slot(
+    store: &Store,
+    lock: &StoreLock,
+    name: &str,
+    slot: &Slot,
+    version: Option<&str>,
+) -> Result<()> {
+    let plugin_dir = store.plugin_dir(name);
+    let (dir, link, target) = match slot {
+        Slot::Standalone => (
+            plugin_dir.clone(),
+            plugin_dir.join("current"),
+            version.map(str::to_string),
+        ),
+        Slot::Scope(scope) => {
+            let dir = plugin_dir.join("scopes");
+            let link = dir.join(scope.key());
+            (dir, link, version.map(|v| format!("../{v}")))
+        }
+    };
+    let Some(target) = target else {
+        let removed = match std::fs::remove_file(&link) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(e).with_context(|| format!("could not remove {}", link.display()))
             }
             _ => Ok(()),
         };
+        if matches!(slot, Slot::Scope(_)) {
+            // Fails while other links are in it, as it should.
+            let _ = std::fs::remove_dir(&dir);
+        }
+        return removed;
     };
+    let version = version.unwrap_or_default();
+    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     // The new link is made in staging (cleared by the next writer if we are
     // killed) and renamed over the old one.
     let scratch = store.staging(lock)?;
     let tmp = scratch.path().join("current");
-    std::os::unix::fs::symlink(version, &tmp)
+    std::os::unix::fs::symlink(&target, &tmp)
         .and_then(|()| std::fs::rename(&tmp, &link))
         .and_then(|()| crate::fsutil::sync_dir(&dir))
         .with_context(|| format!("could not switch {name} to {version}"))
@@ -1263,8 +1441,8 @@ mod tests {
         assert!(store.set_pinned(&lock, "x", true).unwrap());
         assert!(!store.set_pinned(&lock, "x", true).unwrap());
         assert!(store.receipt("x").unwrap().pinned);
-        link_current(&store, &lock, "x", None).unwrap();
-        link_current(&store, &lock, "x", None).unwrap();
+        link_slot(&store, &lock, "x", &Slot::Standalone, None).unwrap();
+        link_slot(&store, &lock, "x", &Slot::Standalone, None).unwrap();
         assert_eq!(store.current("x"), None);
         store.remove_version(&lock, "x", "1.0.0").unwrap();
         assert!(!store.plugin_dir("x").exists());

@@ -51,6 +51,15 @@ pub enum Commands {
         #[command(subcommand)]
         command: super::config::ConfigCommand,
     },
+    /// Write a starter kplug.yaml for this project
+    Init {
+        /// List the standalone plugins installed now (at their major version)
+        #[arg(long)]
+        from_installed: bool,
+        /// Replace an existing kplug.yaml
+        #[arg(long)]
+        force: bool,
+    },
     #[command(flatten)]
     Authoring(super::authoring::TopCommand),
     /// Print kplug's version and the protocol versions it speaks
@@ -76,6 +85,38 @@ pub enum PluginCommand {
         /// Ask every plugin for its INFO again instead of using the cache
         #[arg(long)]
         refresh: bool,
+        /// Which versions: all, active (what `kplug NAME` runs here),
+        /// standalone, cluster/NAME or project
+        #[arg(long, value_name = "SCOPE", default_value = "all")]
+        scope: String,
+    },
+    /// Install what the project (kplug.yaml) and the active cluster recommend
+    ///
+    /// Each plugin is installed for the scope that wants it and never
+    /// replaces a standalone install. The project's resolved versions are
+    /// written to kplug.lock; `--locked` installs exactly the lock (for CI).
+    Sync {
+        /// The cluster whose recommendations to install (default: the active one)
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+        /// Only the project's plugins
+        #[arg(long, conflicts_with_all = ["no_project", "cluster"])]
+        project: bool,
+        /// Leave the project out
+        #[arg(long)]
+        no_project: bool,
+        /// Show the plan; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Install exactly kplug.lock; fail if kplug.yaml asks for more
+        #[arg(long)]
+        locked: bool,
+        /// Most downloads at once
+        #[arg(long, short, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Format,
     },
     /// Show what one plugin declares: version, hooks, requirements
     Info {
@@ -192,9 +233,47 @@ pub enum ClusterCommand {
         agents: u32,
         #[command(flatten)]
         hooks: HookFlags,
+        /// A plugin the (simulated) cluster recommends, NAME@VERSION[=SOURCE]; repeatable
+        #[arg(long = "recommend", value_name = "NAME@VERSION[=SOURCE]")]
+        recommend: Vec<String>,
+        /// Do not install the cluster's recommended plugins (also: `sync.auto: false`)
+        #[arg(long)]
+        no_sync: bool,
         /// Extra arguments for the engine, after `--`
         #[arg(last = true, value_name = "ENGINE_ARGS")]
         engine_args: Vec<String>,
+    },
+    /// Make a cluster the active one (the kubeconfig's current context)
+    Use {
+        /// The cluster's name
+        name: String,
+        /// Do not install the cluster's recommended plugins (also: `sync.auto: false`)
+        #[arg(long)]
+        no_sync: bool,
+    },
+    /// Show the active cluster and where that comes from
+    Current {
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Recommend a plugin on a cluster (a CLIPlugin resource, applied with kubectl)
+    Recommend {
+        /// NAME@VERSION: a version, a shortened version (v1, v1.4) or a range
+        #[arg(value_name = "PLUGIN@VERSION")]
+        plugin: String,
+        /// Where it comes from: a source's name, owner/repo or oci://HOST/REPO
+        #[arg(long, value_name = "SOURCE")]
+        source: Option<String>,
+        /// The cluster (default: the active one)
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+        /// A line saying what it is for
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// A failure to install it does not fail a sync
+        #[arg(long)]
+        optional: bool,
     },
     /// Delete a cluster, firing pre- and post-cluster-delete hooks
     Delete {

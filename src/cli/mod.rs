@@ -17,6 +17,7 @@ mod host;
 mod plugin;
 mod reference;
 mod sources;
+mod sync;
 mod version;
 mod versions;
 
@@ -112,6 +113,10 @@ pub fn run(cfg: &Config, args: Vec<OsString>) -> Result<i32> {
         } => plugin::run(cfg, command),
         Commands::Version { output } => version::run(cfg, output),
         Commands::SelfUpdate { command } => host::run(cfg, command),
+        Commands::Init {
+            from_installed,
+            force,
+        } => sync::init(cfg, from_installed, force),
         Commands::Authoring(command) => authoring::run_top(cfg, command),
     }
 }

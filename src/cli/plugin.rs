@@ -14,7 +14,31 @@ use std::path::PathBuf;
 
 pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
     match command {
-        PluginCommand::List { output, refresh } => list(cfg, output, refresh),
+        PluginCommand::List {
+            output,
+            refresh,
+            scope,
+        } => list(cfg, output, refresh, &scope),
+        PluginCommand::Sync {
+            cluster,
+            project,
+            no_project,
+            dry_run,
+            locked,
+            jobs,
+            output,
+        } => super::sync::run(
+            cfg,
+            &crate::sync::SyncOptions {
+                cluster,
+                no_project,
+                no_cluster: project,
+                locked,
+                jobs: usize::from(jobs),
+            },
+            dry_run,
+            output,
+        ),
         PluginCommand::Info { name, output } => info(cfg, &name, output),
         PluginCommand::Install {
             sources,
@@ -42,6 +66,7 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
                 skip_checks,
                 major,
                 update: false,
+                scope: None,
             };
             let results =
                 install::install_many(cfg, &sources, group.as_deref(), &opts, usize::from(jobs))?;
@@ -165,14 +190,76 @@ fn short(reason: &str) -> String {
     }
 }
 
-fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
-    let plugins = discovery::catalog(
+/// Which rows `plugin list --scope` keeps.
+enum ScopeFilter {
+    All,
+    Active,
+    Standalone,
+    Label(String),
+}
+
+fn scope_filter(cfg: &Config, text: &str) -> Result<ScopeFilter> {
+    Ok(match text {
+        "all" => ScopeFilter::All,
+        "active" => ScopeFilter::Active,
+        "standalone" => ScopeFilter::Standalone,
+        "project" => {
+            let dir = crate::scope::active_project(cfg).ok_or_else(|| {
+                Error::usage(format!(
+                    "`--scope project`: there is no {} here or above",
+                    crate::scope::PROJECT_FILE
+                ))
+                .with_hint("write one with `kplug init`")
+            })?;
+            ScopeFilter::Label(crate::scope::Scope::Project(dir.to_path_buf()).label())
+        }
+        other => match crate::scope::Scope::from_label(other) {
+            Some(s @ crate::scope::Scope::Cluster(_)) => ScopeFilter::Label(s.label()),
+            _ => {
+                return Err(
+                    Error::usage(format!("`{}` is not a scope", ui::escape(other)))
+                        .with_hint("use all, active, standalone, cluster/NAME or project"),
+                );
+            }
+        },
+    })
+}
+
+/// Where the project comes from, and a farther one it hides.
+fn project_note(cfg: &Config) {
+    let Some(dir) = crate::scope::active_project(cfg) else {
+        return;
+    };
+    let outer = dir.parent().and_then(crate::scope::find_project);
+    match outer {
+        Some(o) => eprintln!(
+            "project {} (the nearest {}; the one in {} is not used here)",
+            dir.display(),
+            crate::scope::PROJECT_FILE,
+            o.display()
+        ),
+        None => eprintln!("project {}", dir.display()),
+    }
+}
+
+fn list(cfg: &Config, output: Format, refresh: bool, scope: &str) -> Result<i32> {
+    let filter = scope_filter(cfg, scope)?;
+    let mut plugins = discovery::catalog(
         cfg,
         CatalogOptions {
             refresh,
             receipts: true,
+            inactive: !matches!(filter, ScopeFilter::Active),
         },
     );
+    plugins.retain(|p| match &filter {
+        ScopeFilter::All | ScopeFilter::Active => true,
+        ScopeFilter::Standalone => p.scope == "standalone",
+        ScopeFilter::Label(l) => p.scope == *l,
+    });
+    if output == Format::Table {
+        project_note(cfg);
+    }
     if output != Format::Table {
         ui::emit(output, &plugins).context("could not write to stdout")?;
         return Ok(0);
@@ -190,11 +277,13 @@ fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
         "VERSION",
         "STATUS",
         "ORIGIN",
+        "SCOPE",
         "HOOKS",
         "DESCRIPTION",
     ]);
     for p in &plugins {
         let (version, description) = match (&p.info, &p.reason) {
+            (Some(i), Some(r)) if p.status == Status::Inactive => (i.version.to_string(), short(r)),
             (Some(i), _) => (i.version.to_string(), i.description.clone()),
             (None, Some(r)) => ("-".into(), short(r)),
             (None, None) => ("-".into(), String::new()),
@@ -205,6 +294,11 @@ fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
             version,
             p.status.as_str().into(),
             p.origin.as_str().into(),
+            if p.scope.starts_with("project:") {
+                "project".into()
+            } else {
+                p.scope.clone()
+            },
             if hooks == 0 {
                 "-".into()
             } else {
@@ -213,10 +307,10 @@ fn list(cfg: &Config, output: Format, refresh: bool) -> Result<i32> {
             description,
         ]);
     }
-    ui::print_stdout(&table.render_within(LIST_WIDTH, 5)).context("could not write to stdout")?;
+    ui::print_stdout(&table.render_within(LIST_WIDTH, 6)).context("could not write to stdout")?;
     if plugins
         .iter()
-        .any(|p| p.reason.is_some() && p.status != Status::Shadowed)
+        .any(|p| p.reason.is_some() && !matches!(p.status, Status::Shadowed | Status::Inactive))
     {
         eprintln!("see why a plugin is invalid with `kplug plugin info NAME`");
     }
@@ -241,6 +335,7 @@ fn info(cfg: &Config, name: &str, output: Format) -> Result<i32> {
         CatalogOptions {
             refresh: false,
             receipts: true,
+            inactive: false,
         },
     );
     let Some(plugin) = plugins

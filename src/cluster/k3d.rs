@@ -268,6 +268,7 @@ mod tests {
             servers: 1,
             agents: 2,
             engine_args: vec!["--registry-use".into(), "x:5000".into()],
+            recommend: Vec::new(),
         }
     }
 

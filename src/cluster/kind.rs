@@ -338,6 +338,7 @@ mod tests {
             servers,
             agents,
             engine_args: engine_args.iter().map(|a| a.to_string()).collect(),
+            recommend: Vec::new(),
         }
     }
 

@@ -35,6 +35,24 @@ pub struct ClusterSpec {
     /// Extra arguments for the engine (after `--`, plus those added by
     /// `mutate` hooks).
     pub engine_args: Vec<String>,
+    /// Plugins the cluster recommends from the start (the simulator's
+    /// `--recommend`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recommend: Vec<Recommendation>,
+}
+
+/// A plugin a cluster recommends, as a `CLIPlugin`'s spec has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendation {
+    pub name: String,
+    pub recommended_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// A cluster as its engine reports it.

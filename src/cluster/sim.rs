@@ -84,6 +84,9 @@ pub(super) fn validate_spec(spec: &ClusterSpec) -> Result<()> {
 pub struct Sim {
     /// `$KPLUG_HOME/state/sim`; created on first write.
     dir: PathBuf,
+    /// The user's kubeconfig files: a simulated cluster's context is added
+    /// to the first (and made current, as k3d and kind do).
+    kubeconfigs: Vec<PathBuf>,
 }
 
 /// One state file.
@@ -97,7 +100,28 @@ impl Sim {
     pub fn new(cfg: &Config) -> Result<Sim> {
         Ok(Sim {
             dir: cfg.state_dir()?.join("sim"),
+            kubeconfigs: crate::kubeconfig::files(cfg),
         })
+    }
+
+    /// Whether the simulator has cluster `name` (one `stat`).
+    pub fn has(&self, name: &str) -> bool {
+        validate_cluster_name(name).is_ok() && self.state_path(name).is_file()
+    }
+
+    /// What cluster `name` recommends.
+    pub fn recommendations(&self, name: &str) -> Result<Vec<super::Recommendation>> {
+        validate_cluster_name(name)?;
+        Ok(self.load_existing(name)?.spec.recommend)
+    }
+
+    /// Record a recommendation (replacing one of the same plugin).
+    pub fn recommend(&self, name: &str, rec: super::Recommendation) -> Result<()> {
+        validate_cluster_name(name)?;
+        let mut record = self.load_existing(name)?;
+        record.spec.recommend.retain(|r| r.name != rec.name);
+        record.spec.recommend.push(rec);
+        self.save(&record)
     }
 
     fn state_path(&self, name: &str) -> PathBuf {
@@ -201,6 +225,8 @@ fn nodes_for(spec: &ClusterSpec) -> Result<Vec<Node>> {
 /// A kubeconfig that tools can parse. Its server address is where k3d would
 /// put a real API server; the comment is there for whoever opens the file
 /// wondering why nothing answers.
+const SIM_SERVER: &str = "https://127.0.0.1:6443";
+
 fn kubeconfig_for(name: &str) -> String {
     format!(
         r#"# Simulated by kplug (`--engine sim`): cluster `{name}` does not exist,
@@ -250,6 +276,9 @@ impl Engine for Sim {
         let kubeconfig = self.kubeconfig_path(name);
         write_atomic(&kubeconfig, kubeconfig_for(name).as_bytes())
             .with_context(|| format!("could not write {}", kubeconfig.display()))?;
+        if let Some(user) = self.kubeconfigs.first() {
+            crate::kubeconfig::add_context(user, &format!("sim-{name}"), SIM_SERVER)?;
+        }
         // The state file is written last: its presence means "created".
         self.save(&Record {
             cluster: Cluster {
@@ -279,6 +308,7 @@ impl Engine for Sim {
                 );
             }
         }
+        crate::kubeconfig::remove_context(&self.kubeconfigs, &format!("sim-{name}"))?;
         let kubeconfig = self.kubeconfig_path(name);
         match std::fs::remove_file(&kubeconfig) {
             Err(e) if e.kind() != ErrorKind::NotFound => {
@@ -352,6 +382,7 @@ mod tests {
             servers,
             agents,
             engine_args: vec!["--registry-use".into(), "x:5000".into()],
+            recommend: Vec::new(),
         }
     }
 

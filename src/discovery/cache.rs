@@ -10,31 +10,12 @@ use super::Probe;
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 // 2: flat entries (serde's fast path; 1 used `flatten` and a tagged enum).
 const FORMAT: u32 = 2;
 
-/// Identity of the file behind a path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Key {
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    ino: u64,
-}
-
-impl Key {
-    pub fn of(m: &std::fs::Metadata) -> Key {
-        Key {
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-            ino: m.ino(),
-        }
-    }
-}
+pub use crate::fsutil::FileKey as Key;
 
 /// One cached answer. Flat on purpose: `plugin list` reads a thousand of
 /// these, and serde parses plain structs without buffering.
@@ -150,6 +131,28 @@ impl InfoCache {
     /// holds stale entries and is worth rewriting.
     pub fn has_leftovers(&self) -> bool {
         !self.entries.is_empty()
+    }
+
+    /// Keep, of the entries no plugin took, those for store versions that
+    /// are still there unchanged (versions of scopes not active here: a
+    /// listing of the active ones must not forget them); drop the rest.
+    /// Whether any was dropped.
+    pub fn drop_stale(&mut self, store: Option<&Path>) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|p, e| {
+            let path = Path::new(p);
+            store.is_some_and(|s| path.starts_with(s))
+                && InfoCache::key_of(path).is_some_and(|k| k == e.key)
+        });
+        before != self.entries.len()
+    }
+
+    /// A cache to rewrite, starting from the entries left in this one.
+    pub fn rest(self) -> InfoCache {
+        InfoCache {
+            dirty: true,
+            ..self
+        }
     }
 
     /// Whether the file must be rewritten (corrupt, another version).

@@ -68,6 +68,8 @@ pub struct Located {
     /// The file's identity when a scan already read it (saves a second
     /// `stat` for the INFO cache lookup).
     pub stat: Option<cache::Key>,
+    /// For the store: the scope whose version this is (`None`: standalone).
+    pub scope: Option<crate::scope::Scope>,
 }
 
 impl Located {
@@ -101,13 +103,39 @@ fn executable_identity(path: &Path) -> Option<cache::Key> {
     (m.is_file() && m.permissions().mode() & 0o111 != 0).then(|| cache::Key::of(&m))
 }
 
-/// The executable of an installed plugin, through its `current` link.
-fn store_lookup(store: &Path, name: &str) -> Option<Located> {
+/// The executable of an installed plugin: the active project's version,
+/// else the active cluster's, else the standalone `current`.
+fn store_lookup(cfg: &Config, store: &Path, name: &str) -> Option<Located> {
     let plugin_dir = store.join(name);
-    let version = std::fs::read_link(plugin_dir.join("current")).ok()?;
-    // A link to anything but a version (`../../bin`) names no plugin: it
-    // never leads out of the store.
-    let version = version.to_str().filter(|v| crate::store::is_version(v))?;
+    // Only a plugin some scope wants has `scopes/`: for every other one
+    // this is one failed `stat`, and the active scopes are never computed.
+    let scopes = plugin_dir.join("scopes");
+    if std::fs::symlink_metadata(&scopes).is_ok_and(|m| m.is_dir()) {
+        for scope in crate::scope::active(cfg) {
+            let link = scopes.join(scope.key());
+            if let Some(found) = linked(&plugin_dir, &link, name, Some(scope), "../") {
+                return Some(found);
+            }
+        }
+    }
+    linked(&plugin_dir, &plugin_dir.join("current"), name, None, "")
+}
+
+/// The version a store link names, if it is a version whose executable
+/// is there. A link to anything but a version (`../../bin`) names no
+/// plugin: it never leads out of the store.
+fn linked(
+    plugin_dir: &Path,
+    link: &Path,
+    name: &str,
+    scope: Option<crate::scope::Scope>,
+    prefix: &str,
+) -> Option<Located> {
+    let target = std::fs::read_link(link).ok()?;
+    let version = target
+        .to_str()?
+        .strip_prefix(prefix)
+        .filter(|v| crate::store::is_version(v))?;
     let dir = plugin_dir.join(version);
     let path = dir.join(format!("{EXECUTABLE_PREFIX}{name}"));
     let stat = executable_identity(&path)?;
@@ -117,12 +145,13 @@ fn store_lookup(store: &Path, name: &str) -> Option<Located> {
         dir,
         origin: Origin::Store,
         stat: Some(stat),
+        scope,
     })
 }
 
 /// Find the plugin `name` in search order (no INFO, no directory listing).
 pub fn find(cfg: &Config, name: &str) -> Option<Located> {
-    if let Some(found) = cfg.store_dir().and_then(|s| store_lookup(&s, name)) {
+    if let Some(found) = cfg.store_dir().and_then(|s| store_lookup(cfg, &s, name)) {
         return Some(found);
     }
     let file = format!("{EXECUTABLE_PREFIX}{name}");
@@ -140,6 +169,7 @@ pub fn find(cfg: &Config, name: &str) -> Option<Located> {
                 dir: dir.clone(),
                 origin,
                 stat: None,
+                scope: None,
             });
         }
     }
@@ -220,6 +250,7 @@ fn scan_dir(dir: &Path, origin: Origin, out: &mut Vec<Located>) {
                 dir: dir.to_path_buf(),
                 origin,
                 stat: Some(stat),
+                scope: None,
             });
         }
     }
@@ -241,7 +272,7 @@ pub fn scan(cfg: &Config) -> Vec<Found> {
             .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
-        all.extend(names.iter().filter_map(|n| store_lookup(&store, n)));
+        all.extend(names.iter().filter_map(|n| store_lookup(cfg, &store, n)));
     }
     for dir in &cfg.plugin_path {
         scan_dir(dir, Origin::PluginPath, &mut all);
@@ -279,6 +310,9 @@ pub struct Plugin {
     pub reason: Option<String>,
     pub path: PathBuf,
     pub origin: Origin,
+    /// `standalone`, `cluster/NAME` or `project:/PATH`: who wants this
+    /// version.
+    pub scope: String,
     #[serde(skip)]
     pub dir: PathBuf,
     /// The negotiated protocol version, for valid plugins.
@@ -299,6 +333,9 @@ pub enum Status {
     Disabled,
     Invalid,
     Shadowed,
+    /// Installed for a scope that is not active here, or a standalone
+    /// version a scope's overrides.
+    Inactive,
 }
 
 impl Status {
@@ -308,6 +345,7 @@ impl Status {
             Status::Disabled => "disabled",
             Status::Invalid => "invalid",
             Status::Shadowed => "shadowed",
+            Status::Inactive => "inactive",
         }
     }
 }
@@ -320,6 +358,9 @@ pub struct CatalogOptions {
     /// Read each store plugin's receipt (where it came from): for listings,
     /// not for hook planning, which fires often and never shows it.
     pub receipts: bool,
+    /// Also list the store's versions that are not active here (other
+    /// scopes', standalone ones a scope overrides), as `inactive`.
+    pub inactive: bool,
 }
 
 /// Every plugin with its INFO (from the cache, or asked for once and cached).
@@ -336,9 +377,16 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
         .filter(|f| f.standing == Standing::Active)
         .map(|f| &f.located)
         .collect();
-    let probes = probe::probe_all(cfg, &active, opts.refresh);
+    let extra = if opts.inactive {
+        inactive_candidates(cfg, &found)
+    } else {
+        Vec::new()
+    };
+    let mut asked = active.clone();
+    asked.extend(extra.iter().map(|(l, _)| l));
+    let probes = probe::probe_all(cfg, &asked, opts.refresh);
     let mut probes = probes.into_iter();
-    found
+    let mut plugins: Vec<Plugin> = found
         .into_iter()
         .map(|f| {
             let Found { located, standing } = f;
@@ -371,13 +419,98 @@ pub fn catalog(cfg: &Config, opts: CatalogOptions) -> Vec<Plugin> {
                 reason,
                 path: located.path,
                 origin: located.origin,
+                scope: scope_label(located.scope.as_ref()),
                 dir: located.dir,
                 protocol,
                 info,
                 installed,
             }
         })
-        .collect()
+        .collect();
+    for ((located, why), probe) in extra.into_iter().zip(probes) {
+        let (info, protocol, reason) = match probe {
+            Probe::Valid { info, protocol } => (Some(*info), Some(protocol), why),
+            Probe::Invalid { reason } => (None, None, format!("{why}; {reason}")),
+        };
+        let installed = opts
+            .receipts
+            .then(|| receipt_entry(cfg, &located))
+            .flatten();
+        plugins.push(Plugin {
+            name: located.name,
+            status: Status::Inactive,
+            reason: Some(reason),
+            path: located.path,
+            origin: located.origin,
+            scope: scope_label(located.scope.as_ref()),
+            dir: located.dir,
+            protocol,
+            installed,
+            info,
+        });
+    }
+    if opts.inactive {
+        plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    plugins
+}
+
+fn scope_label(scope: Option<&crate::scope::Scope>) -> String {
+    scope.map_or_else(|| "standalone".to_string(), crate::scope::Scope::label)
+}
+
+/// The store's versions that `kplug NAME` does not run here: those of
+/// scopes that are not active, and standalone versions an active scope's
+/// overrides; each with why it is inactive.
+fn inactive_candidates(cfg: &Config, found: &[Found]) -> Vec<(Located, String)> {
+    let Ok(store) = crate::store::Store::new(cfg) else {
+        return Vec::new();
+    };
+    let scopes = crate::scope::active(cfg);
+    let mut out = Vec::new();
+    for name in store.all_plugins() {
+        let plugin_dir = store.plugin_dir(&name);
+        let live = found
+            .iter()
+            .find(|f| f.located.name == name && f.standing == Standing::Active)
+            .map(|f| &f.located);
+        // Only a plugin some scope wants has versions that may be inactive.
+        let receipt = store.receipt(&name).unwrap_or_default();
+        if receipt.scopes.is_empty() {
+            continue;
+        }
+        let mut slots: Vec<(Option<crate::scope::Scope>, PathBuf, &str)> =
+            vec![(None, plugin_dir.join("current"), "")];
+        for label in receipt.scopes.keys() {
+            if let Some(scope) = crate::scope::Scope::from_label(label) {
+                let link = plugin_dir.join("scopes").join(scope.key());
+                slots.push((Some(scope), link, "../"));
+            }
+        }
+        for (scope, link, prefix) in slots {
+            let Some(located) = linked(&plugin_dir, &link, &name, scope.clone(), prefix) else {
+                continue;
+            };
+            if live.is_some_and(|l| l.scope == scope && l.path == located.path) {
+                continue;
+            }
+            let why = match (&scope, live) {
+                (None, Some(l)) => format!("overridden here by {}", scope_label(l.scope.as_ref())),
+                (None, None) => "not run here".to_string(),
+                (Some(s), Some(l)) if scopes.contains(s) => {
+                    format!("overridden here by {}", scope_label(l.scope.as_ref()))
+                }
+                (Some(crate::scope::Scope::Cluster(c)), _) => {
+                    format!("used while cluster {c} is the active one")
+                }
+                (Some(crate::scope::Scope::Project(d)), _) => {
+                    format!("used inside {}", d.display())
+                }
+            };
+            out.push((located, why));
+        }
+    }
+    out
 }
 
 /// The receipt entry of a store plugin's current version.

@@ -215,8 +215,11 @@ pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe
         .zip(&keys)
         .map(|(p, key)| key.as_ref().and_then(|k| cache.take(&p.path, k)))
         .collect();
-    // Leftovers are answers for executables that are gone or changed.
-    let mut changed = cache.is_dirty() || cache.has_leftovers();
+    // Leftovers are answers for executables that are gone or changed, or
+    // for store versions of scopes that are not active (kept).
+    let store = cfg.store_dir();
+    let mut changed =
+        cache.is_dirty() || (cache.has_leftovers() && cache.drop_stale(store.as_deref()));
 
     let missing: Vec<usize> = (0..plugins.len())
         .filter(|&i| results[i].is_none())
@@ -240,7 +243,11 @@ pub fn probe_all(cfg: &Config, plugins: &[&Located], refresh: bool) -> Vec<Probe
         .map(|r| r.expect("every plugin probed"))
         .collect();
     if changed {
-        let mut fresh = InfoCache::empty(cfg);
+        let mut fresh = if refresh {
+            InfoCache::empty(cfg)
+        } else {
+            cache.rest()
+        };
         for (i, probe) in results.iter().enumerate() {
             if let (false, Some(key)) = (uncacheable[i], &keys[i]) {
                 fresh.insert(&plugins[i].path, key.clone(), probe.clone());

@@ -989,6 +989,7 @@ pub fn self_health(cfg: &Config) -> Result<()> {
         crate::discovery::CatalogOptions {
             refresh: false,
             receipts: false,
+            inactive: false,
         },
     );
     // One trivial plugin, run the way every plugin is.
@@ -1008,6 +1009,7 @@ pub fn self_health(cfg: &Config) -> Result<()> {
         dir: dir.path().to_path_buf(),
         origin: crate::discovery::Origin::Path,
         stat: None,
+        scope: None,
     };
     crate::discovery::probe::smoke_test(cfg, &located)
         .map_err(|why| Error::new("a trivial plugin does not run").caused_by(why))?;

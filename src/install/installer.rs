@@ -28,7 +28,7 @@ use crate::install::asset::Platform;
 use crate::protocol::{EXECUTABLE_PREFIX, Info, names};
 use crate::protocol::{Event, ExecContext};
 use crate::requirements::{self, Env, Report};
-use crate::store::{InstalledVersion, Receipt, Staging, Store, StoreLock, Transaction};
+use crate::store::{InstalledVersion, Receipt, Slot, Staging, Store, StoreLock, Transaction};
 use crate::ui;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -170,6 +170,19 @@ impl<'a> Installer<'a> {
         requirements::skip_checks(self.cfg, self.opts.skip_checks)
     }
 
+    /// The link this install switches: `current`, or a scope's.
+    fn slot(&self) -> Slot {
+        match &self.opts.scope {
+            Some(s) => Slot::Scope(s.scope.clone()),
+            None => Slot::Standalone,
+        }
+    }
+
+    /// The version live in this install's slot.
+    fn current(&self, name: &str) -> Option<String> {
+        self.store.current_in(name, &self.slot())
+    }
+
     /// Install what `req` names.
     #[cfg(test)]
     pub fn install(&self, req: Request) -> Result<Installed> {
@@ -261,7 +274,7 @@ impl<'a> Installer<'a> {
             .plugin_name()
             .ok_or_else(|| Error::new(format!("{address} does not say which plugin it holds")))?;
         let receipt = self.store.receipt(&name)?;
-        let current = self.store.current(&name);
+        let current = self.current(&name);
         let policy = Policy::new(
             spec,
             self.opts.pre,
@@ -427,7 +440,7 @@ impl<'a> Installer<'a> {
             return Ok(None);
         };
         let receipt = self.store.receipt(&name)?;
-        let current = self.store.current(&name);
+        let current = self.current(&name);
         let version_of = |v: &InstalledVersion| semver::Version::parse(&v.version).ok();
         let wanted = |v: &InstalledVersion| {
             let in_major = self
@@ -606,6 +619,7 @@ impl<'a> Installer<'a> {
             dir: exe_dir.clone(),
             origin: Origin::Store,
             stat: None,
+            scope: None,
         };
         let (info, _protocol) = probe::smoke_test(self.cfg, &located).map_err(|reason| {
             Error::new(format!("refusing {shown}: the plugin does not work here"))
@@ -796,8 +810,9 @@ impl<'a> Installer<'a> {
         } = staged;
         let address = from.address;
         let version = info.version.to_string();
-        let previous = self.store.current(&name);
+        let previous = self.current(&name);
         if previous.as_deref() == Some(version.as_str()) && !self.opts.force {
+            self.record_scope(&name, &version)?;
             let mut done = Installed::unchanged(&name, &version);
             done.deps = deps;
             return Ok(done);
@@ -809,6 +824,18 @@ impl<'a> Installer<'a> {
             None => crate::fsutil::sha256_file(&executable(&exe_dir, &name))
                 .map_err(|e| Error::new("could not read the plugin").caused_by(e))?,
         };
+        if let Some(pinned) = self.opts.scope.as_ref().and_then(|s| s.pinned.get(&name))
+            && *pinned != sha256
+        {
+            return Err(Error::new(format!(
+                "{name} {version} from {} has sha256 {sha256}, but kplug.lock pins {pinned}",
+                ui::escape(&address)
+            ))
+            .with_hint("the source serves other bytes than when the lock was written: nothing was installed")
+            .with_hint(format!(
+                "if that change is expected, remove {name} from kplug.lock and run `kplug plugin sync` to lock what is served now"
+            )));
+        }
         check_unchanged_release(
             self.cfg,
             &receipt,
@@ -829,12 +856,31 @@ impl<'a> Installer<'a> {
             installed: crate::store::now(),
         };
         let mut tx = self.store.transaction(self.lock);
-        tx.add_version(&exe_dir, &name, &version)?;
+        // A version another slot already has (same source and bytes, as
+        // checked above) is shared, not replaced under it.
+        let shared_version = !self.opts.force
+            && receipt.version(&version).is_some()
+            && self.store.version_dir(&name, &version).is_dir();
+        if !shared_version {
+            tx.add_version(&exe_dir, &name, &version)?;
+        }
+        let want = self.want(&name, &version);
         tx.update_receipt(&name, |r| {
             r.versions.retain(|v| v.version != version);
             r.versions.push(entry.clone());
+            if let Some((label, want)) = want {
+                r.scopes.insert(label, want);
+            }
         })?;
-        let switched = activate(self.cfg, self.store, self.lock, tx, &name, &version)?;
+        let switched = activate_in(
+            self.cfg,
+            self.store,
+            self.lock,
+            tx,
+            &name,
+            &version,
+            &self.slot(),
+        )?;
         // A verified artifact of a release or an inventory is kept in the
         // cache (a download in staging moved there, a local one copied).
         if let Content::File { file, .. } = &artifact.content
@@ -858,6 +904,37 @@ impl<'a> Installer<'a> {
             deps,
             pruned: switched.pruned,
         })
+    }
+}
+
+impl Installer<'_> {
+    /// The receipt's record of this install's scope, if it is scoped.
+    fn want(&self, name: &str, version: &str) -> Option<(String, crate::store::ScopeWant)> {
+        self.opts.scope.as_ref().map(|s| {
+            let asked = s.wants.get(name);
+            (
+                s.scope.label(),
+                crate::store::ScopeWant {
+                    version: version.to_string(),
+                    request: asked.map(|w| w.request.clone()).unwrap_or_default(),
+                    source: asked.map(|w| w.source.clone()).unwrap_or_default(),
+                },
+            )
+        })
+    }
+
+    /// Record what a scope asked for when its version did not change (the
+    /// request may have: `v1` became `^1.2`).
+    fn record_scope(&self, name: &str, version: &str) -> Result<()> {
+        let Some((label, want)) = self.want(name, version) else {
+            return Ok(());
+        };
+        let mut receipt = self.store.receipt(name)?;
+        if receipt.scopes.get(&label) != Some(&want) {
+            receipt.scopes.insert(label, want);
+            self.store.write_receipt(self.lock, name, &receipt)?;
+        }
+        Ok(())
     }
 }
 
@@ -1039,15 +1116,29 @@ pub(crate) fn activate(
     cfg: &Config,
     store: &Store,
     lock: &StoreLock,
-    mut tx: Transaction<'_>,
+    tx: Transaction<'_>,
     name: &str,
     version: &str,
 ) -> Result<Switched> {
-    let previous = store.current(name);
-    tx.switch(name, version)?;
-    if let Err(reason) = health_probe(cfg, store, name, version) {
+    activate_in(cfg, store, lock, tx, name, version, &Slot::Standalone)
+}
+
+/// [`activate`] for any slot: a scope's link is switched and probed the
+/// same way; only the standalone `current` has a rollback target.
+pub(crate) fn activate_in(
+    cfg: &Config,
+    store: &Store,
+    lock: &StoreLock,
+    mut tx: Transaction<'_>,
+    name: &str,
+    version: &str,
+    slot: &Slot,
+) -> Result<Switched> {
+    let previous = store.current_in(name, slot);
+    tx.switch_in(name, slot, Some(version))?;
+    if let Err(reason) = health_probe(cfg, store, name, version, slot) {
         let back = tx.rollback();
-        let live = match (&back, store.current(name)) {
+        let live = match (&back, store.current_in(name, slot)) {
             (Err(_), _) => String::new(),
             (Ok(()), Some(p)) => format!("switched back: {name} {p} is live again"),
             (Ok(()), None) => format!("{name} was not installed before, and is not now"),
@@ -1068,7 +1159,7 @@ pub(crate) fn activate(
             .with_hint(format!("switch by hand with `kplug plugin use {name} VERSION`")),
         });
     }
-    if previous.as_deref() != Some(version) {
+    if previous.as_deref() != Some(version) && *slot == Slot::Standalone {
         tx.update_receipt(name, |r| r.previous = previous.clone())?;
     }
     tx.commit();
@@ -1082,16 +1173,24 @@ pub(crate) fn activate(
 
 /// INFO through `plugins/<name>/current/kplug-<name>`: the file a dispatch
 /// or a hook runs now. It must answer, and report this name and version.
-fn health_probe(cfg: &Config, store: &Store, name: &str, version: &str) -> Result<(), String> {
+fn health_probe(
+    cfg: &Config,
+    store: &Store,
+    name: &str,
+    version: &str,
+    slot: &Slot,
+) -> Result<(), String> {
+    let link = match slot {
+        Slot::Standalone => store.plugin_dir(name).join("current"),
+        Slot::Scope(s) => store.plugin_dir(name).join("scopes").join(s.key()),
+    };
     let located = Located {
         name: name.to_string(),
-        path: store
-            .plugin_dir(name)
-            .join("current")
-            .join(format!("{EXECUTABLE_PREFIX}{name}")),
+        path: link.join(format!("{EXECUTABLE_PREFIX}{name}")),
         dir: store.version_dir(name, version),
         origin: Origin::Store,
         stat: None,
+        scope: None,
     };
     let (info, _) = probe::smoke_test(cfg, &located)?;
     if info.name != name {

@@ -110,6 +110,7 @@ fn installed_info(cfg: &Config, store: &Store, name: &str, version: &str) -> Res
         dir,
         origin: Origin::Store,
         stat: None,
+        scope: None,
     };
     probe::smoke_test(cfg, &located).map(|(info, _)| info)
 }

@@ -66,6 +66,20 @@ pub struct InstallOptions {
     /// An update: stay within the installed major version unless `major`
     /// says otherwise.
     pub update: bool,
+    /// Install for a cluster's or project's scope (its `scopes/` link),
+    /// never touching the standalone `current`; what the scope asked for.
+    pub scope: Option<ScopeRequest>,
+}
+
+/// A scoped install: the scope, and what it asked of each plugin (recorded
+/// in the receipt with the version it got).
+#[derive(Debug, Clone)]
+pub struct ScopeRequest {
+    pub scope: crate::scope::Scope,
+    pub wants: std::collections::BTreeMap<String, crate::store::ScopeWant>,
+    /// The sha256 a lock file pins a plugin's artifact to: anything else is
+    /// refused before the store changes.
+    pub pinned: std::collections::BTreeMap<String, String>,
 }
 
 /// What an install did.
@@ -203,6 +217,20 @@ pub fn install_many(
         .map(|o| o.unwrap_or_else(|| done.next().expect("one result per request")))
         .collect();
     Ok(labels.into_iter().zip(results).collect())
+}
+
+/// Install prepared requests (`jobs` at a time), each with its own
+/// outcome, in order.
+pub fn install_requests(
+    cfg: &Config,
+    reqs: Vec<Request>,
+    opts: &InstallOptions,
+    jobs: usize,
+) -> Result<Vec<Result<Installed>>> {
+    if reqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    installer::run_all(cfg, reqs, opts, jobs)
 }
 
 /// What a remove did.

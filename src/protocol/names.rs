@@ -16,6 +16,7 @@ pub const BUILTINS: &[&str] = &[
     "config",
     "help",
     "hooks",
+    "init",
     "plugin",
     "self",
     "version",

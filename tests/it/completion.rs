@@ -153,7 +153,7 @@ fn bash_completes_plugins_next_to_builtins() {
     assert_eq!(bash_complete(&env, &["kplug", "al"]), ["alpha"]);
     assert_eq!(bash_complete(&env, &["kplug", "cluster", "cr"]), ["create"]);
     let flags = bash_complete(&env, &["kplug", "cluster", "create", "x", "--no"]);
-    assert_eq!(flags, ["--no-hooks"]);
+    assert_eq!(flags, ["--no-hooks", "--no-sync"]);
     // A plugin's own arguments are the plugin's business: no kplug words.
     assert_eq!(
         bash_complete(&env, &["kplug", "alpha", ""]),

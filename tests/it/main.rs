@@ -25,5 +25,6 @@ mod reference;
 mod sdk_examples;
 mod selfupdate;
 mod sources;
+mod sync;
 mod tutorial;
 mod versions;

@@ -96,8 +96,15 @@ fn the_authoring_tutorial_works_as_written() {
         .unwrap_or_else(|| panic!("hello2 not listed: {}", stdout(&out)));
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
-        cells[..5],
-        ["hello2", "0.1.0", "valid", "KPLUG_PLUGIN_PATH", "1"],
+        cells[..6],
+        [
+            "hello2",
+            "0.1.0",
+            "valid",
+            "KPLUG_PLUGIN_PATH",
+            "standalone",
+            "1"
+        ],
         "{row}"
     );
     let out = t.step("kplug hello2 Ada");

@@ -1,0 +1,767 @@
+//! `kplug plugin sync`: install what the project and the active cluster
+//! recommend, each for its own scope.
+//!
+//! This module owns the plan (per scope and plugin: install, switch,
+//! already current, drop, or refused and why), carrying it out through the
+//! installer (scoped installs never touch a standalone `current`), and
+//! `kplug.lock`. A sync with nothing to do reads the project file, the lock,
+//! the cluster's recommendations and a few receipts: no network.
+
+pub mod project;
+pub mod recommend;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::install::{self, InstallOptions, ScopeRequest, Spec};
+use crate::scope::Scope;
+use crate::store::{ScopeWant, Slot, Store};
+use crate::ui::escape;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One plugin a scope wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Want {
+    pub name: String,
+    /// A version, a shortened version (`v1`, `v1.4`) or a range.
+    pub request: String,
+    /// A configured source's name, `owner/repo` or `oci://…`; `None`: the
+    /// plugin's name is looked up in the configured sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Longest version request or source taken.
+const MAX_TEXT: usize = 512;
+
+impl Want {
+    /// A checked want.
+    pub fn new(name: &str, request: &str, source: Option<&str>) -> Result<Want> {
+        crate::protocol::names::validate(name).map_err(|e| {
+            Error::usage(format!("`{}` is not a plugin name: it {e}", escape(name)))
+        })?;
+        let request = request.trim();
+        if !valid_request(request) {
+            return Err(Error::usage(format!(
+                "`{}` is not a version, shortened version (v1, v1.4) or range (^1.2)",
+                escape(request)
+            )));
+        }
+        let source = source.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(s) = source
+            && (s.len() > MAX_TEXT
+                || s.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '@'))
+        {
+            return Err(Error::usage(format!(
+                "`{}` is not a source (a configured source's name, owner/repo or oci://HOST/REPO)",
+                escape(s)
+            )));
+        }
+        Ok(Want {
+            name: name.to_string(),
+            request: request.to_string(),
+            source: source.map(str::to_string),
+            optional: false,
+            description: None,
+        })
+    }
+
+    /// As a cluster records it.
+    pub fn to_recommendation(&self) -> crate::cluster::Recommendation {
+        crate::cluster::Recommendation {
+            name: self.name.clone(),
+            recommended_version: self.request.clone(),
+            source: self.source.clone(),
+            description: self.description.clone(),
+            optional: self.optional,
+        }
+    }
+
+    /// `NAME@VERSION[=SOURCE]` (the `=` of a range operator is not the
+    /// source's).
+    pub fn parse_arg(text: &str) -> Result<Want> {
+        let (name, rest) = text.split_once('@').ok_or_else(|| {
+            Error::usage(format!("`{}` is not NAME@VERSION[=SOURCE]", escape(text)))
+                .with_hint("e.g. hello@v1 or hello@1.2.0=acme/kplug-hello")
+        })?;
+        let split = rest.char_indices().rev().find(|&(i, c)| {
+            c == '='
+                && !rest[..i].ends_with(['<', '>', '=', '!'])
+                && !rest[i + 1..].starts_with(['=', ' '])
+                && !rest[i + 1..].starts_with(|c: char| c.is_ascii_digit())
+        });
+        let (version, source) = match split {
+            Some((i, _)) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        Want::new(name, version, source)
+    }
+
+    /// The SOURCE text the installer resolves (no version).
+    fn source_text(&self, cfg: &Config) -> Result<String> {
+        let Some(source) = &self.source else {
+            return Ok(self.name.clone());
+        };
+        if source.contains("://") {
+            if source.starts_with(crate::install::oci::reference::SCHEME) {
+                return Ok(source.clone());
+            }
+            return Err(Error::new(format!(
+                "{} is recommended from `{}`, a URL: kplug installs from configured sources, `owner/repo` and oci://",
+                self.name,
+                escape(source)
+            ))
+            .with_hint(format!(
+                "add it as a source (`kplug plugin source add NAME {}`) and recommend `NAME` instead",
+                escape(source)
+            )));
+        }
+        let configured = cfg.file()?.sources.iter().any(|s| &s.name == source);
+        if configured {
+            return Ok(format!("{source}/{}", self.name));
+        }
+        if source.contains('/') {
+            return Ok(source.clone());
+        }
+        Err(Error::new(format!(
+            "{} is recommended from source `{}`, which is not configured",
+            self.name,
+            escape(source)
+        ))
+        .with_hint(format!(
+            "add it with `kplug plugin source add {} …`, or see the sources with `kplug plugin source list`",
+            escape(source)
+        )))
+    }
+}
+
+/// Whether `text` is a version request kplug understands.
+fn valid_request(text: &str) -> bool {
+    if text.is_empty() || text.len() > 128 {
+        return false;
+    }
+    let bare = text.strip_prefix('v').unwrap_or(text);
+    if semver::Version::parse(bare).is_ok() {
+        return true;
+    }
+    let short = bare.split('.').count() <= 2
+        && bare
+            .split('.')
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()));
+    short || semver::VersionReq::parse(text).is_ok()
+}
+
+/// A sortable bound of a request, for "the highest version wins".
+fn rank(request: &str) -> (u64, u64, u64) {
+    let bare = request.strip_prefix('v').unwrap_or(request);
+    if let Ok(v) = semver::Version::parse(bare) {
+        return (v.major, v.minor, v.patch);
+    }
+    let parts: Vec<Option<u64>> = bare.split('.').map(|p| p.parse().ok()).collect();
+    match parts.as_slice() {
+        [Some(m)] => return (*m, u64::MAX, u64::MAX),
+        [Some(m), Some(n)] => return (*m, *n, u64::MAX),
+        _ => {}
+    }
+    semver::VersionReq::parse(request)
+        .ok()
+        .and_then(|r| {
+            r.comparators
+                .iter()
+                .map(|c| (c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0)))
+                .max()
+        })
+        .unwrap_or((0, 0, 0))
+}
+
+/// Add `want`, or keep the one of the same name with the higher version.
+pub(crate) fn keep_highest(wants: &mut Vec<Want>, want: Want) {
+    match wants.iter_mut().find(|w| w.name == want.name) {
+        Some(w) if rank(&want.request) > rank(&w.request) => *w = want,
+        Some(_) => {}
+        None => wants.push(want),
+    }
+}
+
+/// What sync does with one plugin of one scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Download and install (or take from the blob cache).
+    Install,
+    /// An installed version: point the scope at it.
+    Switch,
+    /// Nothing to do.
+    Current,
+    /// The scope no longer wants it: its link goes.
+    Drop,
+    /// Not installable as asked (why is in `reason`).
+    Refused,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Switch => "switch",
+            Action::Current => "current",
+            Action::Drop => "drop",
+            Action::Refused => "refused",
+        }
+    }
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    pub scope: String,
+    pub name: String,
+    pub request: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The version the scope uses now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    pub action: Action,
+    /// The exact version it goes to, when known before resolving (a lock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+    #[serde(skip)]
+    sha256: Option<String>,
+    #[serde(skip)]
+    target: Scope,
+}
+
+/// Options of [`plan`].
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// The cluster (else the active one).
+    pub cluster: Option<String>,
+    /// Leave the project out.
+    pub no_project: bool,
+    /// Leave the cluster out (`--project`).
+    pub no_cluster: bool,
+    /// Install exactly the lock; fail if kplug.yaml asks for more.
+    pub locked: bool,
+    pub jobs: usize,
+}
+
+/// The plan, and what it was made from.
+#[derive(Debug)]
+pub struct Plan {
+    pub items: Vec<Item>,
+    pub warnings: Vec<String>,
+    /// The project, its lock, and the configuration with its sources.
+    project: Option<(project::Project, Option<project::Lock>)>,
+    cluster: Option<String>,
+    cfg: Config,
+}
+
+impl Plan {
+    pub fn project_dir(&self) -> Option<&std::path::Path> {
+        self.project.as_ref().map(|(p, _)| p.dir.as_path())
+    }
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
+    }
+    pub fn changes(&self) -> bool {
+        self.items.iter().any(|i| i.action != Action::Current)
+    }
+}
+
+/// The configuration with a project's sources added to the configured
+/// ones (a configured source of the same name wins).
+pub fn with_project_sources(cfg: &Config, extra: &[crate::config::SourceConfig]) -> Result<Config> {
+    if extra.is_empty() {
+        return Ok(cfg.clone());
+    }
+    let mut file = cfg.file()?.clone();
+    for s in extra {
+        if !file.sources.iter().any(|x| x.name == s.name) {
+            file.sources.push(s.clone());
+        }
+    }
+    Ok(cfg.with_file(file))
+}
+
+/// Decide what to do, scope by scope: nothing is changed.
+pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
+    let store = Store::new(cfg)?;
+    let mut items = Vec::new();
+    let mut warnings = Vec::new();
+    let mut project_state = None;
+    let mut cfg_used = cfg.clone();
+    if !opts.no_project
+        && let Some(dir) = crate::scope::active_project(cfg)
+    {
+        let project = project::load(dir)?;
+        let lock = project::load_lock(dir)?;
+        cfg_used = with_project_sources(cfg, &project.sources)?;
+        let scope = Scope::Project(project.dir.clone());
+        let mut missing = Vec::new();
+        for want in &project.plugins {
+            let locked = lock
+                .as_ref()
+                .and_then(|l| l.plugins.get(&want.name))
+                .filter(|l| l.request == want.request && l.source == want.source);
+            if opts.locked && locked.is_none() {
+                missing.push(want.clone());
+                continue;
+            }
+            items.push(item_for(&store, &scope, want, locked)?);
+        }
+        if !missing.is_empty() {
+            let mut err = Error::new(format!(
+                "{} asks for what kplug.lock does not have",
+                dir.join(crate::scope::PROJECT_FILE).display()
+            ));
+            for w in &missing {
+                err = err.caused_by(format!("{} {}", w.name, w.request));
+            }
+            return Err(err.with_hint(
+                "run `kplug plugin sync` without --locked to resolve them and update the lock, then commit kplug.lock",
+            ));
+        }
+        items.extend(dropped(&store, &scope, &project.plugins)?);
+        project_state = Some((project, lock));
+    }
+    let cluster = if opts.no_cluster {
+        None
+    } else {
+        opts.cluster
+            .clone()
+            .or_else(|| crate::scope::active_cluster(cfg).map(|c| c.name.clone()))
+    };
+    if let Some(name) = &cluster {
+        let found = recommend::read(&cfg_used, name)?;
+        warnings.extend(found.warnings);
+        let scope = Scope::Cluster(name.clone());
+        for want in &found.wants {
+            let mut item = item_for(&store, &scope, want, None)?;
+            item.optional = want.optional;
+            items.push(item);
+        }
+        items.extend(dropped(&store, &scope, &found.wants)?);
+    }
+    // Sources are checked before anything is downloaded.
+    for item in &mut items {
+        if matches!(item.action, Action::Install | Action::Switch) {
+            let want = Want {
+                name: item.name.clone(),
+                request: item.request.clone(),
+                source: item.source.clone(),
+                optional: item.optional,
+                description: None,
+            };
+            if let Err(e) = want.source_text(&cfg_used) {
+                item.action = Action::Refused;
+                item.reason = Some(e.message().to_string());
+            }
+        }
+    }
+    Ok(Plan {
+        items,
+        warnings,
+        project: project_state,
+        cluster,
+        cfg: cfg_used,
+    })
+}
+
+/// What one want of one scope needs.
+fn item_for(
+    store: &Store,
+    scope: &Scope,
+    want: &Want,
+    locked: Option<&project::Locked>,
+) -> Result<Item> {
+    let slot = Slot::Scope(scope.clone());
+    let current = store.current_in(&want.name, &slot);
+    let receipt = store.receipt(&want.name)?;
+    let recorded = receipt.scopes.get(&scope.label());
+    let mut item = Item {
+        scope: scope.label(),
+        name: want.name.clone(),
+        request: want.request.clone(),
+        source: want.source.clone(),
+        current: current.clone(),
+        action: Action::Install,
+        version: None,
+        reason: None,
+        optional: false,
+        sha256: None,
+        target: scope.clone(),
+    };
+    if let Some(l) = locked {
+        item.version = Some(l.version.clone());
+        item.sha256 = Some(l.sha256.clone());
+        let installed = receipt.version(&l.version).filter(|e| e.sha256 == l.sha256);
+        item.action = match (&current, installed) {
+            (Some(c), Some(_)) if *c == l.version => Action::Current,
+            (_, Some(_)) if store.version_dir(&want.name, &l.version).is_dir() => Action::Switch,
+            _ => Action::Install,
+        };
+        return Ok(item);
+    }
+    let same_request = recorded.is_some_and(|r| {
+        Some(&r.version) == current.as_ref()
+            && r.request == want.request
+            && r.source == want.source.clone().unwrap_or_default()
+    });
+    if same_request {
+        item.action = Action::Current;
+        return Ok(item);
+    }
+    // An exact version the store has from the same place: a switch.
+    let exact = item
+        .request
+        .strip_prefix('v')
+        .unwrap_or(&item.request)
+        .parse::<semver::Version>()
+        .ok()
+        .map(|v| v.to_string());
+    if let Some(v) = exact
+        && let Some(entry) = receipt.version(&v)
+        && want
+            .source
+            .as_ref()
+            .is_none_or(|s| *s == entry.source || entry.source_name.as_ref() == Some(s))
+        && store.version_dir(&want.name, &v).is_dir()
+    {
+        item.action = if current.as_deref() == Some(v.as_str()) {
+            Action::Install
+        } else {
+            Action::Switch
+        };
+        item.version = Some(v);
+    }
+    Ok(item)
+}
+
+/// The plugins a scope has links for but no longer wants.
+fn dropped(store: &Store, scope: &Scope, wants: &[Want]) -> Result<Vec<Item>> {
+    let key = scope.key();
+    let mut out = Vec::new();
+    for name in store.all_plugins() {
+        if wants.iter().any(|w| w.name == name) {
+            continue;
+        }
+        let Some((_, version)) = store
+            .scope_links(&name)
+            .into_iter()
+            .find(|(k, _)| *k == key)
+        else {
+            continue;
+        };
+        out.push(Item {
+            scope: scope.label(),
+            name,
+            request: String::new(),
+            source: None,
+            current: Some(version),
+            action: Action::Drop,
+            version: None,
+            reason: None,
+            optional: false,
+            sha256: None,
+            target: scope.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// How one item went.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Done {
+    #[serde(flatten)]
+    pub item: Item,
+    /// The version the scope uses after the sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub now: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a sync did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub done: Vec<Done>,
+    pub warnings: Vec<String>,
+    /// The lock file written, if it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<std::path::PathBuf>,
+}
+
+impl Report {
+    /// Failures that fail the sync (an optional plugin's does not).
+    pub fn failed(&self) -> usize {
+        self.done
+            .iter()
+            .filter(|d| d.error.is_some() && !d.item.optional)
+            .count()
+    }
+}
+
+/// Carry the plan out: installs in parallel, scope by scope; a failure of
+/// one plugin leaves the others done. Then the lock.
+pub fn apply(plan: Plan, opts: &SyncOptions) -> Result<Report> {
+    let Plan {
+        items,
+        mut warnings,
+        project,
+        cfg,
+        ..
+    } = plan;
+    let store = Store::new(&cfg)?;
+    let mut done: Vec<Done> = Vec::new();
+    // Scopes in plan order (the project's first).
+    let mut scopes: Vec<Scope> = Vec::new();
+    for i in &items {
+        if !scopes.contains(&i.target) {
+            scopes.push(i.target.clone());
+        }
+    }
+    let mut refreshed = false;
+    for scope in scopes {
+        let mine: Vec<Item> = items
+            .iter()
+            .filter(|i| i.target == scope)
+            .cloned()
+            .collect();
+        let (work, rest): (Vec<Item>, Vec<Item>) = mine
+            .into_iter()
+            .partition(|i| matches!(i.action, Action::Install | Action::Switch));
+        for item in rest {
+            match item.action {
+                Action::Drop => {
+                    let result = drop_scope_link(&cfg, &store, &item.name, &scope);
+                    done.push(Done {
+                        now: None,
+                        error: result.err().map(|e| e.to_string()),
+                        item,
+                    });
+                }
+                Action::Refused => done.push(Done {
+                    now: None,
+                    error: item.reason.clone(),
+                    item,
+                }),
+                _ => done.push(Done {
+                    now: item.current.clone(),
+                    error: None,
+                    item,
+                }),
+            }
+        }
+        if work.is_empty() {
+            continue;
+        }
+        // Names need the sources' copies; refreshed once per sync.
+        if !refreshed
+            && work
+                .iter()
+                .any(|i| i.version.is_none() || i.source.is_none())
+        {
+            if let Ok(catalog) = install::catalog::Catalog::new(&cfg) {
+                catalog.refresh_and_warn(None, false);
+            }
+            refreshed = true;
+        }
+        let mut reqs = Vec::new();
+        let mut requested: Vec<Item> = Vec::new();
+        let mut wants = BTreeMap::new();
+        let mut pinned = BTreeMap::new();
+        for item in work {
+            let want = Want {
+                name: item.name.clone(),
+                request: item.request.clone(),
+                source: item.source.clone(),
+                optional: item.optional,
+                description: None,
+            };
+            let made = want.source_text(&cfg).and_then(|text| {
+                let mut req = install::catalog::request(&cfg, &text, None, false)?;
+                req.spec = Spec::parse(item.version.as_deref().unwrap_or(&item.request));
+                Ok(req)
+            });
+            match made {
+                Ok(req) => {
+                    if let Some(sha) = &item.sha256 {
+                        pinned.insert(item.name.clone(), sha.clone());
+                    }
+                    wants.insert(
+                        item.name.clone(),
+                        ScopeWant {
+                            version: String::new(),
+                            request: item.request.clone(),
+                            source: item.source.clone().unwrap_or_default(),
+                        },
+                    );
+                    reqs.push(req);
+                    requested.push(item);
+                }
+                Err(e) => done.push(Done {
+                    now: None,
+                    error: Some(e.to_string()),
+                    item,
+                }),
+            }
+        }
+        let install_opts = InstallOptions {
+            hooks: true,
+            scope: Some(ScopeRequest {
+                scope: scope.clone(),
+                wants,
+                pinned,
+            }),
+            ..InstallOptions::default()
+        };
+        let results = install::install_requests(&cfg, reqs, &install_opts, opts.jobs.max(1))?;
+        for (item, result) in requested.into_iter().zip(results) {
+            match result {
+                Ok(installed) => {
+                    if let Some(e) = &installed.hook_error {
+                        warnings.push(e.to_string());
+                    }
+                    done.push(Done {
+                        now: Some(installed.version),
+                        error: None,
+                        item,
+                    });
+                }
+                Err(e) => {
+                    done.push(Done {
+                        now: None,
+                        error: Some(e.to_string()),
+                        item,
+                    });
+                }
+            }
+        }
+    }
+    let lock = match &project {
+        Some((p, old)) if !opts.locked => write_project_lock(&store, p, old.as_ref(), &done)?,
+        _ => None,
+    };
+    Ok(Report {
+        done,
+        warnings,
+        lock,
+    })
+}
+
+/// The lock after a sync: each wanted plugin at the version its scope now
+/// uses; one that failed keeps its old entry. Written only if it changed.
+fn write_project_lock(
+    store: &Store,
+    p: &project::Project,
+    old: Option<&project::Lock>,
+    done: &[Done],
+) -> Result<Option<std::path::PathBuf>> {
+    let label = Scope::Project(p.dir.clone()).label();
+    let mut lock = project::Lock {
+        version: project::LOCK_FORMAT,
+        plugins: BTreeMap::new(),
+    };
+    for want in &p.plugins {
+        let outcome = done
+            .iter()
+            .find(|d| d.item.scope == label && d.item.name == want.name);
+        let version = outcome.and_then(|d| d.now.clone());
+        let entry = version.as_ref().and_then(|v| {
+            let receipt = store.receipt(&want.name).ok()?;
+            receipt.version(v).cloned()
+        });
+        match entry {
+            Some(e) if crate::fsutil::is_sha256(&e.sha256) => {
+                lock.plugins.insert(
+                    want.name.clone(),
+                    project::Locked {
+                        request: want.request.clone(),
+                        source: want.source.clone(),
+                        version: e.version,
+                        sha256: e.sha256,
+                        resolved: e.source,
+                    },
+                );
+            }
+            _ => {
+                if let Some(l) = old.and_then(|o| o.plugins.get(&want.name)) {
+                    lock.plugins.insert(want.name.clone(), l.clone());
+                }
+            }
+        }
+    }
+    if old == Some(&lock) {
+        return Ok(None);
+    }
+    project::write_lock(&p.dir, &lock).map(Some)
+}
+
+/// Remove a scope's link to `name` and its record; prune what no one uses.
+fn drop_scope_link(cfg: &Config, store: &Store, name: &str, scope: &Scope) -> Result<()> {
+    let lock = store.lock()?;
+    store.drop_scope(&lock, name, scope)?;
+    let keep = cfg.file()?.install.keep_versions;
+    let _ = store.prune(&lock, name, keep);
+    Ok(())
+}
+
+/// Drop every link of a scope (a deleted cluster), pruning what no scope
+/// and no keep rule still wants. The plugins it touched.
+pub fn forget_scope(cfg: &Config, scope: &Scope) -> Result<Vec<String>> {
+    let store = Store::new(cfg)?;
+    let key = scope.key();
+    let names: Vec<String> = store
+        .all_plugins()
+        .into_iter()
+        .filter(|n| store.scope_links(n).iter().any(|(k, _)| *k == key))
+        .collect();
+    for name in &names {
+        drop_scope_link(cfg, &store, name, scope)?;
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wants_parse_from_arguments() {
+        let w = Want::parse_arg("hello@v1=acme/kplug-hello").unwrap();
+        assert_eq!((w.name.as_str(), w.request.as_str()), ("hello", "v1"));
+        assert_eq!(w.source.as_deref(), Some("acme/kplug-hello"));
+        let w = Want::parse_arg("hello@>=1.2, <2=team").unwrap();
+        assert_eq!(w.request, ">=1.2, <2");
+        assert_eq!(w.source.as_deref(), Some("team"));
+        let w = Want::parse_arg("hello@>=1.2").unwrap();
+        assert_eq!((w.request.as_str(), w.source), (">=1.2", None));
+        assert!(Want::parse_arg("hello").is_err());
+        assert!(Want::parse_arg("hello@banana").is_err());
+        assert!(Want::parse_arg("Hello@v1").is_err());
+        assert!(Want::parse_arg("hello@v1=a b").is_err());
+    }
+
+    #[test]
+    fn the_highest_request_wins() {
+        let mut wants = Vec::new();
+        for r in ["v1.2", "1.4.0", "v1", "^1.3", "0.9.0"] {
+            keep_highest(&mut wants, Want::new("x", r, None).unwrap());
+        }
+        assert_eq!(wants.len(), 1);
+        assert_eq!(wants[0].request, "v1", "v1 reaches past every 1.x");
+    }
+}

@@ -1,0 +1,511 @@
+//! Scoped plugins and `kplug plugin sync`: what a (simulated) cluster and a
+//! project recommend, installed for their scope beside the user's own
+//! standalone installs, from a loopback GitHub.
+
+use crate::archives::{Entry, platform, plugin_script, release, tar_gz};
+use crate::server::{FakeAsset, FakeGitHub, FakeRelease};
+use crate::support::TestEnv;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+const REPO: &str = "acme/kplug-hello";
+
+struct Env {
+    env: TestEnv,
+    gh: FakeGitHub,
+}
+
+fn setup() -> Env {
+    let env = TestEnv::new();
+    env.config_file("network:\n  attempts: 1\n");
+    let gh = FakeGitHub::start();
+    for v in ["1.0.0", "2.0.0", "2.1.0"] {
+        gh.publish(REPO, release("hello", v));
+    }
+    Env { env, gh }
+}
+
+impl Env {
+    fn kplug_in(&self, dir: &Path) -> assert_cmd::Command {
+        let mut cmd = self.env.kplug();
+        cmd.env("KPLUG_GITHUB_API_URL", self.gh.url())
+            .current_dir(dir);
+        cmd
+    }
+
+    fn kplug(&self) -> assert_cmd::Command {
+        self.kplug_in(self.env.root.path())
+    }
+
+    fn downloads(&self) -> u64 {
+        self.gh.asset_requests.load(Ordering::SeqCst)
+    }
+
+    /// What `kplug hello` runs, in `dir` (and with `vars`).
+    fn hello_in(&self, dir: &Path, vars: &[(&str, &str)]) -> String {
+        let mut cmd = self.kplug_in(dir);
+        cmd.arg("hello");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.assert().success();
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .trim()
+            .to_string()
+    }
+
+    fn hello(&self) -> String {
+        self.hello_in(self.env.root.path(), &[])
+    }
+
+    fn list(&self, dir: &Path, scope: &str) -> Vec<serde_json::Value> {
+        let out = self
+            .kplug_in(dir)
+            .args(["plugin", "list", "-o", "json", "--scope", scope])
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    }
+}
+
+fn rows(list: &[serde_json::Value], name: &str) -> Vec<(String, String, String)> {
+    list.iter()
+        .filter(|p| p["name"] == name)
+        .map(|p| {
+            (
+                p["info"]["version"].as_str().unwrap_or("-").to_string(),
+                p["scope"].as_str().unwrap().to_string(),
+                p["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn row(v: &str, scope: &str, status: &str) -> (String, String, String) {
+    (v.into(), scope.into(), status.into())
+}
+
+#[test]
+fn a_cluster_recommendation_is_installed_for_its_scope_and_the_standalone_install_stays() {
+    let e = setup();
+    e.kplug()
+        .args(["plugin", "install", &format!("{REPO}@v1.0.0")])
+        .assert()
+        .success();
+    assert_eq!(e.hello(), "hello 1.0.0");
+    // Created, made active (the simulator writes its context into the
+    // kubeconfig, as k3d does), and synced before post-cluster-create.
+    e.kplug()
+        .args(["cluster", "create", "dev", "--engine", "sim"])
+        .args(["--recommend", &format!("hello@v2={REPO}")])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "cluster/dev: installed hello 2.1.0",
+        ));
+    let kubeconfig = std::fs::read_to_string(e.env.root.path().join(".kube/config")).unwrap();
+    assert!(
+        kubeconfig.contains("current-context: sim-dev"),
+        "{kubeconfig}"
+    );
+    e.kplug()
+        .args(["cluster", "current"])
+        .assert()
+        .success()
+        .stdout("dev\n")
+        .stderr(predicate::str::contains("kubeconfig context sim-dev"));
+    assert_eq!(e.hello(), "hello 2.1.0", "the active cluster's version");
+    assert_eq!(
+        e.hello_in(e.env.root.path(), &[("KPLUG_CLUSTER", "other")]),
+        "hello 1.0.0",
+        "another cluster: the standalone version"
+    );
+    let store = e.env.home.join("plugins/hello");
+    assert_eq!(
+        std::fs::read_link(store.join("current")).unwrap(),
+        Path::new("1.0.0"),
+        "the standalone install is never overridden"
+    );
+    let all = e.list(e.env.root.path(), "all");
+    assert_eq!(
+        rows(&all, "hello"),
+        [
+            row("2.1.0", "cluster/dev", "valid"),
+            row("1.0.0", "standalone", "inactive"),
+        ]
+    );
+    assert_eq!(
+        rows(&e.list(e.env.root.path(), "standalone"), "hello"),
+        [row("1.0.0", "standalone", "inactive")]
+    );
+    assert_eq!(
+        rows(&e.list(e.env.root.path(), "cluster/dev"), "hello"),
+        [row("2.1.0", "cluster/dev", "valid")]
+    );
+    // Nothing changed: nothing downloaded, nothing listed again.
+    let before = e.downloads();
+    e.kplug()
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("sync: 1 already current"));
+    assert_eq!(e.downloads(), before, "a second sync downloads nothing");
+    // A dry run shows the plan and changes nothing.
+    e.kplug()
+        .args(["cluster", "recommend", "hello@1.0.0", "--source", REPO])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["plugin", "sync", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(
+                r"cluster/dev\s+hello\s+1\.0\.0 \(acme/kplug-hello\)\s+2\.1\.0\s+switch",
+            )
+            .unwrap(),
+        );
+    assert_eq!(e.hello(), "hello 2.1.0");
+    // The recommendation changed to a version the store has: a switch, no
+    // download.
+    e.kplug()
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("switched hello to 1.0.0"));
+    assert_eq!(e.downloads(), before);
+    assert_eq!(e.hello(), "hello 1.0.0");
+    // The cluster goes, and its scope with it.
+    e.kplug()
+        .args(["cluster", "delete", "dev"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "dropped the plugins cluster `dev` recommended: hello",
+        ));
+    assert!(!store.join("scopes").exists());
+    let kubeconfig = std::fs::read_to_string(e.env.root.path().join(".kube/config")).unwrap();
+    assert!(!kubeconfig.contains("sim-dev"), "{kubeconfig}");
+    assert_eq!(e.hello(), "hello 1.0.0");
+}
+
+/// A hook plugin release: EXEC appends `<version> <event> <cluster>` to
+/// `record`.
+fn hook_release(version: &str, record: &Path) -> FakeRelease {
+    let info = "hooks:\\n- event: post-cluster-create\\n  mode: observe\\n";
+    let script = plugin_script("audit", version, info).replace(
+        "echo \"audit",
+        &format!(
+            "[ \"$KPLUG_COMMAND\" = EXEC ] && {{ echo \"{version} $KPLUG_EVENT $KPLUG_CLUSTER\" >> '{}'; cat >/dev/null; exit 0; }}\necho \"audit",
+            record.display()
+        ),
+    );
+    let body = tar_gz(&[Entry {
+        path: "kplug-audit",
+        body: script.as_bytes(),
+        mode: 0o755,
+    }]);
+    FakeRelease {
+        tag: format!("v{version}"),
+        prerelease: false,
+        assets: vec![FakeAsset {
+            name: format!("kplug-audit_{version}_{}.tar.gz", platform()),
+            body,
+            digest: true,
+        }],
+    }
+}
+
+#[test]
+fn hooks_of_a_cluster_use_the_versions_it_recommends() {
+    let e = setup();
+    let record = e.env.out.join("audit");
+    for v in ["1.0.0", "2.0.0"] {
+        e.gh.publish("acme/kplug-audit", hook_release(v, &record));
+    }
+    e.kplug()
+        .args(["plugin", "install", "acme/kplug-audit@v1.0.0"])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["cluster", "create", "a", "--engine", "sim"])
+        .args(["--recommend", "audit@2.0.0=acme/kplug-audit"])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["cluster", "create", "b", "--engine", "sim"])
+        .assert()
+        .success();
+    // `a` recommended 2.0.0: synced before its post-cluster-create, so that
+    // version fired for it; `b` recommends nothing: the standalone one.
+    let lines = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(
+        lines.lines().collect::<Vec<_>>(),
+        ["2.0.0 post-cluster-create a", "1.0.0 post-cluster-create b"]
+    );
+    // Positive control for --no-sync: nothing installed for `c`.
+    e.kplug()
+        .args(["cluster", "create", "c", "--engine", "sim", "--no-sync"])
+        .args(["--recommend", "audit@2.0.0=acme/kplug-audit"])
+        .assert()
+        .success();
+    assert!(!e.env.home.join("plugins/audit/scopes/cluster.c").exists());
+    assert!(e.env.home.join("plugins/audit/scopes/cluster.a").exists());
+}
+
+fn project(e: &Env, yaml: &str) -> PathBuf {
+    let dir = e.env.dir("app");
+    std::fs::write(dir.join("kplug.yaml"), yaml).unwrap();
+    dir
+}
+
+fn sha_of(store: &Path, name: &str) -> Vec<String> {
+    let receipt =
+        std::fs::read_to_string(store.join(format!("plugins/{name}/receipt.yaml"))).unwrap();
+    let r: serde_yaml::Value = serde_yaml::from_str(&receipt).unwrap();
+    r["versions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["version"].as_str().unwrap(),
+                v["sha256"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_project_syncs_into_its_scope_writes_a_lock_and_locked_reproduces_it() {
+    let e = setup();
+    e.kplug()
+        .args(["plugin", "install", &format!("{REPO}@v1.0.0")])
+        .assert()
+        .success();
+    let app = project(
+        &e,
+        &format!("plugins:\n  hello: {{version: v2.0, source: {REPO}}}\n"),
+    );
+    let sub = app.join("src/deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    e.kplug_in(&sub)
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("project: installed hello 2.0.0"))
+        .stderr(predicate::str::contains("wrote"));
+    let lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
+    let sha = crate::server::sha256_hex(&crate::archives::plugin_tar_gz("hello", "2.0.0"));
+    assert!(
+        lock.contains("version: 2.0.0") && lock.contains(&sha),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("request: v2.0") && lock.contains(&format!("source: {REPO}")),
+        "{lock}"
+    );
+    // Inside the project its version runs; outside, the standalone one.
+    assert_eq!(e.hello_in(&sub, &[]), "hello 2.0.0");
+    assert_eq!(e.hello(), "hello 1.0.0");
+    // The project wins over the active cluster, which wins over standalone.
+    e.kplug()
+        .args(["cluster", "create", "dev", "--engine", "sim"])
+        .args(["--recommend", &format!("hello@2.1.0={REPO}")])
+        .assert()
+        .success();
+    assert_eq!(e.hello(), "hello 2.1.0");
+    assert_eq!(e.hello_in(&app, &[]), "hello 2.0.0");
+    e.kplug_in(&app)
+        .args(["plugin", "list"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "project {}",
+            app.display()
+        )));
+
+    // A newer 2.0.x does not move a request that did not change.
+    e.gh.publish(REPO, release("hello", "2.0.1"));
+    e.kplug_in(&app)
+        .args(["plugin", "sync", "--project"])
+        .assert()
+        .success();
+    assert_eq!(e.hello_in(&app, &[]), "hello 2.0.0");
+    assert_eq!(
+        std::fs::read_to_string(app.join("kplug.lock")).unwrap(),
+        lock
+    );
+
+    // A clean KPLUG_HOME installs exactly the lock: same versions, same bytes.
+    let clean = e.env.dir("clean-home");
+    let before = e.downloads();
+    e.kplug_in(&app)
+        .env("KPLUG_HOME", &clean)
+        .args(["plugin", "sync", "--locked", "--project"])
+        .assert()
+        .success();
+    assert_eq!(e.downloads(), before + 1);
+    assert_eq!(sha_of(&clean, "hello"), [format!("2.0.0 {sha}")]);
+    assert_eq!(
+        std::fs::read_to_string(app.join("kplug.lock")).unwrap(),
+        lock,
+        "untouched"
+    );
+
+    // --locked refuses a kplug.yaml asking for more than the lock has.
+    std::fs::write(
+        app.join("kplug.yaml"),
+        format!("plugins:\n  hello: {{version: v2.0, source: {REPO}}}\n  extra: {{version: v1, source: acme/kplug-extra}}\n"),
+    )
+    .unwrap();
+    e.kplug_in(&app)
+        .env("KPLUG_HOME", &clean)
+        .args(["plugin", "sync", "--locked"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "asks for what kplug.lock does not have",
+        ))
+        .stderr(predicate::str::contains("extra v1"));
+
+    // The request changed: only that entry is resolved again.
+    std::fs::write(
+        app.join("kplug.yaml"),
+        format!("plugins:\n  hello: {{version: v2, source: {REPO}}}\n"),
+    )
+    .unwrap();
+    e.kplug_in(&app)
+        .args(["plugin", "sync", "--project"])
+        .assert()
+        .success();
+    assert_eq!(e.hello_in(&app, &[]), "hello 2.1.0");
+    let relocked = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
+    assert!(
+        relocked.contains("version: 2.1.0") && relocked.contains("request: v2\n"),
+        "{relocked}"
+    );
+}
+
+#[test]
+fn a_lock_whose_sha256_the_source_no_longer_serves_is_refused() {
+    let e = setup();
+    let app = project(
+        &e,
+        &format!("plugins:\n  hello: {{version: 2.0.0, source: {REPO}}}\n"),
+    );
+    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
+    let lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
+    let sha = crate::server::sha256_hex(&crate::archives::plugin_tar_gz("hello", "2.0.0"));
+    let forged = "f".repeat(64);
+    std::fs::write(app.join("kplug.lock"), lock.replace(&sha, &forged)).unwrap();
+    let clean = e.env.dir("clean-home");
+    e.kplug_in(&app)
+        .env("KPLUG_HOME", &clean)
+        .args(["plugin", "sync", "--locked"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("hello"))
+        .stderr(predicate::str::contains(&forged))
+        .stderr(predicate::str::contains(&sha));
+    assert!(!clean.join("plugins/hello").exists(), "nothing installed");
+}
+
+#[test]
+fn bad_project_files_and_kubeconfigs_are_named() {
+    let e = setup();
+    let app = project(&e, "plugins:\n  hello: 1.10\n");
+    e.kplug_in(&app)
+        .args(["plugin", "sync"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "kplug.yaml: `plugins.hello` is a number",
+        ));
+    std::fs::write(app.join("kplug.yaml"), "plugins:\n  hello: v1\n").unwrap();
+    std::fs::write(app.join("kplug.lock"), "version: 1\nplugins: [\n").unwrap();
+    e.kplug_in(&app)
+        .args(["plugin", "sync"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "kplug.lock is not a kplug lock file",
+        ));
+    std::fs::remove_file(app.join("kplug.lock")).unwrap();
+    // A recommendation naming a source that is not configured.
+    std::fs::write(
+        app.join("kplug.yaml"),
+        "plugins:\n  hello: {version: v1, source: nowhere}\n",
+    )
+    .unwrap();
+    e.kplug_in(&app)
+        .args(["plugin", "sync"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "source `nowhere`, which is not configured",
+        ));
+    // `cluster use` of a cluster kplug does not know; a broken kubeconfig.
+    e.kplug()
+        .args(["cluster", "use", "ghost"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("kplug knows no cluster `ghost`"));
+    let kube = e.env.dir(".kube").join("config");
+    std::fs::write(&kube, "{ not: [yaml").unwrap();
+    e.kplug()
+        .args(["cluster", "current"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "the kubeconfig {} is not valid",
+            kube.display()
+        )));
+    // Dispatch is not stopped by it.
+    crate::support::write_exec(&e.env.bin.join("kplug-ok"), "#!/bin/sh\necho ok\n");
+    e.kplug().arg("ok").assert().success().stdout("ok\n");
+}
+
+#[test]
+fn cluster_use_changes_only_the_current_context_line() {
+    let e = setup();
+    for name in ["a", "b"] {
+        e.kplug()
+            .args(["cluster", "create", name, "--engine", "sim", "--no-sync"])
+            .assert()
+            .success();
+    }
+    let kube = e.env.root.path().join(".kube/config");
+    let text = std::fs::read_to_string(&kube).unwrap();
+    assert!(text.contains("current-context: sim-b"));
+    // The user's own formatting and comments stay, byte for byte.
+    let edited = format!(
+        "# my clusters\n{}",
+        text.replace("current-context: sim-b", "current-context: sim-b   # last")
+    );
+    std::fs::write(&kube, &edited).unwrap();
+    e.kplug().args(["cluster", "use", "a"]).assert().success();
+    let after = std::fs::read_to_string(&kube).unwrap();
+    assert_eq!(
+        after,
+        edited.replace("current-context: sim-b   # last", "current-context: sim-a")
+    );
+    let out = e
+        .kplug()
+        .args(["cluster", "current", "-o", "json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["cluster"]["name"], "a");
+    assert_eq!(v["cluster"]["from"], "kubeconfig");
+    assert_eq!(v["cluster"]["context"], "sim-a");
+    // KPLUG_CLUSTER and --cluster come first.
+    e.kplug()
+        .env("KPLUG_CLUSTER", "b")
+        .args(["cluster", "current"])
+        .assert()
+        .success()
+        .stdout("b\n");
+}
