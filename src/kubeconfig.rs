@@ -83,9 +83,10 @@ fn read_file(path: &Path) -> Result<Option<File>> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Some(File::default()));
             }
-            serde_yaml::from_slice(&bytes).map(Some).map_err(|e| {
+            let text = String::from_utf8_lossy(&bytes);
+            crate::protocol::yaml::from_str(&text).map(Some).map_err(|e| {
                 Error::new(format!("the kubeconfig {} is not valid", path.display()))
-                    .caused_by(crate::ui::escape(&e.to_string()).into_owned())
+                    .caused_by(crate::ui::escape(&e).into_owned())
                     .with_hint(format!(
                         "fix it, or point KUBECONFIG elsewhere (`kubectl config view --kubeconfig {}` shows what kubectl makes of it)",
                         path.display()
@@ -378,10 +379,12 @@ fn read_value(file: &Path) -> Result<serde_yaml::Value> {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
             Ok(serde_yaml::Value::Mapping(Default::default()))
         }
-        Ok(bytes) => serde_yaml::from_slice(&bytes).map_err(|e| {
-            Error::new(format!("the kubeconfig {} is not valid", file.display()))
-                .caused_by(crate::ui::escape(&e.to_string()).into_owned())
-        }),
+        Ok(bytes) => {
+            crate::protocol::yaml::from_str(&String::from_utf8_lossy(&bytes)).map_err(|e| {
+                Error::new(format!("the kubeconfig {} is not valid", file.display()))
+                    .caused_by(crate::ui::escape(&e).into_owned())
+            })
+        }
         Err(crate::fsutil::ReadError::Missing) => {
             Ok(serde_yaml::Value::Mapping(Default::default()))
         }

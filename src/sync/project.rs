@@ -51,12 +51,14 @@ pub fn load(dir: &Path) -> Result<Project> {
     let path = dir.join(crate::scope::PROJECT_FILE);
     let bytes = crate::fsutil::read_bounded(&path, MAX_FILE)
         .map_err(|e| Error::new(format!("could not read {}", path.display())).caused_by(e))?;
-    let doc: serde_yaml::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::usage(format!("{} is not UTF-8 text", path.display())))?;
+    let doc: serde_yaml::Value = if text.trim().is_empty() {
         serde_yaml::Value::Mapping(Default::default())
     } else {
-        serde_yaml::from_slice(&bytes).map_err(|e| {
+        crate::protocol::yaml::from_str(&text).map_err(|e| {
             Error::usage(format!("{} is not valid YAML", path.display()))
-                .caused_by(crate::ui::escape(&e.to_string()).into_owned())
+                .caused_by(crate::ui::escape(&e).into_owned())
         })?
     };
     let map = doc
@@ -198,8 +200,9 @@ pub fn load_lock(dir: &Path) -> Result<Option<Lock>> {
                 "restore it from version control, or delete it and run `kplug plugin sync` to write it again",
             )
     };
-    let lock: Lock = serde_yaml::from_slice(&bytes)
-        .map_err(|e| broken(crate::ui::escape(&e.to_string()).into_owned()))?;
+    let text = String::from_utf8(bytes).map_err(|_| broken("it is not UTF-8 text".into()))?;
+    let lock: Lock = crate::protocol::yaml::from_str(&text)
+        .map_err(|e| broken(crate::ui::escape(&e).into_owned()))?;
     if lock.version != LOCK_FORMAT {
         return Err(broken(format!(
             "it has format {}, this kplug writes format {LOCK_FORMAT}",

@@ -19,6 +19,7 @@ mod examples;
 mod hooks;
 mod hostile;
 mod install;
+mod kube;
 mod list;
 mod oci;
 mod reference;

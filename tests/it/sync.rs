@@ -509,3 +509,201 @@ fn cluster_use_changes_only_the_current_context_line() {
         .success()
         .stdout("b\n");
 }
+
+#[test]
+fn a_cluster_recommends_through_the_real_kubectl() {
+    use crate::kube::{FakeApi, cliplugin};
+    let kubectl = crate::kube::kubectl();
+    let e = setup();
+    std::os::unix::fs::symlink(&kubectl, e.env.bin.join("kubectl")).unwrap();
+    let api = FakeApi::start();
+    api.items.lock().unwrap().extend([
+        cliplugin("hello", "team-a", "v2.0", REPO),
+        cliplugin("hello", "team-b", "1.0.0", REPO),
+        cliplugin("broken", "team-b", "not a version!", REPO),
+    ]);
+    std::fs::write(
+        e.env.dir(".kube").join("config"),
+        api.kubeconfig("kind-fake"),
+    )
+    .unwrap();
+    // The kubeconfig's current context names cluster `fake`.
+    e.kplug()
+        .args(["cluster", "current"])
+        .assert()
+        .success()
+        .stdout("fake\n");
+    e.kplug()
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "cluster/fake: installed hello 2.0.0",
+        ))
+        .stderr(predicate::str::contains(
+            "CLIPlugin `broken` in namespace `team-b` of cluster `fake` is ignored",
+        ));
+    assert_eq!(
+        e.hello(),
+        "hello 2.0.0",
+        "the highest of the two namespaces'"
+    );
+    let log = api.requests();
+    assert!(
+        log.contains(&"GET /apis/cli.kplug.dev/v1alpha1/cliplugins bearer-ok".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().all(|l| l.ends_with("bearer-ok")),
+        "the token on every request: {log:?}"
+    );
+    // No CRD: nothing recommended, not an error (the scope's plugin goes).
+    api.crd.store(false, Ordering::SeqCst);
+    e.kplug()
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("cluster/fake: dropped hello"));
+    // No kubectl: a warning that names it.
+    let empty = e.env.dir("no-kubectl");
+    e.kplug()
+        .env("PATH", &empty)
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("kubectl is not on PATH"));
+}
+
+#[test]
+fn a_sync_killed_mid_download_leaves_every_plugin_old_or_new_and_the_lock_whole() {
+    let e = setup();
+    e.gh.publish("acme/kplug-slow", release("slow", "1.0.0"));
+    let slow_asset = format!("kplug-slow_1.0.0_{}.tar.gz", platform());
+    let app = project(
+        &e,
+        &format!(
+            "plugins:\n  hello: {{version: 2.0.0, source: {REPO}}}\n  slow: {{version: v1, source: acme/kplug-slow}}\n"
+        ),
+    );
+    // A lock from before: it must stay whole, old or new.
+    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
+    let old_lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
+    // 4 MiB that do not compress: seconds at the throttled rate.
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let noise: Vec<u8> = (0..4 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let script = plugin_script("slow", "1.1.0", "");
+    let body = tar_gz(&[
+        Entry {
+            path: "kplug-slow",
+            body: script.as_bytes(),
+            mode: 0o755,
+        },
+        Entry {
+            path: "noise.bin",
+            body: &noise,
+            mode: 0o644,
+        },
+    ]);
+    e.gh.publish(
+        "acme/kplug-slow",
+        crate::archives::release_with("slow", "1.1.0", body, true),
+    );
+    std::fs::write(
+        app.join("kplug.yaml"),
+        format!("plugins:\n  hello: {{version: 2.1.0, source: {REPO}}}\n  slow: {{version: 1.1.0, source: acme/kplug-slow}}\n"),
+    )
+    .unwrap();
+    e.gh.faults.lock().unwrap().throttle = Some(slow_asset.replace("1.0.0", "1.1.0"));
+    let before = e.downloads();
+    let mut child = e
+        .env
+        .kplug_process()
+        .env("KPLUG_GITHUB_API_URL", e.gh.url())
+        .current_dir(&app)
+        .args(["plugin", "sync"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while e.downloads() < before + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the downloads never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Each plugin at its old version or its new one, never in between.
+    assert!(["hello 2.0.0", "hello 2.1.0"].contains(&e.hello_in(&app, &[]).as_str()));
+    let slow = e.kplug_in(&app).arg("slow").assert().success();
+    let slow = String::from_utf8_lossy(&slow.get_output().stdout)
+        .trim()
+        .to_string();
+    assert_eq!(slow, "slow 1.0.0", "its download never finished");
+    assert_eq!(
+        std::fs::read_to_string(app.join("kplug.lock")).unwrap(),
+        old_lock
+    );
+    // The next sync finishes the job.
+    e.gh.faults.lock().unwrap().throttle = None;
+    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
+    assert_eq!(e.hello_in(&app, &[]), "hello 2.1.0");
+    let lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
+    assert!(
+        lock.contains("version: 1.1.0") && lock.contains("version: 2.1.0"),
+        "{lock}"
+    );
+}
+
+#[test]
+fn init_writes_a_starter_project_from_what_is_installed_and_the_nearest_project_wins() {
+    let e = setup();
+    e.kplug()
+        .args(["plugin", "install", &format!("{REPO}@v2.0.0")])
+        .assert()
+        .success();
+    let app = e.env.dir("app");
+    e.kplug_in(&app)
+        .args(["init", "--from-installed"])
+        .assert()
+        .success();
+    let yaml = std::fs::read_to_string(app.join("kplug.yaml")).unwrap();
+    assert!(
+        yaml.contains(&format!("hello: {{version: v2, source: \"{REPO}\"}}")),
+        "{yaml}"
+    );
+    e.kplug_in(&app)
+        .args(["init"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already exists"));
+    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
+    assert_eq!(e.hello_in(&app, &[]), "hello 2.1.0");
+    // A project inside it: the nearest wins, and `plugin list` says so.
+    let inner = app.join("inner");
+    std::fs::create_dir_all(&inner).unwrap();
+    e.kplug_in(&inner).args(["init"]).assert().success();
+    e.kplug_in(&inner)
+        .args(["plugin", "list"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "project {} (the nearest kplug.yaml; the one in {} is not used here)",
+            inner.display(),
+            app.display()
+        )));
+    assert_eq!(
+        e.hello_in(&inner, &[]),
+        "hello 2.0.0",
+        "the inner project wants nothing"
+    );
+}
