@@ -310,6 +310,16 @@ pub struct FileKey {
     ino: u64,
 }
 
+impl std::fmt::Display for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}.{} {}.{} {}",
+            self.size, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1, self.ino
+        )
+    }
+}
+
 impl FileKey {
     pub fn of(m: &std::fs::Metadata) -> FileKey {
         use std::os::unix::fs::MetadataExt;

@@ -8,13 +8,14 @@
 //! byte for byte) and the simulator's context entries.
 //!
 //! The dispatch path asks only [`current_context`], which answers from
-//! `$KPLUG_HOME/cache/kubeconfig.json` while every file has the size,
-//! mtime and inode the cache recorded: a few `stat`s, no YAML.
+//! `$KPLUG_HOME/cache/kubeconfig` while every file has the size, times and
+//! inode the cache recorded: a `stat` per file and one `readlink`, no
+//! YAML.
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::fsutil::FileKey as Key;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Largest kubeconfig file read (they hold certificates, not much more).
@@ -121,53 +122,69 @@ pub fn load(cfg: &Config) -> Result<Merged> {
     Ok(merged)
 }
 
-/// What the cache keeps: the identity of each file, and the answer.
-#[derive(Serialize, Deserialize, PartialEq)]
-struct Cached {
-    files: Vec<(PathBuf, Option<Key>)>,
-    current: Option<String>,
-}
-
-fn identities(paths: &[PathBuf]) -> Vec<(PathBuf, Option<Key>)> {
-    paths
-        .iter()
-        .map(|p| (p.clone(), std::fs::metadata(p).ok().map(|m| Key::of(&m))))
-        .collect()
+/// What the files are now: a digest of each one's path and identity (or
+/// that it is missing).
+fn fingerprint(paths: &[PathBuf]) -> String {
+    use sha2::Digest;
+    use std::os::unix::ffi::OsStrExt;
+    let mut h = sha2::Sha256::new();
+    for p in paths {
+        h.update(p.as_os_str().as_bytes());
+        h.update([0]);
+        match std::fs::metadata(p) {
+            Ok(m) => h.update(Key::of(&m).to_string().as_bytes()),
+            Err(_) => h.update(b"-"),
+        }
+        h.update([0]);
+    }
+    crate::fsutil::hex(&h.finalize()[..16])
 }
 
 fn cache_path(cfg: &Config) -> Option<PathBuf> {
-    cfg.home_opt()
-        .map(|h| h.join("cache").join("kubeconfig.json"))
+    cfg.home_opt().map(|h| h.join("cache").join("kubeconfig"))
 }
 
 /// The merged current context, from the cache when no file changed. A
 /// kubeconfig that does not parse has none (the commands that need one
 /// say why with [`load`]).
+///
+/// The cache is a symbolic link whose target is `<fingerprint>:<context>`:
+/// one `readlink` reads it where a file needs `open`, `stat`, `read` and
+/// `close`, and the dispatch path counts system calls. It is replaced by
+/// `rename`, so it is never read half written.
 pub fn current_context(cfg: &Config) -> Option<String> {
     let paths = files(cfg);
-    let now = identities(&paths);
+    let now = fingerprint(&paths);
     let cache = cache_path(cfg);
     if let Some(c) = &cache
-        && let Ok(bytes) = crate::fsutil::read_bounded(c, 64 * 1024)
-        && let Ok(cached) = serde_json::from_slice::<Cached>(&bytes)
-        && cached.files == now
+        && let Ok(target) = std::fs::read_link(c)
+        && let Some((seen, context)) = target.to_str().and_then(|t| t.split_once(':'))
+        && seen == now
     {
-        return cached.current;
+        return (!context.is_empty()).then(|| context.to_string());
     }
     let current = load(cfg).ok()?.current.map(|(c, _)| c);
-    // Only a file changed after the stat above may be missed, and then the
-    // next run sees a new identity and parses again.
+    // A file changed after the stat above is seen by the next run: its
+    // fingerprint differs from the one recorded here.
+    let storable = current
+        .as_deref()
+        .is_none_or(|c| c.len() < 2048 && !c.contains('\0'));
     if let Some(c) = cache
+        && storable
         && crate::store::layout_writable(cfg)
-        && let Ok(json) = serde_json::to_vec(&Cached {
-            files: now,
-            current: current.clone(),
-        })
     {
+        let target = format!("{now}:{}", current.as_deref().unwrap_or_default());
+        let tmp = c.with_file_name(format!(".kubeconfig.{}", std::process::id()));
         if let Some(dir) = c.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = crate::fsutil::write_atomic(&c, &json);
+        let _ = std::fs::remove_file(&tmp);
+        if std::os::unix::fs::symlink(&target, &tmp)
+            .and_then(|()| std::fs::rename(&tmp, &c))
+            .is_err()
+        {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
     current
 }

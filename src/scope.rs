@@ -33,14 +33,20 @@ pub enum Scope {
     Project(PathBuf),
 }
 
+/// What a scope link holds before the version: the link is
+/// `plugins/<name>/scopes/<kind>/<id> -> ../../<version>`.
+pub const LINK_PREFIX: &str = "../../";
+
 impl Scope {
-    /// The file name of its link under `plugins/<name>/scopes/`: the
-    /// cluster's name (validated: no `/`), or a digest of the project's
-    /// path (any path fits in a file name that way).
+    /// Its link's path under `plugins/<name>/scopes/`: `cluster/NAME` (the
+    /// name is validated: no `/`), or `project/` and a digest of the
+    /// project's path (any path fits in a file name that way). One
+    /// directory per kind, so dispatch learns with a `stat` whether a
+    /// plugin has a project's version at all before looking for a project.
     pub fn key(&self) -> String {
         match self {
-            Scope::Cluster(name) => format!("cluster.{name}"),
-            Scope::Project(dir) => format!("project.{}", project_key(dir)),
+            Scope::Cluster(name) => format!("cluster/{name}"),
+            Scope::Project(dir) => format!("project/{}", project_key(dir)),
         }
     }
 
@@ -73,10 +79,10 @@ pub fn project_key(dir: &Path) -> String {
 
 /// Whether a link key is one kplug writes (and so may name a path).
 pub fn is_key(key: &str) -> bool {
-    if let Some(name) = key.strip_prefix("cluster.") {
+    if let Some(name) = key.strip_prefix("cluster/") {
         return crate::cluster::sim::validate_cluster_name(name).is_ok();
     }
-    key.strip_prefix("project.")
+    key.strip_prefix("project/")
         .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
@@ -174,7 +180,7 @@ mod tests {
     fn labels_and_keys_round_trip_and_never_name_paths() {
         let c = Scope::Cluster("dev".into());
         assert_eq!(c.label(), "cluster/dev");
-        assert_eq!(c.key(), "cluster.dev");
+        assert_eq!(c.key(), "cluster/dev");
         assert_eq!(Scope::from_label("cluster/dev"), Some(c));
         let p = Scope::Project("/home/ada/app".into());
         assert_eq!(p.label(), "project:/home/ada/app");
@@ -182,8 +188,8 @@ mod tests {
         assert!(is_key(&p.key()), "{}", p.key());
         assert_eq!(Scope::from_label("cluster/../x"), None);
         assert_eq!(Scope::from_label("project:relative"), None);
-        assert!(!is_key("cluster.../x"));
-        assert!(!is_key("project.zz"));
+        assert!(!is_key("cluster/../x"));
+        assert!(!is_key("project/zz"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! plugins/<name>/<version>/…            an unpacked release
 //! plugins/<name>/current -> <version>   swapped atomically (rename)
 //! plugins/<name>/receipt.yaml           where each version came from, which scopes want which
-//! plugins/<name>/scopes/<key> -> ../<version>   a cluster's or project's version (see `scope`)
+//! plugins/<name>/scopes/<kind>/<id> -> ../../<version>   a cluster's or project's version (see `scope`)
 //! cache/blobs/sha256/<hex>              verified artifacts, by content
 //! .staging/<n>/                         work in progress; removed on the next run
 //! .lock                                 one writer at a time
@@ -593,24 +593,30 @@ impl Store {
 
     fn scope_version(&self, name: &str, key: &str) -> Option<String> {
         let target = std::fs::read_link(self.plugin_dir(name).join("scopes").join(key)).ok()?;
-        let v = target.to_str()?.strip_prefix("../")?;
+        let v = target.to_str()?.strip_prefix(crate::scope::LINK_PREFIX)?;
         is_version(v).then(|| v.to_string())
     }
 
     /// Each scope link of `name`: its key and version.
     pub fn scope_links(&self, name: &str) -> Vec<(String, String)> {
-        let Ok(entries) = std::fs::read_dir(self.plugin_dir(name).join("scopes")) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(String, String)> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|k| crate::scope::is_key(k))
-            .filter_map(|k| {
-                let v = self.scope_version(name, &k)?;
-                Some((k, v))
-            })
-            .collect();
+        let scopes = self.plugin_dir(name).join("scopes");
+        let mut out = Vec::new();
+        for kind in ["cluster", "project"] {
+            let Ok(entries) = std::fs::read_dir(scopes.join(kind)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let Some(id) = e.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let key = format!("{kind}/{id}");
+                if crate::scope::is_key(&key)
+                    && let Some(v) = self.scope_version(name, &key)
+                {
+                    out.push((key, v));
+                }
+            }
+        }
         out.sort();
         out
     }
@@ -1185,8 +1191,8 @@ impl Drop for Transaction<'_> {
 }
 
 /// Point a slot of `name` at `version`, or remove it (`None`). A scope's
-/// link is `scopes/<key> -> ../<version>`; the `scopes` directory exists
-/// only while it holds a link (the dispatch path's cheap test).
+/// link is `scopes/<kind>/<id> -> ../../<version>`; its directories exist
+/// only while they hold a link (the dispatch path's cheap test).
 fn link_slot(
     store: &Store,
     lock: &StoreLock,
@@ -1202,9 +1208,13 @@ fn link_slot(
             version.map(str::to_string),
         ),
         Slot::Scope(scope) => {
-            let dir = plugin_dir.join("scopes");
-            let link = dir.join(scope.key());
-            (dir, link, version.map(|v| format!("../{v}")))
+            let link = plugin_dir.join("scopes").join(scope.key());
+            let dir = link.parent().map(Path::to_path_buf).unwrap_or_default();
+            (
+                dir,
+                link,
+                version.map(|v| format!("{}{v}", crate::scope::LINK_PREFIX)),
+            )
         }
     };
     let Some(target) = target else {
@@ -1215,8 +1225,9 @@ fn link_slot(
             _ => Ok(()),
         };
         if matches!(slot, Slot::Scope(_)) {
-            // Fails while other links are in it, as it should.
+            // Each fails while other links are in it, as it should.
             let _ = std::fs::remove_dir(&dir);
+            let _ = std::fs::remove_dir(plugin_dir.join("scopes"));
         }
         return removed;
     };

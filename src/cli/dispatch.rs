@@ -15,6 +15,19 @@ use crate::ui;
 use std::ffi::OsString;
 
 pub fn run(cfg: &Config, words: &[OsString]) -> Result<i32> {
+    // A callable's own `--cluster NAME` makes NAME the active cluster: that
+    // cluster's version of the plugin runs. (Scanning the words is cheap;
+    // the configuration is copied only when there is one.)
+    let named =
+        cluster_arg(words).filter(|c| crate::cluster::sim::validate_cluster_name(c).is_ok());
+    let scoped;
+    let cfg = match &named {
+        Some(c) => {
+            scoped = cfg.for_cluster(c);
+            &scoped
+        }
+        None => cfg,
+    };
     let Some((plugin, used)) = discovery::resolve_command(cfg, words) else {
         return Err(no_such_command(cfg, words));
     };

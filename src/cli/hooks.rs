@@ -31,6 +31,9 @@ pub fn run(cfg: &Config, command: HooksCommand) -> Result<i32> {
                 ));
             }
             interrupt::install();
+            crate::cluster::sim::validate_cluster_name(&cluster)?;
+            // The hooks of cluster X use X's scoped plugins.
+            let cfg = &cfg.for_cluster(&cluster);
             // Before a create (and after a delete) the cluster does not
             // exist: the engine is chosen as `cluster create` chooses it.
             let engine = match engine_for(cfg, &cluster, hooks.engine.as_deref()) {

@@ -108,12 +108,32 @@ fn executable_identity(path: &Path) -> Option<cache::Key> {
 fn store_lookup(cfg: &Config, store: &Path, name: &str) -> Option<Located> {
     let plugin_dir = store.join(name);
     // Only a plugin some scope wants has `scopes/`: for every other one
-    // this is one failed `stat`, and the active scopes are never computed.
+    // this is one failed `open`, and the active scopes are never computed.
     let scopes = plugin_dir.join("scopes");
-    if std::fs::symlink_metadata(&scopes).is_ok_and(|m| m.is_dir()) {
-        for scope in crate::scope::active(cfg) {
+    if std::fs::symlink_metadata(&scopes).is_ok() {
+        // Only the kinds of scope this plugin has are looked for: a plugin
+        // only clusters recommend never walks up for a kplug.yaml.
+        let has = |kind: &str| std::fs::symlink_metadata(scopes.join(kind)).is_ok();
+        let mut wanted = Vec::with_capacity(2);
+        if has("project")
+            && let Some(p) = crate::scope::active_project(cfg)
+        {
+            wanted.push(crate::scope::Scope::Project(p.to_path_buf()));
+        }
+        if has("cluster")
+            && let Some(c) = crate::scope::active_cluster(cfg)
+        {
+            wanted.push(crate::scope::Scope::Cluster(c.name.clone()));
+        }
+        for scope in wanted {
             let link = scopes.join(scope.key());
-            if let Some(found) = linked(&plugin_dir, &link, name, Some(scope), "../") {
+            if let Some(found) = linked(
+                &plugin_dir,
+                &link,
+                name,
+                Some(scope),
+                crate::scope::LINK_PREFIX,
+            ) {
                 return Some(found);
             }
         }
@@ -484,7 +504,7 @@ fn inactive_candidates(cfg: &Config, found: &[Found]) -> Vec<(Located, String)> 
         for label in receipt.scopes.keys() {
             if let Some(scope) = crate::scope::Scope::from_label(label) {
                 let link = plugin_dir.join("scopes").join(scope.key());
-                slots.push((Some(scope), link, "../"));
+                slots.push((Some(scope), link, crate::scope::LINK_PREFIX));
             }
         }
         for (scope, link, prefix) in slots {

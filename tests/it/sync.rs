@@ -250,8 +250,8 @@ fn hooks_of_a_cluster_use_the_versions_it_recommends() {
         .args(["--recommend", "audit@2.0.0=acme/kplug-audit"])
         .assert()
         .success();
-    assert!(!e.env.home.join("plugins/audit/scopes/cluster.c").exists());
-    assert!(e.env.home.join("plugins/audit/scopes/cluster.a").exists());
+    assert!(!e.env.home.join("plugins/audit/scopes/cluster/c").exists());
+    assert!(e.env.home.join("plugins/audit/scopes/cluster/a").exists());
 }
 
 fn project(e: &Env, yaml: &str) -> PathBuf {
