@@ -111,15 +111,19 @@ impl Want {
             if source.starts_with(crate::install::oci::reference::SCHEME) {
                 return Ok(source.clone());
             }
+            // An inventory's URL: a source of its own while syncing (see
+            // `url_sources`).
+            if is_inventory_url(source) {
+                return Ok(format!("{}/{}", url_source_name(source), self.name));
+            }
             return Err(Error::new(format!(
-                "{} is recommended from `{}`, a URL: kplug installs from configured sources, `owner/repo` and oci://",
+                "{} is recommended from `{}`, which is neither an inventory's http(s) URL nor oci://",
                 self.name,
                 escape(source)
             ))
-            .with_hint(format!(
-                "add it as a source (`kplug plugin source add NAME {}`) and recommend `NAME` instead",
-                escape(source)
-            )));
+            .with_hint(
+                "recommend a configured source's name, owner/repo, oci://HOST/REPO or an inventory's https:// URL",
+            ));
         }
         let configured = cfg.file()?.sources.iter().any(|s| &s.name == source);
         if configured {
@@ -138,6 +142,38 @@ impl Want {
             escape(source)
         )))
     }
+}
+
+/// Whether a recommendation's source is an inventory's URL.
+fn is_inventory_url(source: &str) -> bool {
+    reqwest::Url::parse(source)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+/// The source name an inventory URL goes by while syncing: derived from
+/// the URL, so its cached copy is found again next time.
+fn url_source_name(url: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "url-{}",
+        crate::fsutil::hex(&sha2::Sha256::digest(url.as_bytes())[..6])
+    )
+}
+
+/// An index source for each inventory URL the items name.
+fn url_sources(items: &[Item]) -> Vec<crate::config::SourceConfig> {
+    let mut out: Vec<crate::config::SourceConfig> = Vec::new();
+    for url in items.iter().filter_map(|i| i.source.as_deref()) {
+        if is_inventory_url(url) && !out.iter().any(|s| s.address == url) {
+            out.push(crate::config::SourceConfig {
+                name: url_source_name(url),
+                kind: crate::config::SourceKind::Index,
+                address: url.to_string(),
+                ttl: None,
+            });
+        }
+    }
+    out
 }
 
 /// Whether `text` is a version request kplug understands.
@@ -353,6 +389,7 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
         }
         items.extend(dropped(&store, &scope, &found.wants)?);
     }
+    let cfg_used = with_project_sources(&cfg_used, &url_sources(&items))?;
     // Sources are checked before anything is downloaded.
     for item in &mut items {
         if matches!(item.action, Action::Install | Action::Switch) {

@@ -707,3 +707,68 @@ fn init_writes_a_starter_project_from_what_is_installed_and_the_nearest_project_
         "the inner project wants nothing"
     );
 }
+
+#[test]
+fn a_recommendation_may_name_an_inventory_by_its_url_and_one_failure_leaves_the_others() {
+    use crate::server::{Reply, Request, Server, sha256_hex};
+    let e = setup();
+    let archive = crate::archives::plugin_tar_gz("tool", "1.0.0");
+    let file = format!("kplug-tool_1.0.0_{}.tar.gz", platform());
+    let (os, arch) = platform().split_once('_').unwrap();
+    let served = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (doc, body, name) = (served.clone(), archive.clone(), file.clone());
+    let team = Server::start("127.0.0.1", move |req: &Request| {
+        match req.path.split('?').next().unwrap_or_default() {
+            "/inventory.yaml" => Reply::bytes(doc.lock().unwrap().clone().into_bytes()),
+            p if p == format!("/dl/{name}") => Reply::bytes(body.clone()),
+            _ => Reply::status(404, &[]),
+        }
+    });
+    *served.lock().unwrap() = format!(
+        "apiVersion: kplug.dev/v1\nkind: Inventory\nplugins:\n  tool:\n    versions:\n      - version: 1.0.0\n        artifacts:\n          - {{os: {os}, arch: {arch}, url: \"{}/dl/{file}\", sha256: {}, size: {}}}\n",
+        team.url(),
+        sha256_hex(&archive),
+        archive.len()
+    );
+    let inventory = format!("{}/inventory.yaml", team.url());
+    e.kplug()
+        .args(["cluster", "create", "dev", "--engine", "sim", "--no-sync"])
+        .args(["--recommend", &format!("tool@v1={inventory}")])
+        .args(["--recommend", &format!("hello@2.0.0={REPO}")])
+        .args(["--recommend", "ghost@v1=acme/kplug-ghost"])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["plugin", "sync"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "cluster/dev: installed tool 1.0.0",
+        ))
+        .stderr(predicate::str::contains(
+            "cluster/dev: installed hello 2.0.0",
+        ))
+        .stderr(predicate::str::contains("cluster/dev: ghost v1 failed"))
+        .stderr(predicate::str::contains("sync: 2 installed, 1 failed"));
+    let out = e.kplug().arg("tool").assert().success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout).trim(),
+        "tool 1.0.0"
+    );
+    assert_eq!(e.hello(), "hello 2.0.0");
+    // `cluster use` syncs on its own: a recommendation added since is there.
+    e.kplug()
+        .args(["cluster", "recommend", "hello@1.0.0", "--source", REPO])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["cluster", "create", "other", "--engine", "sim", "--no-sync"])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["cluster", "use", "dev"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("installed hello 1.0.0"));
+    assert_eq!(e.hello(), "hello 1.0.0");
+}
