@@ -209,7 +209,7 @@ pub fn contexts_for(cluster: &str) -> Vec<(&'static str, String)> {
 
 /// Make `context` current, like `kubectl config use-context`: in the file
 /// that sets the current context now (else the one defining `context`),
-/// only the `current-context` line changes. Returns that file.
+/// only the value of `current-context` changes. Returns that file.
 pub fn use_context(cfg: &Config, context: &str) -> Result<PathBuf> {
     let merged = load(cfg)?;
     let Some((_, defined_in)) = merged.contexts.iter().find(|(n, _)| n == context) else {
@@ -221,38 +221,97 @@ pub fn use_context(cfg: &Config, context: &str) -> Result<PathBuf> {
     let file = merged
         .current
         .map_or_else(|| defined_in.clone(), |(_, f)| f);
+    // A linked kubeconfig (dotfiles) is changed where it lives.
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
     let text = String::from_utf8(
         crate::fsutil::read_bounded(&file, MAX_FILE)
             .map_err(|e| Error::new(format!("could not read {}", file.display())).caused_by(e))?,
     )
     .map_err(|_| Error::new(format!("{} is not UTF-8", file.display())))?;
+    let by_hand = || {
+        format!(
+            "change it with `kubectl config use-context {}`",
+            crate::ui::escape(context)
+        )
+    };
+    if text.trim_start().starts_with('{') {
+        return Err(Error::new(format!(
+            "{} is a JSON kubeconfig; kplug changes only YAML ones",
+            file.display()
+        ))
+        .with_hint(by_hand()));
+    }
     let updated = with_current_context(&text, context);
+    // What is written must read back as meant, or it is not written.
+    let reads_back = crate::protocol::yaml::from_str::<File>(&updated)
+        .ok()
+        .and_then(|f| f.current_context)
+        .is_some_and(|c| c == context);
+    if !reads_back {
+        return Err(Error::new(format!(
+            "kplug cannot change current-context in {} without touching the rest",
+            file.display()
+        ))
+        .with_hint(by_hand()));
+    }
     write_preserving(&file, updated.as_bytes())?;
     Ok(file)
 }
 
+/// Where the value starts, when `line` holds the top-level
+/// `current-context` key (plain or quoted).
+fn key_at(line: &str) -> Option<usize> {
+    [
+        "current-context:",
+        "\"current-context\":",
+        "'current-context':",
+    ]
+    .iter()
+    .find(|k| line.starts_with(**k))
+    .map(|k| k.len())
+}
+
 /// `text` with its top-level `current-context` set to `context` (added at
-/// the end when there is none); every other byte as it was.
+/// the end when there is none): only the value's bytes change; a comment
+/// after it stays, and a value continued on indented lines is replaced.
 fn with_current_context(text: &str, context: &str) -> String {
     let value = yaml_scalar(context);
     let mut out = String::with_capacity(text.len() + value.len() + 20);
     let mut done = false;
+    let mut continuation = false;
     for line in text.split_inclusive('\n') {
-        if !done && let Some(rest) = line.strip_prefix("current-context:") {
-            let eol = if rest.ends_with("\r\n") {
-                "\r\n"
-            } else if rest.ends_with('\n') {
-                "\n"
-            } else {
-                ""
-            };
-            out.push_str("current-context: ");
-            out.push_str(&value);
-            out.push_str(eol);
-            done = true;
-        } else {
-            out.push_str(line);
+        if continuation {
+            let body = line.trim();
+            if line.starts_with([' ', '\t']) && !body.is_empty() && !body.starts_with('#') {
+                continue;
+            }
+            continuation = false;
         }
+        let Some(at) = (!done).then(|| key_at(line)).flatten() else {
+            out.push_str(line);
+            continue;
+        };
+        let (head, rest) = line.split_at(at);
+        let body = rest.trim_end_matches(['\n', '\r']);
+        let eol = &rest[body.len()..];
+        let after = body.trim_start();
+        // The old value: quoted up to its closing quote, else plain up to
+        // a comment; what follows it stays.
+        let tail = match after.chars().next() {
+            Some(q @ ('"' | '\'')) => after[1..].find(q).map_or("", |i| &after[i + 2..]),
+            Some('#') => after,
+            _ => after.find(" #").map_or("", |i| &after[i..]),
+        };
+        continuation = after.is_empty() || after.starts_with('#');
+        out.push_str(head);
+        out.push(' ');
+        out.push_str(&value);
+        if after.starts_with('#') {
+            out.push(' ');
+        }
+        out.push_str(tail);
+        out.push_str(eol);
+        done = true;
     }
     if !done {
         if !out.is_empty() && !out.ends_with('\n') {
@@ -295,13 +354,19 @@ fn write_preserving(file: &Path, bytes: &[u8]) -> Result<()> {
         std::process::id()
     ));
     let result = (|| {
-        std::fs::write(&tmp, bytes)?;
+        use std::io::Write;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            &tmp,
-            std::fs::Permissions::from_mode(mode.unwrap_or(0o600) & 0o7777),
-        )?;
-        std::fs::rename(&tmp, file)
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.set_permissions(std::fs::Permissions::from_mode(
+            mode.unwrap_or(0o600) & 0o7777,
+        ))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)?;
+        if let Some(dir) = file.parent() {
+            crate::fsutil::sync_dir(dir)?;
+        }
+        Ok::<(), std::io::Error>(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -313,6 +378,7 @@ fn write_preserving(file: &Path, bytes: &[u8]) -> Result<()> {
 /// primary kubeconfig and make it current, as k3d and kind do for the
 /// clusters they create. The file is re-serialized (like kubectl does).
 pub fn add_context(file: &Path, name: &str, server: &str) -> Result<()> {
+    let file = &std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let mut doc = read_value(file)?;
     let map = doc.as_mapping_mut().ok_or_else(|| {
         Error::new(format!(
@@ -368,6 +434,7 @@ pub fn remove_context(files: &[PathBuf], name: &str) -> Result<()> {
         if !file.is_file() {
             continue;
         }
+        let file = &std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
         let mut doc = read_value(file)?;
         let Some(map) = doc.as_mapping_mut() else {
             continue;
@@ -423,7 +490,16 @@ mod tests {
         let text = "apiVersion: v1\r\nclusters: []\ncurrent-context: old # note\nusers: []\n";
         assert_eq!(
             with_current_context(text, "k3d-dev"),
-            "apiVersion: v1\r\nclusters: []\ncurrent-context: k3d-dev\nusers: []\n"
+            "apiVersion: v1\r\nclusters: []\ncurrent-context: k3d-dev # note\nusers: []\n"
+        );
+        assert_eq!(
+            with_current_context("\"current-context\": 'a b' # x\r\n", "c"),
+            "\"current-context\": c # x\r\n"
+        );
+        // A value continued on the next line is replaced whole.
+        assert_eq!(
+            with_current_context("current-context:\n  sim-b\nusers: []\n", "sim-a"),
+            "current-context: sim-a\nusers: []\n"
         );
         assert_eq!(
             with_current_context("kind: Config", "a b"),

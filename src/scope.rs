@@ -138,9 +138,12 @@ pub fn active_cluster(cfg: &Config) -> Option<&ActiveCluster> {
                     context: None,
                 });
             }
+            // A value that is no cluster name names no cluster (`kplug
+            // cluster current` says so).
             if let Some(name) = cfg
                 .var(crate::config::vars::CLUSTER)
                 .and_then(|v| v.to_str())
+                .filter(|n| crate::cluster::sim::validate_cluster_name(n).is_ok())
             {
                 return Some(ActiveCluster {
                     name: name.to_string(),

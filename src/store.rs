@@ -641,6 +641,16 @@ impl Store {
         Ok(())
     }
 
+    /// The scopes that want `name`, when only scopes do (no standalone
+    /// `current`): such a plugin is `kplug plugin sync`'s to manage.
+    pub fn scope_only(&self, name: &str) -> Option<Vec<String>> {
+        if self.current(name).is_some() || self.scope_links(name).is_empty() {
+            return None;
+        }
+        let receipt = self.receipt(name).unwrap_or_default();
+        Some(receipt.scopes.keys().cloned().collect())
+    }
+
     /// Every plugin in the store, standalone or wanted only by a scope.
     pub fn all_plugins(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.root.join("plugins")) else {
@@ -668,19 +678,9 @@ impl Store {
         }
         let link = dir.join("current");
         let Ok(target) = std::fs::read_link(&link) else {
-            let scoped = self.scope_links(name);
-            if !scoped.is_empty() {
-                let receipt = self.receipt(name).unwrap_or_default();
-                let labels: Vec<&str> = receipt.scopes.keys().map(String::as_str).collect();
-                return Some(format!(
-                    "`{name}` is installed only for {}, which {} not active here",
-                    if labels.is_empty() {
-                        "other scopes".to_string()
-                    } else {
-                        labels.join(", ")
-                    },
-                    if labels.len() == 1 { "is" } else { "are" }
-                ));
+            if self.scope_only(name).is_some() {
+                // Not broken: wanted by scopes only (see `scope_only`).
+                return None;
             }
             return Some(format!("{} has no `current` link", dir.display()));
         };

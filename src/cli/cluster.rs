@@ -282,9 +282,22 @@ struct CurrentView<'a> {
 
 /// `kplug cluster current`.
 fn current(cfg: &Config, output: Format) -> Result<i32> {
-    // A broken kubeconfig is reported here, not taken for "no cluster".
-    if cfg.var(crate::config::vars::CLUSTER).is_none() {
-        crate::kubeconfig::load(cfg)?;
+    // A broken kubeconfig or KPLUG_CLUSTER is reported here, not taken
+    // for "no cluster".
+    match cfg.var(crate::config::vars::CLUSTER) {
+        None => {
+            crate::kubeconfig::load(cfg)?;
+        }
+        Some(v) => {
+            let text = v.to_string_lossy();
+            crate::cluster::sim::validate_cluster_name(&text).map_err(|e| {
+                crate::error::Error::usage(format!(
+                    "KPLUG_CLUSTER `{}` is not a cluster name",
+                    ui::escape(&text)
+                ))
+                .caused_by(e.message())
+            })?;
+        }
     }
     let active = crate::scope::active_cluster(cfg);
     let view = CurrentView {

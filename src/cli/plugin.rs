@@ -234,11 +234,11 @@ fn project_note(cfg: &Config) {
     match outer {
         Some(o) => eprintln!(
             "project {} (the nearest {}; the one in {} is not used here)",
-            dir.display(),
+            ui::escape(&dir.to_string_lossy()),
             crate::scope::PROJECT_FILE,
-            o.display()
+            ui::escape(&o.to_string_lossy())
         ),
-        None => eprintln!("project {}", dir.display()),
+        None => eprintln!("project {}", ui::escape(&dir.to_string_lossy())),
     }
 }
 

@@ -524,7 +524,7 @@ fn inactive_candidates(cfg: &Config, found: &[Found]) -> Vec<(Located, String)> 
                     format!("used while cluster {c} is the active one")
                 }
                 (Some(crate::scope::Scope::Project(d)), _) => {
-                    format!("used inside {}", d.display())
+                    format!("used inside {}", crate::ui::escape(&d.to_string_lossy()))
                 }
             };
             out.push((located, why));

@@ -811,6 +811,18 @@ impl<'a> Installer<'a> {
         let address = from.address;
         let version = info.version.to_string();
         let previous = self.current(&name);
+        // A lock's pin holds for the version already in place too.
+        if let (Some(pinned), Some(sha)) = (
+            self.opts.scope.as_ref().and_then(|s| s.pinned.get(&name)),
+            artifact.sha256(),
+        ) && pinned != sha
+        {
+            return Err(Error::new(format!(
+                "{name} {version} from {} has sha256 {sha}, but kplug.lock pins {pinned}",
+                ui::escape(&address)
+            ))
+            .with_hint("the source serves other bytes than when the lock was written: nothing was installed"));
+        }
         if previous.as_deref() == Some(version.as_str()) && !self.opts.force {
             self.record_scope(&name, &version)?;
             let mut done = Installed::unchanged(&name, &version);

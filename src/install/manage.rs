@@ -90,6 +90,16 @@ fn resolve_target(cfg: &Config, store: &Store, target: &str) -> Result<(String, 
 
 fn require_installed(store: &Store, name: &str) -> Result<String> {
     discovery::check_name_arg(name)?;
+    if let Some(scopes) = store.scope_only(name) {
+        return Err(Error::new(format!(
+            "`{name}` is installed only for {}: `kplug plugin sync` keeps it at the version {} asks for",
+            scopes.join(", "),
+            if scopes.len() == 1 { "that scope" } else { "each" }
+        ))
+        .with_hint(format!(
+            "to choose its version yourself, install it standalone: `kplug plugin install {name}@VERSION`"
+        )));
+    }
     store.current(name).ok_or_else(|| {
         let hint = match store.broken_entry(name) {
             Some(problem) => format!(

@@ -102,46 +102,94 @@ impl Want {
         Want::new(name, version, source)
     }
 
-    /// The SOURCE text the installer resolves (no version).
-    fn source_text(&self, cfg: &Config) -> Result<String> {
+    /// Where this want comes from, judged without the network.
+    /// Recommendations come from clusters and repositories, so a source is
+    /// never a local path: only a configured source's name, `owner/repo`,
+    /// `oci://…` or an inventory's URL (kplug's own checks applied).
+    fn origin(&self, cfg: &Config) -> Result<From> {
         let Some(source) = &self.source else {
-            return Ok(self.name.clone());
+            return Ok(From::Name);
         };
-        if source.contains("://") {
-            if source.starts_with(crate::install::oci::reference::SCHEME) {
-                return Ok(source.clone());
-            }
-            // An inventory's URL: a source of its own while syncing (see
-            // `url_sources`).
-            if is_inventory_url(source) {
-                return Ok(format!("{}/{}", url_source_name(source), self.name));
-            }
-            return Err(Error::new(format!(
-                "{} is recommended from `{}`, which is neither an inventory's http(s) URL nor oci://",
+        let refused = |why: String| {
+            Error::new(format!(
+                "{} is recommended from `{}`, {why}",
                 self.name,
                 escape(source)
             ))
-            .with_hint(
-                "recommend a configured source's name, owner/repo, oci://HOST/REPO or an inventory's https:// URL",
-            ));
+        };
+        if source.starts_with(crate::install::oci::reference::SCHEME) {
+            crate::install::oci::Reference::parse(source)
+                .map_err(|e| refused(format!("which is not an OCI repository: {}", e.message())))?;
+            return Ok(From::Oci);
         }
-        let configured = cfg.file()?.sources.iter().any(|s| &s.name == source);
-        if configured {
-            return Ok(format!("{source}/{}", self.name));
+        if source.contains("://") {
+            let url = reqwest::Url::parse(source)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| {
+                    refused("which is neither an inventory's http(s) URL nor oci://".into())
+                })?;
+            crate::install::inventory::check_fetchable(&url)
+                .map_err(|why| refused(format!("an inventory that {why}")))?;
+            return Ok(From::Url);
+        }
+        if cfg.file()?.sources.iter().any(|s| &s.name == source) {
+            return Ok(From::Configured);
         }
         if source.contains('/') {
-            return Ok(source.clone());
+            return match crate::install::source::github::Repo::parse_pair(source) {
+                Some(_) if !source.contains("..") => Ok(From::Repo),
+                _ => Err(refused("which is not owner/repo".into())
+                    .with_hint("a recommendation names a configured source, owner/repo, oci://HOST/REPO or an inventory's https:// URL")),
+            };
         }
-        Err(Error::new(format!(
-            "{} is recommended from source `{}`, which is not configured",
-            self.name,
-            escape(source)
-        ))
-        .with_hint(format!(
+        Err(refused("which is not a configured source".into()).with_hint(format!(
             "add it with `kplug plugin source add {} …`, or see the sources with `kplug plugin source list`",
             escape(source)
         )))
     }
+
+    /// The install request for `version` (a lock's exact one, or the
+    /// request): built directly, never through the local-path guesses of a
+    /// command line.
+    fn install_request(&self, cfg: &Config, version: &str) -> Result<install::Request> {
+        let spec = Spec::parse(version);
+        let catalog = || install::catalog::Catalog::new(cfg);
+        let origin = self.origin(cfg)?;
+        let source = self.source.as_deref().unwrap_or_default();
+        let mut req = match origin {
+            From::Name => install::catalog::request(cfg, &self.name, None, false)?,
+            From::Configured => catalog()?.request_from(source, &self.name, spec.clone())?,
+            From::Url => {
+                catalog()?.request_from(&url_source_name(source), &self.name, spec.clone())?
+            }
+            From::Oci => install::source::parse(cfg, source, None)?,
+            From::Repo => {
+                let repo = install::source::github::Repo::parse_pair(source)
+                    .ok_or_else(|| Error::new(format!("`{}` is not owner/repo", escape(source))))?;
+                install::Request {
+                    source: Box::new(install::source::github::GitHubSource::new(cfg, repo)),
+                    spec: spec.clone(),
+                }
+            }
+        };
+        req.spec = spec;
+        Ok(req)
+    }
+}
+
+/// The kinds of place a want comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum From {
+    /// The plugin's name, looked up in the sources.
+    Name,
+    /// A configured source (or a project's).
+    Configured,
+    /// An inventory's URL.
+    Url,
+    Oci,
+    /// A GitHub repository.
+    Repo,
 }
 
 /// Whether a recommendation's source is an inventory's URL.
@@ -164,7 +212,9 @@ fn url_source_name(url: &str) -> String {
 fn url_sources(items: &[Item]) -> Vec<crate::config::SourceConfig> {
     let mut out: Vec<crate::config::SourceConfig> = Vec::new();
     for url in items.iter().filter_map(|i| i.source.as_deref()) {
-        if is_inventory_url(url) && !out.iter().any(|s| s.address == url) {
+        let usable = reqwest::Url::parse(url)
+            .is_ok_and(|u| crate::install::inventory::check_fetchable(&u).is_ok());
+        if is_inventory_url(url) && usable && !out.iter().any(|s| s.address == url) {
             out.push(crate::config::SourceConfig {
                 name: url_source_name(url),
                 kind: crate::config::SourceKind::Index,
@@ -297,9 +347,13 @@ pub struct SyncOptions {
 pub struct Plan {
     pub items: Vec<Item>,
     pub warnings: Vec<String>,
-    /// The project, its lock, and the configuration with its sources.
+    /// The project and its lock.
     project: Option<(project::Project, Option<project::Lock>)>,
     cluster: Option<String>,
+    /// Each scope's configuration: the configured sources, plus the
+    /// project's for the project (never for a cluster), plus a source per
+    /// inventory URL the scope names.
+    cfgs: Vec<(Scope, Config)>,
     cfg: Config,
 }
 
@@ -336,15 +390,15 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
     let mut items = Vec::new();
     let mut warnings = Vec::new();
     let mut project_state = None;
-    let mut cfg_used = cfg.clone();
+    let mut cfgs = Vec::new();
     if !opts.no_project
         && let Some(dir) = crate::scope::active_project(cfg)
     {
         let project = project::load(dir)?;
         let lock = project::load_lock(dir)?;
-        cfg_used = with_project_sources(cfg, &project.sources)?;
         let scope = Scope::Project(project.dir.clone());
         let mut missing = Vec::new();
+        let mut mine = Vec::new();
         for want in &project.plugins {
             let locked = lock
                 .as_ref()
@@ -354,7 +408,7 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
                 missing.push(want.clone());
                 continue;
             }
-            items.push(item_for(&store, &scope, want, locked)?);
+            mine.push(item_for(&store, &scope, want, locked)?);
         }
         if !missing.is_empty() {
             let mut err = Error::new(format!(
@@ -368,7 +422,12 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
                 "run `kplug plugin sync` without --locked to resolve them and update the lock, then commit kplug.lock",
             ));
         }
-        items.extend(dropped(&store, &scope, &project.plugins)?);
+        mine.extend(dropped(&store, &scope, &project.plugins)?);
+        let scoped = with_project_sources(cfg, &project.sources)?;
+        let scoped = with_project_sources(&scoped, &url_sources(&mine))?;
+        judge_sources(&scoped, &mut mine);
+        items.extend(mine);
+        cfgs.push((scope, scoped));
         project_state = Some((project, lock));
     }
     let cluster = if opts.no_cluster {
@@ -379,19 +438,49 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
             .or_else(|| crate::scope::active_cluster(cfg).map(|c| c.name.clone()))
     };
     if let Some(name) = &cluster {
-        let found = recommend::read(&cfg_used, name)?;
-        warnings.extend(found.warnings);
         let scope = Scope::Cluster(name.clone());
-        for want in &found.wants {
-            let mut item = item_for(&store, &scope, want, None)?;
-            item.optional = want.optional;
-            items.push(item);
+        // A cluster that cannot be read leaves its plugins as they are and
+        // the project's sync goes on.
+        match recommend::read(cfg, name) {
+            Ok(found) => {
+                warnings.extend(found.warnings);
+                let mut mine = Vec::new();
+                for want in &found.wants {
+                    let mut item = item_for(&store, &scope, want, None)?;
+                    item.optional = want.optional;
+                    mine.push(item);
+                }
+                // Only a complete answer says what the cluster no longer
+                // wants (without kubectl nothing is known).
+                if found.complete {
+                    mine.extend(dropped(&store, &scope, &found.wants)?);
+                }
+                let scoped = with_project_sources(cfg, &url_sources(&mine))?;
+                judge_sources(&scoped, &mut mine);
+                items.extend(mine);
+                cfgs.push((scope, scoped));
+            }
+            Err(e) if opts.cluster.is_none() => warnings.push(format!(
+                "what cluster `{name}` recommends was not read, so its plugins stay as they are: {}",
+                e.to_string().replace('\n', "; ")
+            )),
+            Err(e) => return Err(e),
         }
-        items.extend(dropped(&store, &scope, &found.wants)?);
     }
-    let cfg_used = with_project_sources(&cfg_used, &url_sources(&items))?;
-    // Sources are checked before anything is downloaded.
-    for item in &mut items {
+    items.extend(stale_projects(&store));
+    Ok(Plan {
+        items,
+        warnings,
+        project: project_state,
+        cluster,
+        cfgs,
+        cfg: cfg.clone(),
+    })
+}
+
+/// Refuse, before anything is downloaded, what names no usable source.
+fn judge_sources(cfg: &Config, items: &mut [Item]) {
+    for item in items {
         if matches!(item.action, Action::Install | Action::Switch) {
             let want = Want {
                 name: item.name.clone(),
@@ -400,19 +489,49 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
                 optional: item.optional,
                 description: None,
             };
-            if let Err(e) = want.source_text(&cfg_used) {
+            if let Err(e) = want.origin(cfg) {
                 item.action = Action::Refused;
-                item.reason = Some(e.message().to_string());
+                item.reason = Some(
+                    std::iter::once(e.message())
+                        .chain(e.hints().iter().map(String::as_str))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
             }
         }
     }
-    Ok(Plan {
-        items,
-        warnings,
-        project: project_state,
-        cluster,
-        cfg: cfg_used,
-    })
+}
+
+/// Project scopes whose project is gone (its kplug.yaml deleted or moved):
+/// their links are dropped, so the versions they held can be pruned.
+fn stale_projects(store: &Store) -> Vec<Item> {
+    let mut out = Vec::new();
+    for name in store.all_plugins() {
+        let Ok(receipt) = store.receipt(&name) else {
+            continue;
+        };
+        for (label, want) in &receipt.scopes {
+            if let Some(Scope::Project(dir)) = Scope::from_label(label)
+                && !dir.join(crate::scope::PROJECT_FILE).is_file()
+            {
+                let file = dir.join(crate::scope::PROJECT_FILE);
+                out.push(Item {
+                    scope: label.clone(),
+                    name: name.clone(),
+                    request: String::new(),
+                    source: None,
+                    current: Some(want.version.clone()),
+                    action: Action::Drop,
+                    version: None,
+                    reason: Some(format!("{} is gone", file.display())),
+                    optional: false,
+                    sha256: None,
+                    target: Scope::Project(dir),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// What one want of one scope needs.
@@ -442,10 +561,21 @@ fn item_for(
     if let Some(l) = locked {
         item.version = Some(l.version.clone());
         item.sha256 = Some(l.sha256.clone());
-        let installed = receipt.version(&l.version).filter(|e| e.sha256 == l.sha256);
-        item.action = match (&current, installed) {
-            (Some(c), Some(_)) if *c == l.version => Action::Current,
-            (_, Some(_)) if store.version_dir(&want.name, &l.version).is_dir() => Action::Switch,
+        if let Some(e) = receipt.version(&l.version)
+            && e.sha256 != l.sha256
+        {
+            // This store has other bytes under that version than the lock.
+            item.action = Action::Refused;
+            item.reason = Some(format!(
+                "{} {} in the store has sha256 {}, but kplug.lock pins {}; remove it (`kplug plugin remove {}`) to install the locked bytes, or drop it from kplug.lock to lock what is installed",
+                want.name, l.version, e.sha256, l.sha256, want.name
+            ));
+            return Ok(item);
+        }
+        let installed = receipt.version(&l.version).is_some();
+        item.action = match &current {
+            Some(c) if installed && *c == l.version => Action::Current,
+            _ if installed && store.version_dir(&want.name, &l.version).is_dir() => Action::Switch,
             _ => Action::Install,
         };
         return Ok(item);
@@ -556,12 +686,14 @@ impl Report {
 pub fn apply(plan: Plan, opts: &SyncOptions) -> Result<Report> {
     let Plan {
         items,
-        mut warnings,
         project,
-        cfg,
+        cfgs,
+        cfg: base,
         ..
     } = plan;
-    let store = Store::new(&cfg)?;
+    let store = Store::new(&base)?;
+    // The plan's warnings were the plan's to show.
+    let mut warnings = Vec::new();
     let mut done: Vec<Done> = Vec::new();
     // Scopes in plan order (the project's first).
     let mut scopes: Vec<Scope> = Vec::new();
@@ -570,8 +702,16 @@ pub fn apply(plan: Plan, opts: &SyncOptions) -> Result<Report> {
             scopes.push(i.target.clone());
         }
     }
-    let mut refreshed = false;
     for scope in scopes {
+        let cfg = cfgs
+            .iter()
+            .find(|(s, _)| *s == scope)
+            .map_or_else(|| base.clone(), |(_, c)| c.clone());
+        // Hooks of a cluster's plugins (post-plugin-install) see its scope.
+        let cfg = match &scope {
+            Scope::Cluster(c) => cfg.for_cluster(c),
+            Scope::Project(_) => cfg,
+        };
         let mine: Vec<Item> = items
             .iter()
             .filter(|i| i.target == scope)
@@ -605,16 +745,23 @@ pub fn apply(plan: Plan, opts: &SyncOptions) -> Result<Report> {
         if work.is_empty() {
             continue;
         }
-        // Names need the sources' copies; refreshed once per sync.
-        if !refreshed
-            && work
-                .iter()
-                .any(|i| i.version.is_none() || i.source.is_none())
-        {
-            if let Ok(catalog) = install::catalog::Catalog::new(&cfg) {
-                catalog.refresh_and_warn(None, false);
-            }
-            refreshed = true;
+        // What comes through sources needs their copies: each scope's
+        // sources (its own set) are refreshed once for its installs.
+        let through_sources = work.iter().any(|i| {
+            let want = Want {
+                name: i.name.clone(),
+                request: i.request.clone(),
+                source: i.source.clone(),
+                optional: false,
+                description: None,
+            };
+            matches!(
+                want.origin(&cfg),
+                Ok(From::Name | From::Configured | From::Url)
+            )
+        });
+        if through_sources && let Ok(catalog) = install::catalog::Catalog::new(&cfg) {
+            catalog.refresh_and_warn(None, false);
         }
         let mut reqs = Vec::new();
         let mut requested: Vec<Item> = Vec::new();
@@ -628,11 +775,7 @@ pub fn apply(plan: Plan, opts: &SyncOptions) -> Result<Report> {
                 optional: item.optional,
                 description: None,
             };
-            let made = want.source_text(&cfg).and_then(|text| {
-                let mut req = install::catalog::request(&cfg, &text, None, false)?;
-                req.spec = Spec::parse(item.version.as_deref().unwrap_or(&item.request));
-                Ok(req)
-            });
+            let made = want.install_request(&cfg, item.version.as_deref().unwrap_or(&item.request));
             match made {
                 Ok(req) => {
                     if let Some(sha) = &item.sha256 {
@@ -716,6 +859,16 @@ fn write_project_lock(
         let outcome = done
             .iter()
             .find(|d| d.item.scope == label && d.item.name == want.name);
+        // An entry the sync installed as locked stays exactly as it was.
+        if let Some(d) = outcome
+            && d.item.sha256.is_some()
+            && d.now.is_some()
+            && d.now == d.item.version
+            && let Some(l) = old.and_then(|o| o.plugins.get(&want.name))
+        {
+            lock.plugins.insert(want.name.clone(), l.clone());
+            continue;
+        }
         let version = outcome.and_then(|d| d.now.clone());
         let entry = version.as_ref().and_then(|v| {
             let receipt = store.receipt(&want.name).ok()?;
@@ -741,7 +894,7 @@ fn write_project_lock(
             }
         }
     }
-    if old == Some(&lock) {
+    if old == Some(&lock) || (old.is_none() && lock.plugins.is_empty() && !p.plugins.is_empty()) {
         return Ok(None);
     }
     project::write_lock(&p.dir, &lock).map(Some)

@@ -75,6 +75,15 @@ pub fn load(dir: &Path) -> Result<Project> {
             "sources" => {
                 project.sources = serde_yaml::from_value(value.clone())
                     .map_err(|e| bad(&path, "sources", format!("is not a list of sources: {e}")))?;
+                for (i, s) in project.sources.iter().enumerate() {
+                    crate::install::catalog::check_configured(s).map_err(|e| {
+                        bad(
+                            &path,
+                            &format!("sources[{i}]"),
+                            format!("is not usable: {}", e.message()),
+                        )
+                    })?;
+                }
             }
             other => {
                 return Err(bad(

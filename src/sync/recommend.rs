@@ -28,6 +28,9 @@ const MAX_LIST: usize = 16 * 1024 * 1024;
 pub struct Recommended {
     pub wants: Vec<Want>,
     pub warnings: Vec<String>,
+    /// The answer is the cluster's whole list (a plugin not in it is no
+    /// longer recommended); false when it could not be asked.
+    pub complete: bool,
 }
 
 /// Where a cluster's recommendations are read from.
@@ -64,7 +67,10 @@ pub fn read(cfg: &Config, name: &str) -> Result<Recommended> {
     match origin(cfg, name)? {
         Origin::Sim => {
             // The state file is data on disk: each entry is checked again.
-            let mut out = Recommended::default();
+            let mut out = Recommended {
+                complete: true,
+                ..Recommended::default()
+            };
             for r in crate::cluster::sim::Sim::new(cfg)?.recommendations(name)? {
                 match Want::new(&r.name, &r.recommended_version, r.source.as_deref()) {
                     Ok(mut w) => {
@@ -116,8 +122,9 @@ fn from_kubectl(cfg: &Config, name: &str, context: &str) -> Result<Recommended> 
         return Ok(Recommended {
             wants: Vec::new(),
             warnings: vec![format!(
-                "kubectl is not on PATH, so what cluster `{name}` recommends was not read (install kubectl)"
+                "kubectl is not on PATH, so what cluster `{name}` recommends was not read and its plugins stay as they are (install kubectl)"
             )],
+            complete: false,
         });
     };
     let out = run_kubectl(
@@ -146,12 +153,24 @@ fn from_kubectl(cfg: &Config, name: &str, context: &str) -> Result<Recommended> 
                 "check the cluster: `kubectl --context {context} get --raw /version`"
             )));
         }
-        Termination::Exited(_)
-            if stderr.contains("doesn't have a resource type")
-                || stderr.contains("the server could not find the requested resource") =>
-        {
+        Termination::Exited(_) if stderr.contains("doesn't have a resource type") => {
             // No CRD: nothing recommended.
-            return Ok(Recommended::default());
+            return Ok(Recommended {
+                complete: true,
+                ..Recommended::default()
+            });
+        }
+        Termination::Exited(_)
+            if stderr.contains("the server could not find the requested resource") =>
+        {
+            // The type is known but its list is not served: say so, and
+            // leave the cluster's plugins alone.
+            return Ok(Recommended {
+                warnings: vec![format!(
+                    "cluster `{name}` does not serve the CLIPlugin list ({stderr}); its plugins stay as they are"
+                )],
+                ..Recommended::default()
+            });
         }
         other => {
             return Err(Error::new(format!(
@@ -219,7 +238,10 @@ pub fn parse_list(json: &[u8], cluster: &str) -> Result<Recommended> {
         ))
         .caused_by(e)
     })?;
-    let mut out = Recommended::default();
+    let mut out = Recommended {
+        complete: true,
+        ..Recommended::default()
+    };
     for item in list.items {
         let at = format!(
             "CLIPlugin `{}`{}",

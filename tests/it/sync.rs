@@ -445,7 +445,7 @@ fn bad_project_files_and_kubeconfigs_are_named() {
         .assert()
         .failure()
         .stderr(predicate::str::contains(
-            "source `nowhere`, which is not configured",
+            "recommended from `nowhere`, which is not a configured source",
         ));
     // `cluster use` of a cluster kplug does not know; a broken kubeconfig.
     e.kplug()
@@ -490,8 +490,21 @@ fn cluster_use_changes_only_the_current_context_line() {
     let after = std::fs::read_to_string(&kube).unwrap();
     assert_eq!(
         after,
-        edited.replace("current-context: sim-b   # last", "current-context: sim-a")
+        edited.replace(
+            "current-context: sim-b   # last",
+            "current-context: sim-a # last"
+        )
     );
+    // A kubeconfig kplug cannot change safely is left alone (JSON).
+    let json = r#"{"apiVersion":"v1","kind":"Config","contexts":[{"name":"sim-a","context":{}},{"name":"sim-b","context":{}}],"current-context":"sim-a"}"#;
+    std::fs::write(&kube, json).unwrap();
+    e.kplug()
+        .args(["cluster", "use", "b"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is a JSON kubeconfig"))
+        .stderr(predicate::str::contains("kubectl config use-context sim-b"));
+    assert_eq!(std::fs::read_to_string(&kube).unwrap(), json);
     let out = e
         .kplug()
         .args(["cluster", "current", "-o", "json"])
@@ -557,14 +570,7 @@ fn a_cluster_recommends_through_the_real_kubectl() {
         log.iter().all(|l| l.ends_with("bearer-ok")),
         "the token on every request: {log:?}"
     );
-    // No CRD: nothing recommended, not an error (the scope's plugin goes).
-    api.crd.store(false, Ordering::SeqCst);
-    e.kplug()
-        .args(["plugin", "sync"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("cluster/fake: dropped hello"));
-    // No kubectl: a warning that names it.
+    // No kubectl: a warning that names it, and the cluster's plugins stay.
     let empty = e.env.dir("no-kubectl");
     e.kplug()
         .env("PATH", &empty)
@@ -572,6 +578,19 @@ fn a_cluster_recommends_through_the_real_kubectl() {
         .assert()
         .success()
         .stderr(predicate::str::contains("kubectl is not on PATH"));
+    assert_eq!(
+        e.hello(),
+        "hello 2.0.0",
+        "nothing dropped without an answer"
+    );
+    // No CRD: nothing recommended, not an error (the scope's plugin goes).
+    api.crd.store(false, Ordering::SeqCst);
+    e.kplug()
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("cluster/fake: dropped hello"));
+    e.kplug().arg("hello").assert().failure();
 }
 
 #[test]
@@ -771,4 +790,80 @@ fn a_recommendation_may_name_an_inventory_by_its_url_and_one_failure_leaves_the_
         .success()
         .stderr(predicate::str::contains("installed hello 1.0.0"));
     assert_eq!(e.hello(), "hello 1.0.0");
+}
+
+#[test]
+fn recommendations_never_install_local_paths_and_a_broken_cluster_does_not_stop_the_project() {
+    let e = setup();
+    // A directory that looks like the recommended repository, where sync
+    // runs: the repository is still what is installed.
+    let app = project(
+        &e,
+        &format!("plugins:\n  hello: {{version: 2.0.0, source: {REPO}}}\n"),
+    );
+    let decoy = app.join(REPO);
+    std::fs::create_dir_all(&decoy).unwrap();
+    crate::support::write_exec(
+        &decoy.join("kplug-hello"),
+        &plugin_script("hello", "6.6.6", ""),
+    );
+    // The active cluster cannot be read (no such context): a warning, and
+    // the project is synced.
+    e.kplug_in(&app)
+        .env("KPLUG_CLUSTER", "ghost")
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "what cluster `ghost` recommends was not read",
+        ))
+        .stderr(predicate::str::contains("project: installed hello 2.0.0"));
+    assert_eq!(e.hello_in(&app, &[]), "hello 2.0.0");
+    // A cluster recommending a path on this machine is refused.
+    let evil = e.env.dir("evil");
+    crate::support::write_exec(
+        &evil.join("kplug-tool"),
+        &plugin_script("tool", "1.0.0", ""),
+    );
+    e.kplug()
+        .args(["cluster", "create", "dev", "--engine", "sim", "--no-sync"])
+        .args(["--recommend", &format!("tool@1.0.0={}", evil.display())])
+        .args(["--recommend", "tool2@1.0.0=./evil"])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["plugin", "sync"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("which is not owner/repo"))
+        .stderr(predicate::str::contains("sync: 2 failed"));
+    assert!(!e.env.home.join("plugins/tool").exists());
+    assert!(!e.env.home.join("plugins/tool2").exists());
+}
+
+#[test]
+fn a_lock_pin_holds_for_a_version_already_installed() {
+    let e = setup();
+    let app = project(
+        &e,
+        &format!("plugins:\n  hello: {{version: 2.0.0, source: {REPO}}}\n"),
+    );
+    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
+    let lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
+    let sha = crate::server::sha256_hex(&crate::archives::plugin_tar_gz("hello", "2.0.0"));
+    let forged = "e".repeat(64);
+    std::fs::write(app.join("kplug.lock"), lock.replace(&sha, &forged)).unwrap();
+    for args in [&["plugin", "sync", "--locked"][..], &["plugin", "sync"][..]] {
+        e.kplug_in(&app)
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(&sha))
+            .stderr(predicate::str::contains(&forged));
+    }
+    assert_eq!(
+        std::fs::read_to_string(app.join("kplug.lock")).unwrap(),
+        lock.replace(&sha, &forged),
+        "the lock is not rewritten to what is installed"
+    );
 }
