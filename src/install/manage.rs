@@ -304,6 +304,45 @@ fn first_fit(
     )
 }
 
+/// What an install of a request would take here, judged without
+/// downloading any artifact: its version (and how it was judged), or why
+/// no version holds.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    pub version: Option<String>,
+    pub note: String,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Resolve `req` as an install would and judge each candidate's known
+/// contract (published, or learned from an earlier download), newest
+/// first. A candidate whose contract is unknown counts as a fit, judged
+/// after its download.
+pub fn pick(cfg: &Config, req: &mut Request, name: &str) -> Result<Pick> {
+    let spec = req.spec.clone();
+    let src = req.source.as_mut();
+    let policy = Policy::new(&spec, false, None, false, None);
+    let label = src.label();
+    let offered = src.versions(&spec)?;
+    let found = select::choose(&label, offered, &spec, &policy)?;
+    let env = Env::now(cfg, name, None);
+    let contracts = Contracts::load(cfg);
+    let skip = requirements::skip_checks(cfg, false);
+    let walked = first_fit(src, &found, "", &env, &contracts, skip)?;
+    Ok(match walked.taken {
+        Some((c, note)) => Pick {
+            version: c.version.as_ref().map(Version::to_string),
+            note,
+            skipped: walked.skipped,
+        },
+        None => Pick {
+            version: None,
+            note: format!("no release of {label} works here"),
+            skipped: walked.skipped,
+        },
+    })
+}
+
 // ------------------------------------------------------------------ update
 
 #[derive(Debug, Clone, Default)]

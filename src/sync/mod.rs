@@ -426,6 +426,7 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
         let scoped = with_project_sources(cfg, &project.sources)?;
         let scoped = with_project_sources(&scoped, &url_sources(&mine))?;
         judge_sources(&scoped, &mut mine);
+        resolve_targets(&scoped, &store, &mut mine);
         items.extend(mine);
         cfgs.push((scope, scoped));
         project_state = Some((project, lock));
@@ -455,8 +456,9 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
                 if found.complete {
                     mine.extend(dropped(&store, &scope, &found.wants)?);
                 }
-                let scoped = with_project_sources(cfg, &url_sources(&mine))?;
+                                let scoped = with_project_sources(cfg, &url_sources(&mine))?;
                 judge_sources(&scoped, &mut mine);
+                resolve_targets(&scoped, &store, &mut mine);
                 items.extend(mine);
                 cfgs.push((scope, scoped));
             }
@@ -496,6 +498,70 @@ fn judge_sources(cfg: &Config, items: &mut [Item]) {
                         .chain(e.hints().iter().map(String::as_str))
                         .collect::<Vec<_>>()
                         .join("; "),
+                );
+            }
+        }
+    }
+}
+
+/// Resolve what each install would take, judging published (or learned)
+/// contracts before any artifact is downloaded: the plan shows exact
+/// versions, a version the store has becomes a switch, and a request no
+/// version of which holds here is refused with the reasons.
+fn resolve_targets(cfg: &Config, store: &Store, items: &mut [Item]) {
+    let pending: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].action == Action::Install && items[i].version.is_none())
+        .collect();
+    if pending.is_empty() {
+        return;
+    }
+    if let Ok(catalog) = install::catalog::Catalog::new(cfg) {
+        catalog.refresh_and_warn(None, false);
+    }
+    for i in pending {
+        let item = &mut items[i];
+        let want = Want {
+            name: item.name.clone(),
+            request: item.request.clone(),
+            source: item.source.clone(),
+            optional: item.optional,
+            description: None,
+        };
+        let picked = want
+            .install_request(cfg, &item.request)
+            .and_then(|mut req| install::manage::pick(cfg, &mut req, &item.name));
+        match picked {
+            Ok(install::manage::Pick {
+                version: Some(v), ..
+            }) => {
+                let receipt = store.receipt(&item.name).unwrap_or_default();
+                let have =
+                    receipt.version(&v).is_some() && store.version_dir(&item.name, &v).is_dir();
+                if have && item.current.as_deref() != Some(v.as_str()) {
+                    item.action = Action::Switch;
+                }
+                item.version = Some(v);
+            }
+            Ok(pick) => {
+                item.action = Action::Refused;
+                let reasons: Vec<String> = pick
+                    .skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", escape(&s.tag), s.reason))
+                    .collect();
+                item.reason = Some(if reasons.is_empty() {
+                    pick.note
+                } else {
+                    format!("{} ({})", pick.note, reasons.join("; "))
+                });
+            }
+            Err(e) => {
+                item.action = Action::Refused;
+                item.reason = Some(
+                    std::iter::once(e.message())
+                        .chain(e.causes().iter().map(String::as_str))
+                        .collect::<Vec<_>>()
+                        .join(": "),
                 );
             }
         }

@@ -42,6 +42,21 @@ impl Env {
         self.gh.asset_requests.load(Ordering::SeqCst)
     }
 
+    /// Requests for plugin archives (not for published contracts).
+    fn archive_downloads(&self) -> usize {
+        self.gh
+            .server
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path
+                    .split('?')
+                    .next()
+                    .is_some_and(|p| p.ends_with(".tar.gz"))
+            })
+            .count()
+    }
+
     /// What `kplug hello` runs, in `dir` (and with `vars`).
     fn hello_in(&self, dir: &Path, vars: &[(&str, &str)]) -> String {
         let mut cmd = self.kplug_in(dir);
@@ -866,4 +881,72 @@ fn a_lock_pin_holds_for_a_version_already_installed() {
         lock.replace(&sha, &forged),
         "the lock is not rewritten to what is installed"
     );
+}
+
+#[test]
+fn the_plan_judges_published_requirements_before_any_download() {
+    let e = setup();
+    let contract = |version: &str, requires: &str| {
+        let mut r = release("picky", version);
+        r.assets.push(FakeAsset {
+            name: "kplug-plugin.yaml".into(),
+            body: format!(
+                "protocols: [1]\nname: picky\nversion: {version}\nrequires: {requires}\n"
+            )
+            .into_bytes(),
+            digest: true,
+        });
+        r
+    };
+    e.gh.publish("acme/kplug-picky", contract("1.0.0", "{kplug: \">=0.1\"}"));
+    e.gh.publish("acme/kplug-picky", contract("1.1.0", "{kplug: \">=99\"}"));
+    let app = project(
+        &e,
+        "plugins:\n  picky: {version: v1, source: acme/kplug-picky}\n",
+    );
+    // The newest 1.x needs kplug 99: the plan takes 1.0.0, says so, and
+    // downloads no archive (only the small published contracts).
+    let before = e.archive_downloads();
+    e.kplug_in(&app)
+        .args(["plugin", "sync", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(
+                r"project\s+picky\s+v1 \(acme/kplug-picky\)\s+-\s+install 1\.0\.0",
+            )
+            .unwrap(),
+        );
+    assert_eq!(e.archive_downloads(), before, "a plan downloads no archive");
+    assert!(!app.join("kplug.lock").exists(), "a dry run writes no lock");
+    // A request only the refused version satisfies is refused, with why.
+    std::fs::write(
+        app.join("kplug.yaml"),
+        "plugins:\n  picky: {version: 1.1.0, source: acme/kplug-picky}\n",
+    )
+    .unwrap();
+    e.kplug_in(&app)
+        .args(["plugin", "sync", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("refused"));
+    e.kplug_in(&app)
+        .args(["plugin", "sync"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(">=99"));
+    assert_eq!(e.archive_downloads(), before);
+    assert!(!e.env.home.join("plugins/picky").exists());
+    // Positive control: the install that holds downloads its archive.
+    std::fs::write(
+        app.join("kplug.yaml"),
+        "plugins:\n  picky: {version: v1, source: acme/kplug-picky}\n",
+    )
+    .unwrap();
+    e.kplug_in(&app)
+        .args(["plugin", "sync"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("project: installed picky 1.0.0"));
+    assert_eq!(e.archive_downloads(), before + 1);
 }
