@@ -5,7 +5,10 @@
 //!    store) with a 50-context kubeconfig whose current context names
 //!    cluster `dev`, 20 plugins scoped to `dev`, the dispatched one among
 //!    them, against the same dispatch with neither kubeconfig nor scopes.
-//!    Target: at most 1.05×.
+//!    Target: at most 1.05×. Also measured: the same store with the plugin
+//!    scoped to a project, run six directories deep inside it; and, when
+//!    `KPLUG_BASELINE_BIN` names a kplug built before scopes existed, that
+//!    kplug's dispatch (today's, exactly) as a second baseline.
 //! 2. **A sync with nothing to do.** `kplug plugin sync` with 20 plugins a
 //!    (simulated) cluster recommends, all already current, against
 //!    `kplug plugin list` on the same store. Target: at most 2×.
@@ -38,7 +41,11 @@ const LIST_ROUNDS: usize = 40;
 const INSTALL_ROUNDS: usize = 5;
 
 fn kplug(home: &Path, root: &Path) -> Command {
-    let mut c = Command::new(KPLUG);
+    kplug_bin(KPLUG.as_ref(), home, root)
+}
+
+fn kplug_bin(bin: &Path, home: &Path, root: &Path) -> Command {
+    let mut c = Command::new(bin);
     c.env_clear()
         .env("HOME", root)
         .env("KPLUG_HOME", home)
@@ -145,11 +152,50 @@ fn dispatch(root: &Path) -> (f64, Duration) {
             Some("cluster/dev"),
         );
     }
-    let dispatch_in = |root: &Path, home: &Path| {
-        let mut c = kplug(home, root);
-        c.arg("bench");
+    // Project: `bench` and 19 others scoped to a project, run from six
+    // directories inside it.
+    let project_root = root.join("project");
+    let project_home = project_root.join("home");
+    let project_dir = project_root.join("app");
+    let deep = project_dir.join("a/b/c/d/e/f");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(project_dir.join("kplug.yaml"), "plugins: {}\n").unwrap();
+    let key = {
+        use sha2::Digest;
+        use std::os::unix::ffi::OsStrExt;
+        let digest = sha2::Sha256::digest(project_dir.as_os_str().as_bytes());
+        format!(
+            "project/{}",
+            digest[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    };
+    store_entry(
+        &project_home,
+        "bench",
+        &exe,
+        &["1.0.0", "2.0.0"],
+        Some(&key),
+    );
+    for i in 0..19 {
+        store_entry(
+            &project_home,
+            &format!("p{i}"),
+            &exe,
+            &["1.0.0", "2.0.0"],
+            Some(&key),
+        );
+    }
+    #[allow(clippy::disallowed_methods, reason = "the bench's own setting")]
+    let old = std::env::var_os("KPLUG_BASELINE_BIN").map(PathBuf::from);
+    let dispatch_with = |bin: &Path, cwd: &Path, root: &Path, home: &Path| {
+        let mut c = kplug_bin(bin, home, root);
+        c.arg("bench").current_dir(cwd);
         c
     };
+    let dispatch_in = |root: &Path, home: &Path| dispatch_with(KPLUG.as_ref(), root, root, home);
     // Warm up: the kubeconfig cache is written by the first run.
     for _ in 0..5 {
         run(dispatch_in(&plain_root, &plain));
@@ -159,20 +205,67 @@ fn dispatch(root: &Path) -> (f64, Duration) {
         std::fs::read_link(scoped.join("cache/kubeconfig")).is_ok(),
         "the kubeconfig cache"
     );
-    let (mut base, mut with) = (Vec::new(), Vec::new());
-    // ABBA order: neither side always runs first.
+    let project_run = || dispatch_with(KPLUG.as_ref(), &deep, &project_root, &project_home);
+    run(project_run());
+    // Each variant runs the version it claims to.
+    for (cwd, root, home, want) in [
+        (&deep, &project_root, &project_home, "/2.0.0/"),
+        (&scoped_root, &scoped_root, &scoped, "/2.0.0/"),
+        (&plain_root, &plain_root, &plain, "/1.0.0/"),
+    ] {
+        let out = kplug(home, root)
+            .args(["plugin", "list", "--scope", "active", "-o", "json"])
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let path = list
+            .as_array()
+            .and_then(|l| l.iter().find(|p| p["name"] == "bench"))
+            .and_then(|p| p["path"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            path.contains(want),
+            "{} runs {path}, not {want}",
+            cwd.display()
+        );
+    }
+    let (mut base, mut with, mut proj, mut before) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Rotating order: no variant always runs first.
     for i in 0..DISPATCH_ROUNDS {
-        if i % 2 == 0 {
-            base.push(run(dispatch_in(&plain_root, &plain)));
-            with.push(run(dispatch_in(&scoped_root, &scoped)));
-        } else {
-            with.push(run(dispatch_in(&scoped_root, &scoped)));
-            base.push(run(dispatch_in(&plain_root, &plain)));
+        let mut order: Vec<u8> = vec![0, 1, 2, 3];
+        order.rotate_left(i % 4);
+        for v in order {
+            match v {
+                0 => base.push(run(dispatch_in(&plain_root, &plain))),
+                1 => with.push(run(dispatch_in(&scoped_root, &scoped))),
+                2 => proj.push(run(project_run())),
+                _ => {
+                    if let Some(old) = &old {
+                        before.push(run(dispatch_with(old, &plain_root, &plain_root, &plain)));
+                    }
+                }
+            }
         }
     }
     println!("dispatch of a trivial store plugin, {DISPATCH_ROUNDS} rounds (medians, p10–p90)");
     let b = median(&mut base.clone());
     report("baseline: no kubeconfig, no scoped plugins", &mut base, b);
+    if !before.is_empty() {
+        report(
+            "kplug before scopes (KPLUG_BASELINE_BIN), same store",
+            &mut before,
+            b,
+        );
+    }
+    report(
+        "20 plugins scoped to a project, run 6 levels deep",
+        &mut proj,
+        b,
+    );
     let r = report(
         "50-context kubeconfig, 20 plugins scoped to it",
         &mut with,

@@ -158,14 +158,16 @@ fn a_cluster_recommendation_is_installed_for_its_scope_and_the_standalone_instal
         rows(&e.list(e.env.root.path(), "cluster/dev"), "hello"),
         [row("2.1.0", "cluster/dev", "valid")]
     );
-    // Nothing changed: nothing downloaded, nothing listed again.
+    // Nothing changed: nothing downloaded, nothing even asked.
     let before = e.downloads();
+    let asked = e.gh.server.requests().len();
     e.kplug()
         .args(["plugin", "sync"])
         .assert()
         .success()
         .stderr(predicate::str::contains("sync: 1 already current"));
     assert_eq!(e.downloads(), before, "a second sync downloads nothing");
+    assert_eq!(e.gh.server.requests().len(), asked, "and sends no request");
     // A dry run shows the plan and changes nothing.
     e.kplug()
         .args(["cluster", "recommend", "hello@1.0.0", "--source", REPO])
@@ -662,6 +664,7 @@ fn a_sync_killed_mid_download_leaves_every_plugin_old_or_new_and_the_lock_whole(
         .env("KPLUG_GITHUB_API_URL", e.gh.url())
         .current_dir(&app)
         .args(["plugin", "sync"])
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -949,4 +952,34 @@ fn the_plan_judges_published_requirements_before_any_download() {
         .success()
         .stderr(predicate::str::contains("project: installed picky 1.0.0"));
     assert_eq!(e.archive_downloads(), before + 1);
+}
+
+#[test]
+fn hooks_use_the_project_version_over_the_cluster_one() {
+    let e = setup();
+    let record = e.env.out.join("audit");
+    for v in ["1.0.0", "2.0.0"] {
+        e.gh.publish("acme/kplug-audit", hook_release(v, &record));
+    }
+    let app = project(
+        &e,
+        "plugins:\n  audit: {version: 1.0.0, source: acme/kplug-audit}\n",
+    );
+    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
+    // Created from inside the project: the project's version fires, though
+    // the cluster recommends another; from outside, the cluster's.
+    e.kplug_in(&app)
+        .args(["cluster", "create", "a", "--engine", "sim"])
+        .args(["--recommend", "audit@2.0.0=acme/kplug-audit"])
+        .assert()
+        .success();
+    e.kplug()
+        .args(["hooks", "fire", "post-cluster-create", "--cluster", "a"])
+        .assert()
+        .success();
+    let lines = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(
+        lines.lines().collect::<Vec<_>>(),
+        ["1.0.0 post-cluster-create a", "2.0.0 post-cluster-create a"]
+    );
 }
