@@ -266,11 +266,18 @@ fn dispatch(root: &Path) -> (f64, Duration) {
         &mut proj,
         b,
     );
-    let r = report(
+    let mut r = report(
         "50-context kubeconfig, 20 plugins scoped to it",
         &mut with,
         b,
     );
+    if !before.is_empty() {
+        // Against today's dispatch exactly, when that binary is given.
+        let old = median(&mut before.clone());
+        r = median(&mut with.clone()).as_secs_f64() / old.as_secs_f64();
+        let p = median(&mut proj.clone()).as_secs_f64() / old.as_secs_f64();
+        println!("  against kplug before scopes: cluster-scoped {r:.3}×, project-scoped {p:.3}×");
+    }
     println!(
         "target ≤ 1.05×: {} ({r:.3}×)\n",
         if r <= 1.05 { "PASS" } else { "over" }

@@ -426,7 +426,7 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
         let scoped = with_project_sources(cfg, &project.sources)?;
         let scoped = with_project_sources(&scoped, &url_sources(&mine))?;
         judge_sources(&scoped, &mut mine);
-        resolve_targets(&scoped, &store, &mut mine);
+        resolve_targets(&scoped, &store, &mut mine, opts.jobs);
         items.extend(mine);
         cfgs.push((scope, scoped));
         project_state = Some((project, lock));
@@ -457,8 +457,8 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
                     mine.extend(dropped(&store, &scope, &found.wants)?);
                 }
                                 let scoped = with_project_sources(cfg, &url_sources(&mine))?;
-                judge_sources(&scoped, &mut mine);
-                resolve_targets(&scoped, &store, &mut mine);
+                                judge_sources(&scoped, &mut mine);
+                resolve_targets(&scoped, &store, &mut mine, opts.jobs);
                 items.extend(mine);
                 cfgs.push((scope, scoped));
             }
@@ -508,7 +508,7 @@ fn judge_sources(cfg: &Config, items: &mut [Item]) {
 /// contracts before any artifact is downloaded: the plan shows exact
 /// versions, a version the store has becomes a switch, and a request no
 /// version of which holds here is refused with the reasons.
-fn resolve_targets(cfg: &Config, store: &Store, items: &mut [Item]) {
+fn resolve_targets(cfg: &Config, store: &Store, items: &mut [Item], jobs: usize) {
     let pending: Vec<usize> = (0..items.len())
         .filter(|&i| items[i].action == Action::Install && items[i].version.is_none())
         .collect();
@@ -518,18 +518,23 @@ fn resolve_targets(cfg: &Config, store: &Store, items: &mut [Item]) {
     if let Ok(catalog) = install::catalog::Catalog::new(cfg) {
         catalog.refresh_and_warn(None, false);
     }
-    for i in pending {
-        let item = &mut items[i];
-        let want = Want {
-            name: item.name.clone(),
-            request: item.request.clone(),
-            source: item.source.clone(),
-            optional: item.optional,
+    // Each is a round trip or two to its source: asked in parallel.
+    let wants: Vec<Want> = pending
+        .iter()
+        .map(|&i| Want {
+            name: items[i].name.clone(),
+            request: items[i].request.clone(),
+            source: items[i].source.clone(),
+            optional: items[i].optional,
             description: None,
-        };
-        let picked = want
-            .install_request(cfg, &item.request)
-            .and_then(|mut req| install::manage::pick(cfg, &mut req, &item.name));
+        })
+        .collect();
+    let picks = crate::exec::parallel_map(&wants, jobs.max(1), |want| {
+        want.install_request(cfg, &want.request)
+            .and_then(|mut req| install::manage::pick(cfg, &mut req, &want.name))
+    });
+    for (i, picked) in pending.into_iter().zip(picks) {
+        let item = &mut items[i];
         match picked {
             Ok(install::manage::Pick {
                 version: Some(v), ..
