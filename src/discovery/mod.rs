@@ -110,10 +110,10 @@ fn store_lookup(cfg: &Config, store: &Path, name: &str) -> Option<Located> {
     // Only a plugin some scope wants has `scopes/`: for every other one
     // this is one failed `open`, and the active scopes are never computed.
     let scopes = plugin_dir.join("scopes");
-    if std::fs::symlink_metadata(&scopes).is_ok() {
+    if exists(&scopes) {
         // Only the kinds of scope this plugin has are looked for: a plugin
         // only clusters recommend never walks up for a kplug.yaml.
-        let has = |kind: &str| std::fs::symlink_metadata(scopes.join(kind)).is_ok();
+        let has = |kind: &str| exists(&scopes.join(kind));
         let mut wanted = Vec::with_capacity(2);
         if has("project")
             && let Some(p) = crate::scope::active_project(cfg)
@@ -139,6 +139,16 @@ fn store_lookup(cfg: &Config, store: &Path, name: &str) -> Option<Located> {
         }
     }
     linked(&plugin_dir, &plugin_dir.join("current"), name, None, "")
+}
+
+/// Whether `path` exists, in one system call: `access(2)`. (A failed
+/// `stat` through std costs two, as it probes whether `statx` exists.)
+fn exists(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the call's duration.
+    unsafe { libc::access(c.as_ptr(), libc::F_OK) == 0 }
 }
 
 /// The version a store link names, if it is a version whose executable
