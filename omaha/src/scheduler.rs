@@ -1,0 +1,209 @@
+//! Checking on a timer: the first check after a random 5–15 minutes,
+//! then every 45–90 minutes (jittered) after each attempt, so a fleet that
+//! starts together does not ask together. [`Scheduler::stop`] returns as
+//! soon as the attempt in flight (if any) ends; a wait is cut short.
+
+use crate::{Client, Outcome, Result, Updater};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// The waits of a [`Scheduler`]: each is drawn uniformly from its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    pub first: (Duration, Duration),
+    pub every: (Duration, Duration),
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(n * 60);
+        Intervals {
+            first: (m(5), m(15)),
+            every: (m(45), m(90)),
+        }
+    }
+}
+
+/// The stop flag waits watch.
+#[derive(Debug, Default)]
+pub struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
+    }
+}
+
+/// Time, for the scheduler (tests inject their own: no sleeps).
+pub trait Clock: Send + Sync {
+    /// Wait `d`, or until `stop` is set; whether the wait ran its course.
+    fn wait(&self, d: Duration, stop: &Stop) -> bool;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn wait(&self, d: Duration, stop: &Stop) -> bool {
+        let deadline = std::time::Instant::now() + d;
+        let mut stopped = stop.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if *stopped {
+                return false;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            stopped = stop
+                .wake
+                .wait_timeout(stopped, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A running scheduler; stop it with [`Scheduler::stop`] (or drop it).
+pub struct Scheduler {
+    stop: Arc<Stop>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A small PRNG for jitter (not for secrets): splitmix64.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded() -> Jitter {
+        let id = crate::random_id();
+        Jitter(u64::from_str_radix(&id[..16], 16).unwrap_or(0x9E37_79B9_7F4A_7C15))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn between(&mut self, (lo, hi): (Duration, Duration)) -> Duration {
+        let (lo, hi) = (
+            lo.as_millis() as u64,
+            hi.as_millis().max(lo.as_millis()) as u64,
+        );
+        Duration::from_millis(lo + self.next() % (hi - lo + 1))
+    }
+}
+
+impl Scheduler {
+    /// Run `client.run_once(updater, dir)` on the default timer.
+    pub fn start<U: Updater + Send + 'static>(
+        client: Client,
+        updater: U,
+        dir: PathBuf,
+    ) -> Scheduler {
+        Scheduler::start_with(
+            client,
+            updater,
+            dir,
+            Intervals::default(),
+            Arc::new(SystemClock),
+            |_| {},
+        )
+    }
+
+    /// The same with other intervals, another clock, and `observe` called
+    /// after each attempt with its result. After an update, the client
+    /// reports the new version.
+    pub fn start_with<U: Updater + Send + 'static>(
+        client: Client,
+        mut updater: U,
+        dir: PathBuf,
+        intervals: Intervals,
+        clock: Arc<dyn Clock>,
+        observe: impl Fn(&Result<Outcome>) + Send + 'static,
+    ) -> Scheduler {
+        let stop = Arc::new(Stop::default());
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut jitter = Jitter::seeded();
+            let mut client = client;
+            let mut wait = jitter.between(intervals.first);
+            loop {
+                if !clock.wait(wait, &flag) {
+                    return;
+                }
+                let result = client.run_once(&mut updater, &dir);
+                if let Ok(Outcome::Updated { version, .. }) = &result {
+                    client = client.with_version(version);
+                }
+                observe(&result);
+                if flag.is_stopped() {
+                    return;
+                }
+                wait = jitter.between(intervals.every);
+            }
+        });
+        Scheduler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop: a wait ends at once; an attempt in flight is let finish.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_in_its_range() {
+        let mut j = Jitter(7);
+        let r = (Duration::from_secs(300), Duration::from_secs(900));
+        let draws: Vec<Duration> = (0..1000).map(|_| j.between(r)).collect();
+        assert!(draws.iter().all(|d| *d >= r.0 && *d <= r.1));
+        let spread = draws.iter().max().unwrap().as_secs() - draws.iter().min().unwrap().as_secs();
+        assert!(spread > 500, "draws spread over the range: {spread}s");
+    }
+
+    #[test]
+    fn the_system_clock_is_cut_short_by_stop() {
+        let stop = Arc::new(Stop::default());
+        let s = stop.clone();
+        let t = std::thread::spawn(move || SystemClock.wait(Duration::from_secs(3600), &s));
+        std::thread::sleep(Duration::from_millis(50));
+        stop.stop();
+        // An hour's wait that returns now, saying it was stopped.
+        assert!(!t.join().unwrap(), "the wait did not run its course");
+        // Positive control: an unstopped short wait runs its course.
+        assert!(SystemClock.wait(Duration::from_millis(1), &Stop::default()));
+    }
+}
