@@ -37,7 +37,7 @@
 //!     .build()
 //!     .unwrap();
 //! let mut updater = ImageUpdater;
-//! match client.run_once(&mut updater, Path::new("/var/lib/myapp/downloads")) {
+//! match client.run_once(&mut updater) {
 //!     Ok(outcome) => println!("{outcome:?}"),
 //!     Err(e) => eprintln!("update failed: {e}"),
 //! }
@@ -294,6 +294,7 @@ pub struct Client {
     arch: String,
     require_sha256: bool,
     max_download: u64,
+    download_dir: PathBuf,
     transport: Arc<dyn Transport>,
 }
 
@@ -321,6 +322,7 @@ pub struct ClientBuilder {
     arch: String,
     require_sha256: bool,
     max_download: u64,
+    download_dir: Option<PathBuf>,
     transport: Option<Arc<dyn Transport>>,
 }
 
@@ -360,6 +362,12 @@ impl ClientBuilder {
     /// Refuse packages whose only hash is SHA-1.
     pub fn require_sha256(mut self, yes: bool) -> Self {
         self.require_sha256 = yes;
+        self
+    }
+    /// Where [`Client::run_once`] downloads packages (default: the
+    /// system's temp directory). The payload is removed after `apply`.
+    pub fn download_dir(mut self, dir: &Path) -> Self {
+        self.download_dir = Some(dir.to_path_buf());
         self
     }
     /// Largest package downloaded (default 1 GiB).
@@ -411,6 +419,7 @@ impl ClientBuilder {
             arch: self.arch,
             require_sha256: self.require_sha256,
             max_download: self.max_download,
+            download_dir: self.download_dir.unwrap_or_else(std::env::temp_dir),
             transport,
         })
     }
@@ -452,6 +461,7 @@ impl Client {
             arch: std::env::consts::ARCH.to_string(),
             require_sha256: false,
             max_download: 1 << 30,
+            download_dir: None,
             transport: None,
         }
     }
@@ -786,10 +796,12 @@ impl Client {
     }
 
     /// Check, and if there is an update: report the download starting,
-    /// download and verify it into `dir`, report it downloaded, apply it,
-    /// report it installed and complete. Any failure is reported as (3,0)
-    /// with an error code, and returned.
-    pub fn run_once(&self, updater: &mut dyn Updater, dir: &Path) -> Result<Outcome> {
+    /// download and verify it (into the download directory), report it
+    /// downloaded, apply it, report it installed and complete. Any failure
+    /// is reported as (3,0) with an error code, and returned.
+    pub fn run_once(&self, updater: &mut dyn Updater) -> Result<Outcome> {
+        let dir = self.download_dir.clone();
+        let dir = dir.as_path();
         let update = match self.check()? {
             Check::NoUpdate => return Ok(Outcome::NoUpdate),
             Check::Update(u) => u,

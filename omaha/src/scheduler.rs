@@ -4,7 +4,6 @@
 //! soon as the attempt in flight (if any) ends; a wait is cut short.
 
 use crate::{Client, Outcome, Result, Updater};
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -107,16 +106,11 @@ impl Jitter {
 }
 
 impl Scheduler {
-    /// Run `client.run_once(updater, dir)` on the default timer.
-    pub fn start<U: Updater + Send + 'static>(
-        client: Client,
-        updater: U,
-        dir: PathBuf,
-    ) -> Scheduler {
+    /// Run `client.run_once(updater)` on the default timer.
+    pub fn start<U: Updater + Send + 'static>(client: Client, updater: U) -> Scheduler {
         Scheduler::start_with(
             client,
             updater,
-            dir,
             Intervals::default(),
             Arc::new(SystemClock),
             |_| {},
@@ -129,7 +123,6 @@ impl Scheduler {
     pub fn start_with<U: Updater + Send + 'static>(
         client: Client,
         mut updater: U,
-        dir: PathBuf,
         intervals: Intervals,
         clock: Arc<dyn Clock>,
         observe: impl Fn(&Result<Outcome>) + Send + 'static,
@@ -144,7 +137,7 @@ impl Scheduler {
                 if !clock.wait(wait, &flag) {
                     return;
                 }
-                let result = client.run_once(&mut updater, &dir);
+                let result = client.run_once(&mut updater);
                 if let Ok(Outcome::Updated { version, .. }) = &result {
                     client = client.with_version(version);
                 }

@@ -64,6 +64,19 @@ fn client(fake: &Arc<Fake>) -> Client {
         .unwrap()
 }
 
+/// The same, downloading into `dir`.
+fn client_in(fake: &Arc<Fake>, dir: &Path) -> Client {
+    Client::builder("https://nebraska.test/v1/update")
+        .app_id("kplug-plugin-hello")
+        .version("1.0.0")
+        .track("beta")
+        .machine_id("0123456789abcdef0123456789abcdef")
+        .download_dir(dir)
+        .transport(fake.clone())
+        .build()
+        .unwrap()
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -161,7 +174,7 @@ fn an_update_runs_its_events_in_order_and_the_strongest_hash_is_checked() {
             .insert("https://two.test/dl/hello.tar.gz".into(), payload.clone());
         let dir = tempfile::tempdir().unwrap();
         let mut r = recorder();
-        let out = client(&fake).run_once(&mut r, dir.path()).unwrap();
+        let out = client_in(&fake, dir.path()).run_once(&mut r).unwrap();
         assert_eq!(
             out,
             Outcome::Updated {
@@ -194,7 +207,7 @@ fn each_failure_is_reported_as_3_0_with_its_code() {
                 .unwrap()
                 .insert("https://one.test/hello.tar.gz".into(), b);
         }
-        let result = client(&fake).run_once(r, dir.path());
+        let result = client_in(&fake, dir.path()).run_once(r);
         let log = fake.log.lock().unwrap().clone();
         (result, log)
     };
@@ -272,7 +285,9 @@ fn a_sha1_only_package_is_weak_and_refused_when_sha256_is_required() {
         .unwrap()
         .insert("https://one.test/hello.tar.gz".into(), payload.clone());
     let dir = tempfile::tempdir().unwrap();
-    let out = client(&fake).run_once(&mut recorder(), dir.path()).unwrap();
+    let out = client_in(&fake, dir.path())
+        .run_once(&mut recorder())
+        .unwrap();
     assert_eq!(
         out,
         Outcome::Updated {
@@ -377,7 +392,6 @@ fn the_scheduler_waits_first_then_between_attempts_with_jitter() {
     let s = Scheduler::start_with(
         client(&fake),
         recorder(),
-        std::env::temp_dir(),
         Intervals::default(),
         clock.clone(),
         move |r| {

@@ -105,16 +105,17 @@ impl Updater for Keep {
 fn an_update_over_http_sends_only_what_nebraska_records() {
     let payload = b"plugin bytes".repeat(1000);
     let server = start(payload.clone());
+    let dir = tempfile::tempdir().unwrap();
     let client = Client::builder(&format!("{}/v1/update", server.url))
         .app_id("kplug-plugin-hello")
         .track("beta")
         .version("1.0.0")
         .machine_id("0123456789abcdef0123456789abcdef")
+        .download_dir(dir.path())
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let mut keep = Keep(Vec::new());
-    let out = client.run_once(&mut keep, dir.path()).unwrap();
+    let out = client.run_once(&mut keep).unwrap();
     assert_eq!(
         out,
         Outcome::Updated {
@@ -129,9 +130,6 @@ fn an_update_over_http_sends_only_what_nebraska_records() {
     );
     assert!(server.refused.lock().unwrap().is_empty());
     // The updated client is up to date.
-    let again = client
-        .with_version("1.1.0")
-        .run_once(&mut keep, dir.path())
-        .unwrap();
+    let again = client.with_version("1.1.0").run_once(&mut keep).unwrap();
     assert_eq!(again, Outcome::NoUpdate);
 }
