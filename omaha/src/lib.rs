@@ -200,15 +200,31 @@ impl ServerStatus {
     }
 }
 
-/// Everything that can go wrong.
+/// Everything that can go wrong. Each names the application and, where a
+/// server was asked, its endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The client was not configured completely.
     Config(String),
     /// The request did not get an answer.
-    Transport { endpoint: String, reason: String },
+    Transport {
+        endpoint: String,
+        app_id: String,
+        reason: String,
+    },
     /// The answer is not an Omaha response of the expected shape.
-    Response { endpoint: String, reason: String },
+    Response {
+        endpoint: String,
+        app_id: String,
+        reason: String,
+    },
+    /// The server granted an update this client cannot use (no package,
+    /// no URL, a bad name or hash): reported back as failed.
+    Unusable {
+        endpoint: String,
+        app_id: String,
+        reason: String,
+    },
     /// The server answered with an error status for the application.
     Server {
         endpoint: String,
@@ -217,35 +233,76 @@ pub enum Error {
     },
     /// No URL delivered a package that verified; each attempt and why.
     Download {
+        app_id: String,
         package: String,
         attempts: Vec<(String, String)>,
         code: i32,
     },
     /// The updater failed to apply the update.
-    Apply(String),
+    Apply { app_id: String, reason: String },
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Config(why) => write!(f, "the Omaha client is not configured: {why}"),
-            Error::Transport { endpoint, reason } => write!(f, "{endpoint}: {reason}"),
-            Error::Response { endpoint, reason } => write!(f, "{endpoint}: {reason}"),
+            Error::Transport {
+                endpoint,
+                app_id,
+                reason,
+            }
+            | Error::Response {
+                endpoint,
+                app_id,
+                reason,
+            } => write!(f, "app `{app_id}` at {endpoint}: {reason}"),
+            Error::Unusable {
+                endpoint,
+                app_id,
+                reason,
+            } => write!(
+                f,
+                "app `{app_id}` at {endpoint}: the update cannot be used: {reason}"
+            ),
             Error::Server {
                 endpoint,
                 app_id,
                 status,
-            } => write!(f, "{endpoint} refused app `{app_id}`: {status:?}"),
+            } => write!(f, "{endpoint} refused app `{app_id}`: {status}"),
             Error::Download {
-                package, attempts, ..
+                app_id,
+                package,
+                attempts,
+                ..
             } => {
-                write!(f, "could not download {package}")?;
+                write!(f, "app `{app_id}`: could not download {package}")?;
                 for (url, why) in attempts {
                     write!(f, "; {url}: {why}")?;
                 }
                 Ok(())
             }
-            Error::Apply(why) => write!(f, "applying the update failed: {why}"),
+            Error::Apply { app_id, reason } => {
+                write!(f, "app `{app_id}`: applying the update failed: {reason}")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ServerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerStatus::UnknownApplication => {
+                f.write_str("it does not know this application (or its track)")
+            }
+            ServerStatus::RegistrationFailed => f.write_str(
+                "it could not register this machine (is the version a semantic version?)",
+            ),
+            ServerStatus::NoPackage => f.write_str("the channel has no package"),
+            ServerStatus::UpdatesHeld(s) => write!(f, "updates are held back for now ({s})"),
+            ServerStatus::UpdateInProgress => {
+                f.write_str("an update is already in progress on this machine")
+            }
+            ServerStatus::Other(s) => write!(f, "status `{}`", s.escape_debug()),
         }
     }
 }
@@ -426,7 +483,7 @@ impl ClientBuilder {
 }
 
 /// An `https` URL, or `http` to a loopback address.
-fn check_url(url: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_url(url: &str) -> std::result::Result<(), String> {
     let (scheme, rest) = url.split_once("://").ok_or("not a URL")?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
@@ -438,11 +495,13 @@ fn check_url(url: &str) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("it names no host".into());
     }
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     match scheme {
         "https" => Ok(()),
-        "http" if matches!(name, "localhost" | "127.0.0.1" | "::1") || name.starts_with("127.") => {
-            Ok(())
-        }
+        "http" if loopback => Ok(()),
         "http" => Err("plain http is only for a loopback address; use https".into()),
         other => Err(format!("`{other}` is not http(s)")),
     }
@@ -458,7 +517,12 @@ impl Client {
             machine_id: String::new(),
             boot_id: None,
             platform: std::env::consts::OS.to_string(),
-            arch: std::env::consts::ARCH.to_string(),
+            // Nebraska's names (amd64, aarch64, x86).
+            arch: match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                other => other,
+            }
+            .to_string(),
             require_sha256: false,
             max_download: 1 << 30,
             download_dir: None,
@@ -503,10 +567,12 @@ impl Client {
             .post_xml(&self.endpoint, body.as_bytes(), protocol::MAX_RESPONSE)
             .map_err(|e| Error::Transport {
                 endpoint: self.endpoint.clone(),
+                app_id: self.app_id.clone(),
                 reason: e.0,
             })?;
         protocol::parse(&raw).map_err(|e| Error::Response {
             endpoint: self.endpoint.clone(),
+            app_id: self.app_id.clone(),
             reason: e.to_string(),
         })
     }
@@ -516,6 +582,14 @@ impl Client {
         let response = self.post(&protocol::request(&self.info(), None))?;
         let bad = |reason: String| Error::Response {
             endpoint: self.endpoint.clone(),
+            app_id: self.app_id.clone(),
+            reason,
+        };
+        // After `status="ok"` the server has granted the update: what is
+        // wrong with it from here on is reported back (see `run_once`).
+        let unusable = |reason: String| Error::Unusable {
+            endpoint: self.endpoint.clone(),
+            app_id: self.app_id.clone(),
             reason,
         };
         let app = response
@@ -563,26 +637,37 @@ impl Client {
                 Some(i) => all.swap_remove(i),
                 None => all
                     .pop()
-                    .ok_or_else(|| bad("the update has no <manifest>".into()))?,
+                    .ok_or_else(|| unusable("the update has no <manifest>".into()))?,
             }
         };
         if manifest.version.is_empty() {
-            return Err(bad("the manifest names no version".into()));
+            return Err(unusable("the manifest names no version".into()));
         }
         let actions: Vec<Action> = manifest
             .actions
             .map(|a| a.actions)
             .unwrap_or_default()
             .into_iter()
-            .map(|a| Action {
-                sha256: decode_sha256(&a.sha256),
-                event: a.event,
+            .map(|a| {
+                Ok(Action {
+                    sha256: hash_field(&a.sha256, decode_sha256).ok_or_else(|| {
+                        unusable(format!(
+                            "the {} action's sha256 is not a SHA-256",
+                            a.event.escape_debug()
+                        ))
+                    })?,
+                    event: a.event,
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let mut packages = Vec::new();
         for p in manifest.packages.map(|p| p.packages).unwrap_or_default() {
-            if p.name.is_empty() || p.name.contains(['/', '\\']) || p.name == ".." {
-                return Err(bad(format!(
+            if p.name.is_empty()
+                || p.name.contains(['/', '\\', '\0'])
+                || p.name == ".."
+                || p.name == "."
+            {
+                return Err(unusable(format!(
                     "a package name `{}` that is not a file name",
                     p.name.escape_debug()
                 )));
@@ -590,20 +675,34 @@ impl Client {
             let size = p
                 .size
                 .parse::<u64>()
-                .map_err(|_| bad(format!("package {} has no size", p.name)))?;
+                .map_err(|_| unusable(format!("package {} has no size", p.name)))?;
+            // A hash that is there but does not decode is not taken for
+            // absent: that would weaken the check.
+            let sha256 = hash_field(&p.hash_sha256, decode_sha256).ok_or_else(|| {
+                unusable(format!(
+                    "package {}'s hash_sha256 is not a SHA-256",
+                    p.name.escape_debug()
+                ))
+            })?;
+            let sha1 = hash_field(&p.hash, decode_b64::<20>).ok_or_else(|| {
+                unusable(format!(
+                    "package {}'s hash is not a SHA-1",
+                    p.name.escape_debug()
+                ))
+            })?;
             packages.push(Package {
-                sha256: decode_sha256(&p.hash_sha256),
-                sha1: decode_b64::<20>(&p.hash),
+                sha256,
+                sha1,
                 required: p.required != "false",
                 name: p.name,
                 size,
             });
         }
         if packages.is_empty() {
-            return Err(bad("the update has no package".into()));
+            return Err(unusable("the update has no package".into()));
         }
         if urls.is_empty() {
-            return Err(bad("the update has no URL".into()));
+            return Err(unusable("the update has no URL".into()));
         }
         Ok(Check::Update(Update {
             version: manifest.version,
@@ -638,6 +737,7 @@ impl Client {
             .find(|p| p.required)
             .or(update.packages.first())
             .ok_or_else(|| Error::Download {
+                app_id: self.app_id.clone(),
                 package: String::new(),
                 attempts: Vec::new(),
                 code: codes::DOWNLOAD_TRANSFER,
@@ -652,6 +752,7 @@ impl Client {
                 .and_then(|a| a.sha256)
         });
         let fail = |attempts, code| Error::Download {
+            app_id: self.app_id.clone(),
             package: package.name.clone(),
             attempts,
             code,
@@ -762,7 +863,7 @@ impl Client {
         // longer body is told as a size mismatch.
         let n = self
             .transport
-            .download(url, &mut w, package.size + 1)
+            .download(url, &mut w, package.size.saturating_add(1))
             .map_err(|e| (e.0, codes::DOWNLOAD_TRANSFER))?;
         w.flush()
             .map_err(|e| (format!("could not write the download: {e}"), codes::ERROR))?;
@@ -800,11 +901,33 @@ impl Client {
     /// downloaded, apply it, report it installed and complete. Any failure
     /// is reported as (3,0) with an error code, and returned.
     pub fn run_once(&self, updater: &mut dyn Updater) -> Result<Outcome> {
-        let dir = self.download_dir.clone();
-        let dir = dir.as_path();
-        let update = match self.check()? {
-            Check::NoUpdate => return Ok(Outcome::NoUpdate),
-            Check::Update(u) => u,
+        // A private directory per run: no other user can place a link
+        // where the payload is written, and runs do not collide.
+        let scratch = tempfile::Builder::new()
+            .prefix(".omaha-")
+            .tempdir_in(&self.download_dir)
+            .map_err(|e| Error::Download {
+                app_id: self.app_id.clone(),
+                package: String::new(),
+                attempts: vec![(
+                    String::new(),
+                    format!(
+                        "could not make a directory in {}: {e}",
+                        self.download_dir.display()
+                    ),
+                )],
+                code: codes::ERROR,
+            })?;
+        let dir = scratch.path();
+        let update = match self.check() {
+            Ok(Check::NoUpdate) => return Ok(Outcome::NoUpdate),
+            Ok(Check::Update(u)) => u,
+            // Granted but unusable: the server waits for word on it.
+            Err(e @ Error::Unusable { .. }) => {
+                let _ = self.send_event(Event::Failed(codes::ERROR), &self.version);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         };
         // Events are best effort: a lost one must not stop the update.
         let report = |e: Event| {
@@ -831,11 +954,17 @@ impl Client {
             Ok(Ok(())) => {}
             Ok(Err(why)) => {
                 report(Event::Failed(codes::ERROR));
-                return Err(Error::Apply(why));
+                return Err(Error::Apply {
+                    app_id: self.app_id.clone(),
+                    reason: why,
+                });
             }
             Err(_) => {
                 report(Event::Failed(codes::ERROR));
-                return Err(Error::Apply("the updater panicked".into()));
+                return Err(Error::Apply {
+                    app_id: self.app_id.clone(),
+                    reason: "the updater panicked".into(),
+                });
             }
         }
         report(Event::Installed);
@@ -844,6 +973,16 @@ impl Client {
             version: update.version,
             weak_hash: downloaded.weak,
         })
+    }
+}
+
+/// An optional hash attribute: `Some(None)` when absent, `Some(hash)` when
+/// it decodes, `None` when it is there and does not.
+fn hash_field<T>(text: &str, decode: impl Fn(&str) -> Option<T>) -> Option<Option<T>> {
+    if text.trim().is_empty() {
+        Some(None)
+    } else {
+        decode(text).map(Some)
     }
 }
 

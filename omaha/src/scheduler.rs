@@ -54,19 +54,22 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn wait(&self, d: Duration, stop: &Stop) -> bool {
-        let deadline = std::time::Instant::now() + d;
+        // A wait past what the clock can count is a wait until stopped.
+        let deadline = std::time::Instant::now().checked_add(d);
         let mut stopped = stop.stopped.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if *stopped {
                 return false;
             }
             let now = std::time::Instant::now();
-            if now >= deadline {
-                return true;
-            }
+            let left = match deadline {
+                Some(d) if now >= d => return true,
+                Some(d) => d - now,
+                None => Duration::from_secs(3600),
+            };
             stopped = stop
                 .wake
-                .wait_timeout(stopped, deadline - now)
+                .wait_timeout(stopped, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -97,11 +100,16 @@ impl Jitter {
     }
 
     fn between(&mut self, (lo, hi): (Duration, Duration)) -> Duration {
-        let (lo, hi) = (
-            lo.as_millis() as u64,
-            hi.as_millis().max(lo.as_millis()) as u64,
-        );
-        Duration::from_millis(lo + self.next() % (hi - lo + 1))
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (lo, hi) = (ms(lo), ms(hi).max(ms(lo)));
+        // The span wraps to 0 only for the whole u64 range.
+        let span = (hi - lo).wrapping_add(1);
+        let r = if span == 0 {
+            self.next()
+        } else {
+            self.next() % span
+        };
+        Duration::from_millis(lo.saturating_add(r))
     }
 }
 
@@ -154,7 +162,8 @@ impl Scheduler {
         }
     }
 
-    /// Stop: a wait ends at once; an attempt in flight is let finish.
+    /// Stop: a wait ends at once; an attempt in flight is let finish (its
+    /// requests are bounded by the transport's timeouts).
     pub fn stop(mut self) {
         self.halt();
     }

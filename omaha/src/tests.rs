@@ -88,6 +88,7 @@ fn update_xml(payload: &[u8], urls: &[&str], sha256_on: &str) -> String {
     let (pkg_sha, action_sha) = match sha256_on {
         "action" => (String::new(), format!(r#" sha256="{}""#, b64(&sha256))),
         "package-hex" => (format!(r#" hash_sha256="{}""#, hex(&sha256)), String::new()),
+        "package-b64" => (format!(r#" hash_sha256="{}""#, b64(&sha256)), String::new()),
         _ => (String::new(), String::new()),
     };
     let urls: String = urls
@@ -141,6 +142,19 @@ fn no_update_and_server_errors_are_typed() {
         matches!(&e, Error::Server { status: ServerStatus::UnknownApplication, app_id, endpoint } if app_id == "kplug-plugin-hello" && endpoint.contains("nebraska.test")),
         "{e:?}"
     );
+    *fake.check.lock().unwrap() = r#"<response protocol="3.0"><app appid="x" status="error-unknownApplication"><updatecheck status="error-internal"/></app></response>"#.into();
+    let e = c.check().unwrap_err();
+    assert!(matches!(
+        e,
+        Error::Server {
+            status: ServerStatus::UnknownApplication,
+            ..
+        }
+    ));
+    assert!(
+        e.to_string().contains("kplug-plugin-hello") && e.to_string().contains("nebraska.test"),
+        "{e}"
+    );
     *fake.check.lock().unwrap() = r#"<response protocol="3.0"><app appid="x" status="error-maxConcurrentUpdatesLimitReached"><updatecheck status="error-internal"/></app></response>"#.into();
     assert!(matches!(
         c.check().unwrap_err(),
@@ -154,13 +168,13 @@ fn no_update_and_server_errors_are_typed() {
     // A package named like a path is refused.
     *fake.check.lock().unwrap() = update_xml(b"x", &["https://dl.test/"], "action")
         .replace("hello.tar.gz", "../../etc/passwd");
-    assert!(matches!(c.check().unwrap_err(), Error::Response { .. }));
+    assert!(matches!(c.check().unwrap_err(), Error::Unusable { .. }));
 }
 
 #[test]
 fn an_update_runs_its_events_in_order_and_the_strongest_hash_is_checked() {
     let payload = b"the new plugin".to_vec();
-    for sha in ["action", "package-hex"] {
+    for sha in ["action", "package-hex", "package-b64"] {
         let fake = Arc::new(Fake::default());
         *fake.check.lock().unwrap() = update_xml(
             &payload,
@@ -255,15 +269,51 @@ fn each_failure_is_reported_as_3_0_with_its_code() {
         ..recorder()
     };
     let (res, log) = run(xml.clone(), Some(payload.clone()), &mut failing);
-    assert_eq!(res, Err(Error::Apply("disk full".into())));
+    assert!(
+        matches!(&res, Err(Error::Apply { reason, app_id }) if reason == "disk full" && app_id == "kplug-plugin-hello"),
+        "{res:?}"
+    );
     assert_eq!(log, ["check", "13/1/0", "14/1/0", "3/0/1"]);
     let mut panicking = Recorder {
         panic: true,
         ..recorder()
     };
     let (res, log) = run(xml.clone(), Some(payload.clone()), &mut panicking);
-    assert_eq!(res, Err(Error::Apply("the updater panicked".into())));
+    assert!(
+        matches!(&res, Err(Error::Apply { reason, .. }) if reason == "the updater panicked"),
+        "{res:?}"
+    );
     assert_eq!(log, ["check", "13/1/0", "14/1/0", "3/0/1"]);
+    // A package without any hash is refused (3/0/12), nothing applied.
+    let unhashed = update_xml(&payload, &["https://one.test/"], "none").replace(
+        &format!(r#" hash="{}""#, b64(&sha1::Sha1::digest(&payload))),
+        "",
+    );
+    let mut r = recorder();
+    let (res, log) = run(unhashed, Some(payload.clone()), &mut r);
+    assert!(
+        matches!(
+            res,
+            Err(Error::Download {
+                code: codes::VERIFICATION,
+                ..
+            })
+        ),
+        "{res:?}"
+    );
+    assert_eq!(log, ["check", "13/1/0", "3/0/12"]);
+    assert!(r.applied.is_empty());
+    // A granted update that cannot be used (no URL, a hash that does not
+    // decode) is reported back as failed.
+    for broken in [
+        update_xml(&payload, &[], "action"),
+        update_xml(&payload, &["https://one.test/"], "action")
+            .replace(r#" sha256=""#, r#" sha256="!!not base64"#),
+    ] {
+        let (res, log) = run(broken, Some(payload.clone()), &mut recorder());
+        assert!(matches!(res, Err(Error::Unusable { .. })), "{res:?}");
+        assert_eq!(log, ["check", "3/0/1"]);
+    }
     // A plain-http codebase (not loopback) is never fetched.
     let http = update_xml(&payload, &["http://mirror.test/"], "action");
     let (res, log) = run(http, Some(payload.clone()), &mut recorder());
@@ -412,4 +462,37 @@ fn the_scheduler_waits_first_then_between_attempts_with_jitter() {
     );
     assert_eq!(*attempts.lock().unwrap(), 3);
     assert_eq!(fake.log.lock().unwrap().len(), 3, "three checks");
+}
+
+#[test]
+fn a_nebraska_response_gives_every_field() {
+    let fake = Arc::new(Fake::default());
+    *fake.check.lock().unwrap() = r#"<?xml version="1.0" encoding="UTF-8"?>
+<response protocol="3.0" server="nebraska"><daystart elapsed_seconds="0"></daystart><app appid="{e96281a6-d1af-4bde-9a0a-97b76e56dc57}" status="ok"><ping status="ok"></ping><updatecheck status="ok"><urls><url codebase="https://update.release.flatcar-linux.net/amd64-usr/2191.5.0/"></url><url codebase="https://mirror.test/2191.5.0"></url></urls><manifest version="2191.5.0"><packages><package name="flatcar_production_update.gz" hash="r3nufcxgMTZaxYEqL+x2zIoeClk=" size="465881871" required="true"></package></packages><actions><action event="postinstall" sha256="LIkAKVZY2EJFiwTmltiJZLFLA5xT/FodbjVgqkyF/y8=" DisablePayloadBackoff="true"></action></actions></manifest></updatecheck><event status="ok"></event></app></response>"#.into();
+    let Check::Update(u) = client(&fake).check().unwrap() else {
+        panic!("an update")
+    };
+    assert_eq!(u.version, "2191.5.0");
+    assert_eq!(
+        u.urls,
+        [
+            "https://update.release.flatcar-linux.net/amd64-usr/2191.5.0/",
+            "https://mirror.test/2191.5.0"
+        ]
+    );
+    let p = &u.packages[0];
+    assert_eq!(
+        (p.name.as_str(), p.size, p.required),
+        ("flatcar_production_update.gz", 465881871, true)
+    );
+    assert_eq!(
+        hex(&p.sha1.unwrap()),
+        "af79ee7dcc6031365ac5812a2fec76cc8a1e0a59"
+    );
+    assert_eq!(p.sha256, None);
+    assert_eq!(u.actions[0].event, "postinstall");
+    assert_eq!(
+        hex(&u.actions[0].sha256.unwrap()),
+        "2c8900295658d842458b04e696d88964b14b039c53fc5a1d6e3560aa4c85ff2f"
+    );
 }

@@ -38,7 +38,19 @@ impl HttpTransport {
         connect: std::time::Duration,
         read: std::time::Duration,
     ) -> Result<Self, TransportError> {
+        // A redirect must keep to https (or loopback http), as the first
+        // URL must.
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("too many redirects")
+            } else if crate::check_url(attempt.url().as_str()).is_err() {
+                attempt.error("a redirect to plain http is not followed")
+            } else {
+                attempt.follow()
+            }
+        });
         let client = reqwest::blocking::Client::builder()
+            .redirect(policy)
             .connect_timeout(connect)
             // The blocking client applies this to the wait for the response
             // head and to each read of the body (read through `Read`).

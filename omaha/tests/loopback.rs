@@ -133,3 +133,30 @@ fn an_update_over_http_sends_only_what_nebraska_records() {
     let again = client.with_version("1.1.0").run_once(&mut keep).unwrap();
     assert_eq!(again, Outcome::NoUpdate);
 }
+
+#[test]
+fn a_server_error_names_the_app_and_the_endpoint() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/update", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut tcp) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf);
+            let _ = tcp.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let client = Client::builder(&url)
+        .app_id("kplug-plugin-hello")
+        .version("1.0.0")
+        .machine_id("m")
+        .build()
+        .unwrap();
+    let e = client.check().unwrap_err();
+    assert!(matches!(e, omaha_client::Error::Transport { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("kplug-plugin-hello") && text.contains(&url) && text.contains("500"),
+        "{text}"
+    );
+}
