@@ -240,6 +240,8 @@ pub enum Error {
     },
     /// The updater failed to apply the update.
     Apply { app_id: String, reason: String },
+    /// The run was cancelled (a scheduler stopping) during a download.
+    Cancelled,
 }
 
 impl std::fmt::Display for Error {
@@ -284,6 +286,7 @@ impl std::fmt::Display for Error {
             Error::Apply { app_id, reason } => {
                 write!(f, "app `{app_id}`: applying the update failed: {reason}")
             }
+            Error::Cancelled => f.write_str("cancelled"),
         }
     }
 }
@@ -310,6 +313,8 @@ impl std::fmt::Display for ServerStatus {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+const CANCELLED: &str = "the download was cancelled";
 
 /// What you do with a downloaded, verified payload.
 pub trait Updater {
@@ -353,6 +358,8 @@ pub struct Client {
     max_download: u64,
     download_dir: PathBuf,
     transport: Arc<dyn Transport>,
+    /// Set to abandon a download in flight (see [`Client::with_cancel`]).
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -478,6 +485,7 @@ impl ClientBuilder {
             max_download: self.max_download,
             download_dir: self.download_dir.unwrap_or_else(std::env::temp_dir),
             transport,
+            cancel: None,
         })
     }
 }
@@ -538,6 +546,21 @@ impl Client {
     }
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// This client, abandoning a download in flight (and sending no more
+    /// events) once `flag` is set: [`Error::Cancelled`].
+    pub fn with_cancel(&self, flag: Arc<std::sync::atomic::AtomicBool>) -> Client {
+        Client {
+            cancel: Some(flag),
+            ..self.clone()
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// This client reporting `version` as the installed one (after an
@@ -832,13 +855,18 @@ impl Client {
         package: &Package,
         sha256: Option<[u8; 32]>,
     ) -> std::result::Result<(), (String, i32)> {
-        struct Hashing<W> {
+        struct Hashing<'a, W> {
             out: W,
             sha256: sha2::Sha256,
             sha1: sha1::Sha1,
+            client: &'a Client,
         }
-        impl<W: Write> Write for Hashing<W> {
+        impl<W: Write> Write for Hashing<'_, W> {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.client.cancelled() {
+                    // Not `Interrupted`: `write_all` would retry that.
+                    return Err(std::io::Error::other(CANCELLED));
+                }
                 let n = self.out.write(buf)?;
                 self.sha256.update(&buf[..n]);
                 self.sha1.update(&buf[..n]);
@@ -858,6 +886,7 @@ impl Client {
             out: std::io::BufWriter::new(file),
             sha256: sha2::Sha256::new(),
             sha1: sha1::Sha1::new(),
+            client: self,
         };
         // One byte more than the package has is let through, so that a
         // longer body is told as a size mismatch.
@@ -929,13 +958,17 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        // Events are best effort: a lost one must not stop the update.
+        // Events are best effort: a lost one must not stop the update. A
+        // cancelled run sends none (it is on its way out).
         let report = |e: Event| {
-            let _ = self.send_event(e, &self.version);
+            if !self.cancelled() {
+                let _ = self.send_event(e, &self.version);
+            }
         };
         report(Event::DownloadStarted);
         let downloaded = match self.download(&update, dir) {
             Ok(d) => d,
+            Err(_) if self.cancelled() => return Err(Error::Cancelled),
             Err(e) => {
                 let code = match &e {
                     Error::Download { code, .. } => *code,

@@ -1,7 +1,7 @@
 //! Checking on a timer: the first check after a random 5–15 minutes,
 //! then every 45–90 minutes (jittered) after each attempt, so a fleet that
-//! starts together does not ask together. [`Scheduler::stop`] returns as
-//! soon as the attempt in flight (if any) ends; a wait is cut short.
+//! starts together does not ask together. [`Scheduler::stop`] cuts a wait
+//! short and abandons a download in flight.
 
 use crate::{Client, Outcome, Result, Updater};
 use std::sync::{Arc, Condvar, Mutex};
@@ -29,6 +29,8 @@ impl Default for Intervals {
 pub struct Stop {
     stopped: Mutex<bool>,
     wake: Condvar,
+    /// Read by the client's download, to abandon it.
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Stop {
@@ -37,6 +39,7 @@ impl Stop {
     }
 
     fn stop(&self) {
+        self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
         *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.wake.notify_all();
     }
@@ -139,7 +142,7 @@ impl Scheduler {
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut jitter = Jitter::seeded();
-            let mut client = client;
+            let mut client = client.with_cancel(flag.cancel.clone());
             let mut wait = jitter.between(intervals.first);
             loop {
                 if !clock.wait(wait, &flag) {
@@ -150,7 +153,9 @@ impl Scheduler {
                     client = client.with_version(version);
                 }
                 observe(&result);
-                if flag.is_stopped() {
+                // `cancel` is set first by `stop`: checked too, so an attempt
+                // cut short is never followed by another.
+                if flag.is_stopped() || flag.cancel.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
                 wait = jitter.between(intervals.every);
@@ -162,8 +167,9 @@ impl Scheduler {
         }
     }
 
-    /// Stop: a wait ends at once; an attempt in flight is let finish (its
-    /// requests are bounded by the transport's timeouts).
+    /// Stop: a wait ends at once; a download in flight is abandoned (the
+    /// next chunk it receives ends it); a check or an event in flight is
+    /// let finish (bounded by the transport's timeouts).
     pub fn stop(mut self) {
         self.halt();
     }

@@ -496,3 +496,107 @@ fn a_nebraska_response_gives_every_field() {
         "2c8900295658d842458b04e696d88964b14b039c53fc5a1d6e3560aa4c85ff2f"
     );
 }
+
+/// Serves the package one byte at a time, as long as the writer takes it.
+struct Trickle(Fake);
+
+impl Transport for Trickle {
+    fn post_xml(&self, url: &str, body: &[u8], limit: usize) -> Result<Vec<u8>, TransportError> {
+        self.0.post_xml(url, body, limit)
+    }
+    fn download(
+        &self,
+        _url: &str,
+        out: &mut dyn Write,
+        _limit: u64,
+    ) -> Result<u64, TransportError> {
+        let body = self
+            .0
+            .files
+            .lock()
+            .unwrap()
+            .values()
+            .next()
+            .cloned()
+            .unwrap();
+        for (i, b) in body.iter().enumerate() {
+            out.write_all(&[*b])
+                .map_err(|e| TransportError(e.to_string()))?;
+            if i == 10 {
+                // Mid-download: let the test stop the scheduler now.
+                self.0.log.lock().unwrap().push("midway".into());
+                while !self.0.log.lock().unwrap().iter().any(|l| l == "stopping") {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        Ok(body.len() as u64)
+    }
+}
+
+#[test]
+fn stopping_the_scheduler_abandons_a_download_in_flight() {
+    let payload = vec![7u8; 4096];
+    let fake = Fake::default();
+    *fake.check.lock().unwrap() = update_xml(&payload, &["https://one.test/"], "action");
+    fake.files
+        .lock()
+        .unwrap()
+        .insert("https://one.test/hello.tar.gz".into(), payload.clone());
+    let trickle = Arc::new(Trickle(fake));
+    let dir = tempfile::tempdir().unwrap();
+    let c = Client::builder("https://nebraska.test/v1/update")
+        .app_id("kplug-plugin-hello")
+        .version("1.0.0")
+        .machine_id("m")
+        .download_dir(dir.path())
+        .transport(trickle.clone())
+        .build()
+        .unwrap();
+    /// Waits no time at all, until stopped.
+    struct Now;
+    impl Clock for Now {
+        fn wait(&self, _d: Duration, stop: &Stop) -> bool {
+            !stop.is_stopped()
+        }
+    }
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let seen = results.clone();
+    let s = Scheduler::start_with(
+        c,
+        recorder(),
+        Intervals::default(),
+        Arc::new(Now),
+        move |r| {
+            seen.lock().unwrap().push(r.clone());
+        },
+    );
+    while !trickle.0.log.lock().unwrap().iter().any(|l| l == "midway") {
+        std::thread::yield_now();
+    }
+    // Stop from another thread (stop joins), then let the transport go on.
+    let stopper = std::thread::spawn(move || s.stop());
+    while !stopper.is_finished()
+        && !trickle
+            .0
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "stopping")
+    {
+        trickle.0.log.lock().unwrap().push("stopping".into());
+    }
+    stopper.join().unwrap();
+    assert_eq!(*results.lock().unwrap(), [Err(Error::Cancelled)]);
+    let log = trickle.0.log.lock().unwrap().clone();
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("14/") || l.starts_with("3/")),
+        "no events after the stop: {log:?}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing left behind"
+    );
+}
