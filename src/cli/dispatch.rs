@@ -181,26 +181,27 @@ fn no_such_command(cfg: &Config, words: &[OsString]) -> Error {
     // not executable, deserves an explanation rather than silence.
     if let Ok(store) = crate::store::Store::new(cfg)
         && names::validate(&word).is_ok()
-        && let Some(scopes) = store.scope_only(&word)
     {
-        err = err
-            .caused_by(format!(
-                "`{word}` is installed only for {}, which {} not active here",
-                scopes.iter().map(|s| ui::escape(s).into_owned()).collect::<Vec<_>>().join(", "),
-                if scopes.len() == 1 { "is" } else { "are" }
-            ))
-            .with_hint("make that cluster active with `kplug cluster use NAME` (or work inside that project), or install it standalone with `kplug plugin install`");
-    } else if let Ok(store) = crate::store::Store::new(cfg)
-        && names::validate(&word).is_ok()
-        && let Some(problem) = store.broken_entry(&word)
-    {
-        err = err
-            .caused_by(format!(
-                "`{word}` is in kplug's store, but its entry is broken: {problem}"
-            ))
-            .with_hint(format!(
-                "reinstall it, or remove it with `kplug plugin remove {word}`"
-            ));
+        if let Some(scopes) = store.scope_only(&word) {
+            let scopes: Vec<String> = scopes.iter().map(|s| ui::escape(s).into_owned()).collect();
+            err = err
+                .caused_by(format!(
+                    "`{word}` is installed only for {}, which {} not active here",
+                    scopes.join(", "),
+                    if scopes.len() == 1 { "is" } else { "are" }
+                ))
+                .with_hint(
+                    "make that cluster active with `kplug cluster use NAME` (or work inside that project), or install it standalone with `kplug plugin install`",
+                );
+        } else if let Some(problem) = store.broken_entry(&word) {
+            err = err
+                .caused_by(format!(
+                    "`{word}` is in kplug's store, but its entry is broken: {problem}"
+                ))
+                .with_hint(format!(
+                    "reinstall it, or remove it with `kplug plugin remove {word}`"
+                ));
+        }
     }
     if names::check_syntax(&word).is_ok() {
         let file = format!("{EXECUTABLE_PREFIX}{word}");

@@ -96,23 +96,19 @@ fn summarize(report: &Report) {
             (None, Action::Install | Action::Switch) if d.now == d.item.current => {
                 "already current"
             }
-            (None, Action::Install) => {
+            (None, a @ (Action::Install | Action::Switch)) => {
+                let (done, to) = if a == Action::Install {
+                    ("installed", "")
+                } else {
+                    ("switched", "to ")
+                };
                 eprintln!(
-                    "{}: installed {} {}",
+                    "{}: {done} {} {to}{}",
                     scope_short(&d.item.scope),
                     d.item.name,
                     d.now.as_deref().unwrap_or_default()
                 );
-                "installed"
-            }
-            (None, Action::Switch) => {
-                eprintln!(
-                    "{}: switched {} to {}",
-                    scope_short(&d.item.scope),
-                    d.item.name,
-                    d.now.as_deref().unwrap_or_default()
-                );
-                "switched"
+                done
             }
             (None, Action::Drop) => {
                 eprintln!("{}: dropped {}", scope_short(&d.item.scope), d.item.name);

@@ -484,14 +484,13 @@ fn recover(cfg: &Config, lock: &StoreLock, host: &HostStore) -> Result<()> {
                     cfg,
                     &format!(
                         "an interrupted update had left kplug {} unprobed; it failed its health probe, so kplug {from} is current again: {}",
-                        p.to,
-                        with_causes(&e)
+                        p.to, e
                     ),
                 );
             }
             _ => crate::ui::warn(
                 cfg,
-                &format!("kplug {} fails its health probe: {}", p.to, with_causes(&e)),
+                &format!("kplug {} fails its health probe: {}", p.to, e),
             ),
         }
     } else if p.from.as_deref() != Some(p.to.as_str()) {
@@ -499,14 +498,6 @@ fn recover(cfg: &Config, lock: &StoreLock, host: &HostStore) -> Result<()> {
         receipt.previous = p.from;
     }
     host.write_receipt(lock, &receipt)
-}
-
-/// An error's message with its causes, on one line (for a warning).
-fn with_causes(e: &Error) -> String {
-    std::iter::once(e.message())
-        .chain(e.causes().iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 /// Download, verify, unpack and smoke-test a release into `dir`; the

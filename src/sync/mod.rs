@@ -328,6 +328,36 @@ pub struct Item {
     target: Scope,
 }
 
+impl Item {
+    /// What this item asks for, as a want.
+    fn want(&self) -> Want {
+        Want {
+            name: self.name.clone(),
+            request: self.request.clone(),
+            source: self.source.clone(),
+            optional: self.optional,
+            description: None,
+        }
+    }
+
+    /// A scope's link to `name` (at `version`) that goes.
+    fn dropping(scope: &Scope, name: String, version: String, reason: Option<String>) -> Item {
+        Item {
+            scope: scope.label(),
+            name,
+            request: String::new(),
+            source: None,
+            current: Some(version),
+            action: Action::Drop,
+            version: None,
+            reason,
+            optional: false,
+            sha256: None,
+            target: scope.clone(),
+        }
+    }
+}
+
 /// Options of [`plan`].
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
@@ -464,7 +494,7 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
             }
             Err(e) if opts.cluster.is_none() => warnings.push(format!(
                 "what cluster `{name}` recommends was not read, so its plugins stay as they are: {}",
-                e.to_string().replace('\n', "; ")
+                e
             )),
             Err(e) => return Err(e),
         }
@@ -483,23 +513,16 @@ pub fn plan(cfg: &Config, opts: &SyncOptions) -> Result<Plan> {
 /// Refuse, before anything is downloaded, what names no usable source.
 fn judge_sources(cfg: &Config, items: &mut [Item]) {
     for item in items {
-        if matches!(item.action, Action::Install | Action::Switch) {
-            let want = Want {
-                name: item.name.clone(),
-                request: item.request.clone(),
-                source: item.source.clone(),
-                optional: item.optional,
-                description: None,
-            };
-            if let Err(e) = want.origin(cfg) {
-                item.action = Action::Refused;
-                item.reason = Some(
-                    std::iter::once(e.message())
-                        .chain(e.hints().iter().map(String::as_str))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
-            }
+        if matches!(item.action, Action::Install | Action::Switch)
+            && let Err(e) = item.want().origin(cfg)
+        {
+            item.action = Action::Refused;
+            item.reason = Some(
+                std::iter::once(e.to_string())
+                    .chain(e.hints().iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
         }
     }
 }
@@ -519,16 +542,7 @@ fn resolve_targets(cfg: &Config, store: &Store, items: &mut [Item], jobs: usize)
         catalog.refresh_and_warn(None, false);
     }
     // Each is a round trip or two to its source: asked in parallel.
-    let wants: Vec<Want> = pending
-        .iter()
-        .map(|&i| Want {
-            name: items[i].name.clone(),
-            request: items[i].request.clone(),
-            source: items[i].source.clone(),
-            optional: items[i].optional,
-            description: None,
-        })
-        .collect();
+    let wants: Vec<Want> = pending.iter().map(|&i| items[i].want()).collect();
     let picks = crate::exec::parallel_map(&wants, jobs.max(1), |want| {
         want.install_request(cfg, &want.request)
             .and_then(|mut req| install::manage::pick(cfg, &mut req, &want.name))
@@ -562,12 +576,7 @@ fn resolve_targets(cfg: &Config, store: &Store, items: &mut [Item], jobs: usize)
             }
             Err(e) => {
                 item.action = Action::Refused;
-                item.reason = Some(
-                    std::iter::once(e.message())
-                        .chain(e.causes().iter().map(String::as_str))
-                        .collect::<Vec<_>>()
-                        .join(": "),
-                );
+                item.reason = Some(e.to_string());
             }
         }
     }
@@ -586,19 +595,13 @@ fn stale_projects(store: &Store) -> Vec<Item> {
                 && !dir.join(crate::scope::PROJECT_FILE).is_file()
             {
                 let file = dir.join(crate::scope::PROJECT_FILE);
-                out.push(Item {
-                    scope: label.clone(),
-                    name: name.clone(),
-                    request: String::new(),
-                    source: None,
-                    current: Some(want.version.clone()),
-                    action: Action::Drop,
-                    version: None,
-                    reason: Some(format!("{} is gone", file.display())),
-                    optional: false,
-                    sha256: None,
-                    target: Scope::Project(dir),
-                });
+                let reason = format!("{} is gone", file.display());
+                out.push(Item::dropping(
+                    &Scope::Project(dir),
+                    name.clone(),
+                    want.version.clone(),
+                    Some(reason),
+                ));
             }
         }
     }
@@ -701,19 +704,7 @@ fn dropped(store: &Store, scope: &Scope, wants: &[Want]) -> Result<Vec<Item>> {
         else {
             continue;
         };
-        out.push(Item {
-            scope: scope.label(),
-            name,
-            request: String::new(),
-            source: None,
-            current: Some(version),
-            action: Action::Drop,
-            version: None,
-            reason: None,
-            optional: false,
-            sha256: None,
-            target: scope.clone(),
-        });
+        out.push(Item::dropping(scope, name, version, None));
     }
     Ok(out)
 }
@@ -819,15 +810,8 @@ pub fn apply(plan: Plan, opts: &SyncOptions) -> Result<Report> {
         // What comes through sources needs their copies: each scope's
         // sources (its own set) are refreshed once for its installs.
         let through_sources = work.iter().any(|i| {
-            let want = Want {
-                name: i.name.clone(),
-                request: i.request.clone(),
-                source: i.source.clone(),
-                optional: false,
-                description: None,
-            };
             matches!(
-                want.origin(&cfg),
+                i.want().origin(&cfg),
                 Ok(From::Name | From::Configured | From::Url)
             )
         });
@@ -839,14 +823,9 @@ pub fn apply(plan: Plan, opts: &SyncOptions) -> Result<Report> {
         let mut wants = BTreeMap::new();
         let mut pinned = BTreeMap::new();
         for item in work {
-            let want = Want {
-                name: item.name.clone(),
-                request: item.request.clone(),
-                source: item.source.clone(),
-                optional: item.optional,
-                description: None,
-            };
-            let made = want.install_request(&cfg, item.version.as_deref().unwrap_or(&item.request));
+            let made = item
+                .want()
+                .install_request(&cfg, item.version.as_deref().unwrap_or(&item.request));
             match made {
                 Ok(req) => {
                     if let Some(sha) = &item.sha256 {

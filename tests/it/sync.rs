@@ -983,3 +983,35 @@ fn hooks_use_the_project_version_over_the_cluster_one() {
         ["1.0.0 post-cluster-create a", "2.0.0 post-cluster-create a"]
     );
 }
+
+#[test]
+fn a_plugin_only_a_scope_wants_says_so_and_a_bad_cluster_name_is_refused() {
+    let e = setup();
+    e.kplug()
+        .args(["cluster", "create", "dev", "--engine", "sim"])
+        .args(["--recommend", &format!("hello@2.0.0={REPO}")])
+        .assert()
+        .success();
+    assert_eq!(e.hello(), "hello 2.0.0");
+    e.kplug()
+        .env("KPLUG_CLUSTER", "other")
+        .arg("hello")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "`hello` is installed only for cluster/dev, which is not active here",
+        ));
+    e.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("`kplug plugin sync` keeps it"));
+    e.kplug()
+        .env("KPLUG_CLUSTER", "../x")
+        .args(["cluster", "current"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "KPLUG_CLUSTER `../x` is not a cluster name",
+        ));
+}
