@@ -69,7 +69,7 @@ pub mod protocol;
 mod scheduler;
 mod transport;
 
-pub use scheduler::{Clock, Intervals, Scheduler, Stop, SystemClock};
+pub use scheduler::{Clock, Intervals, Schedule, Scheduler, Stop, SystemClock};
 #[cfg(feature = "reqwest")]
 pub use transport::HttpTransport;
 pub use transport::{Transport, TransportError};
@@ -279,7 +279,11 @@ impl std::fmt::Display for Error {
             } => {
                 write!(f, "app `{app_id}`: could not download {package}")?;
                 for (url, why) in attempts {
-                    write!(f, "; {url}: {why}")?;
+                    if url.is_empty() {
+                        write!(f, ": {why}")?;
+                    } else {
+                        write!(f, "; {url}: {why}")?;
+                    }
                 }
                 Ok(())
             }

@@ -79,6 +79,36 @@ impl Clock for SystemClock {
     }
 }
 
+/// The waits of a schedule, jittered, for a caller that runs its own loop
+/// (in the foreground, say): the first from `intervals.first`, every later
+/// one from `intervals.every`.
+pub struct Schedule {
+    intervals: Intervals,
+    jitter: Jitter,
+    started: bool,
+}
+
+impl Schedule {
+    pub fn new(intervals: Intervals) -> Schedule {
+        Schedule {
+            intervals,
+            jitter: Jitter::seeded(),
+            started: false,
+        }
+    }
+
+    /// How long to wait before the next attempt.
+    pub fn next_wait(&mut self) -> Duration {
+        let range = if self.started {
+            self.intervals.every
+        } else {
+            self.intervals.first
+        };
+        self.started = true;
+        self.jitter.between(range)
+    }
+}
+
 /// A running scheduler; stop it with [`Scheduler::stop`] (or drop it).
 pub struct Scheduler {
     stop: Arc<Stop>,
@@ -141,11 +171,10 @@ impl Scheduler {
         let stop = Arc::new(Stop::default());
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut jitter = Jitter::seeded();
+            let mut schedule = Schedule::new(intervals);
             let mut client = client.with_cancel(flag.cancel.clone());
-            let mut wait = jitter.between(intervals.first);
             loop {
-                if !clock.wait(wait, &flag) {
+                if !clock.wait(schedule.next_wait(), &flag) {
                     return;
                 }
                 let result = client.run_once(&mut updater);
@@ -158,7 +187,6 @@ impl Scheduler {
                 if flag.is_stopped() || flag.cancel.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
-                wait = jitter.between(intervals.every);
             }
         });
         Scheduler {
