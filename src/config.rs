@@ -50,6 +50,8 @@ pub mod vars {
     pub const NO_UPDATE_NOTICE: &str = "KPLUG_NO_UPDATE_NOTICE";
     /// The active cluster, over the kubeconfig's current context.
     pub const CLUSTER: &str = "KPLUG_CLUSTER";
+    /// The machine id sent to Omaha servers, over the one kplug keeps.
+    pub const OMAHA_MACHINE_ID: &str = "KPLUG_OMAHA_MACHINE_ID";
 }
 
 /// Host configuration variables that a plugin does see, so that a plugin
@@ -172,6 +174,16 @@ pub struct SourceConfig {
     /// How long a fetched copy is used before asking again (default 1h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<protocol::Timeout>,
+    /// An `omaha` source's channel (the Omaha `track`; default `stable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// An `omaha` source's application ids by plugin name (default
+    /// `kplug-plugin-<name>`; `kplug` itself: `kplug`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub apps: std::collections::BTreeMap<String, String>,
+    /// An `omaha` source refuses a package whose only hash is SHA-1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_sha256: bool,
 }
 
 /// What kind of place a source is.
@@ -185,6 +197,9 @@ pub enum SourceKind {
     Index,
     /// An OCI registry prefix: plugin NAME is the repository `<prefix>/<NAME>`.
     Oci,
+    /// An Omaha update server (Nebraska): each plugin is an application,
+    /// and the server's channel decides its version.
+    Omaha,
 }
 
 impl SourceKind {
@@ -193,6 +208,7 @@ impl SourceKind {
             SourceKind::Github => "github",
             SourceKind::Index => "index",
             SourceKind::Oci => "oci",
+            SourceKind::Omaha => "omaha",
         }
     }
 }

@@ -59,6 +59,12 @@ pub enum Verification {
     /// The digest a registry's manifest gives for the layer.
     #[serde(rename = "oci-digest")]
     OciDigest,
+    /// The SHA-256 an Omaha server gives for the package.
+    #[serde(rename = "omaha-sha256")]
+    Omaha,
+    /// Only the SHA-1 an Omaha server gives for the package: weak.
+    #[serde(rename = "omaha-sha1")]
+    OmahaSha1,
     /// Nothing was published to check it against: TLS alone.
     #[serde(rename = "none")]
     None,
@@ -78,6 +84,8 @@ impl Verification {
             Verification::LocalDir => "a local directory",
             Verification::Inventory => "verified against the inventory",
             Verification::OciDigest => "verified against the registry manifest's digest",
+            Verification::Omaha => "verified against the Omaha server's sha256",
+            Verification::OmahaSha1 => "checked only against the Omaha server's SHA-1 (weak)",
             Verification::None => "not verified: no checksum published",
             Verification::Unknown => "recorded",
         }

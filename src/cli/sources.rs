@@ -62,6 +62,8 @@ pub enum KindArg {
     Index,
     /// An OCI registry prefix: plugin NAME is the repository PREFIX/NAME
     Oci,
+    /// An Omaha update server (Nebraska): omaha+https://HOST/v1/update
+    Omaha,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,11 +72,20 @@ pub enum SourceCommand {
     Add {
         /// What commands call it: `kplug plugin install NAME/PLUGIN`
         name: String,
-        /// An inventory's path or https URL, a GitHub owner or `owner/repo`, or oci://HOST/PREFIX
+        /// An inventory's path or https URL, a GitHub owner or `owner/repo`, oci://HOST/PREFIX, or omaha+https://HOST/v1/update
         address: String,
         /// Its kind (default: guessed from ADDRESS)
         #[arg(long, value_enum)]
         kind: Option<KindArg>,
+        /// An omaha source's channel (the Omaha track) [default: stable]
+        #[arg(long, value_name = "CHANNEL")]
+        channel: Option<String>,
+        /// An omaha source's app id for a plugin (default `kplug-plugin-NAME`); repeatable
+        #[arg(long = "app", value_name = "PLUGIN=APPID", value_parser = parse_app)]
+        apps: Vec<(String, String)>,
+        /// An omaha source refuses packages the server gives only a SHA-1 hash for
+        #[arg(long)]
+        require_sha256: bool,
         /// How long its copy is used before asking again, like `30m` [default: 1h]
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         ttl: Option<crate::protocol::Timeout>,
@@ -139,6 +150,14 @@ pub enum InventoryCommand {
 
 fn parse_ttl(text: &str) -> std::result::Result<crate::protocol::Timeout, String> {
     crate::protocol::parse_duration(text).map(crate::protocol::Timeout)
+}
+
+/// `--app PLUGIN=APPID` (checked with the source).
+fn parse_app(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((p, id)) if !p.is_empty() && !id.is_empty() => Ok((p.to_string(), id.to_string())),
+        _ => Err("expected PLUGIN=APPID, like `lint=io.corp.lint`".into()),
+    }
 }
 
 pub fn run(cfg: &Config, command: SourcesCommand) -> Result<i32> {
@@ -244,6 +263,9 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
             address,
             kind,
             ttl,
+            channel,
+            apps,
+            require_sha256,
         } => {
             catalog::check_source_name(&name)?;
             let catalog = Catalog::new(cfg)?;
@@ -256,7 +278,8 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
             let kind = match kind {
                 Some(KindArg::Github) => SourceKind::Github,
                 Some(KindArg::Index) => SourceKind::Index,
-                Some(KindArg::Oci) => SourceKind::Oci,
+                                Some(KindArg::Oci) => SourceKind::Oci,
+                Some(KindArg::Omaha) => SourceKind::Omaha,
                 None => catalog::guess_kind(&address).ok_or_else(|| {
                     Error::usage(format!(
                         "cannot tell what kind of source `{}` is",
@@ -270,6 +293,9 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
                 kind,
                 address,
                 ttl,
+                channel,
+                apps: apps.into_iter().collect(),
+                require_sha256,
             })?;
             // Fetched before it is saved, so a typo is caught now.
             let probe = Catalog::of(cfg, vec![new.clone()]);
@@ -281,6 +307,16 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
             }
             let file = config_path(cfg)?;
             edit::add_source(&file, &new)?;
+            if new.kind == SourceKind::Omaha {
+                eprintln!(
+                    "added source `{name}` (omaha, {}, channel {}): install its plugins with `kplug plugin install {name}/NAME`",
+                    ui::escape(&crate::install::http::display_text(&new.address)),
+                    new.channel
+                        .as_deref()
+                        .unwrap_or(crate::install::source::omaha::DEFAULT_CHANNEL)
+                );
+                return Ok(0);
+            }
             let count = probe.plugin_count(&name).unwrap_or(0);
             eprintln!(
                 "added source `{name}` ({}, {}): {count} plugin{}; search it with `kplug plugin search --source {name}`",
@@ -331,7 +367,13 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
                         },
                     ),
                     v.plugins.map_or_else(|| "-".into(), |n| n.to_string()),
-                    crate::install::http::display_text(&v.source.address),
+                    match &v.source.channel {
+                        Some(c) => format!(
+                            "{} (channel {c})",
+                            crate::install::http::display_text(&v.source.address)
+                        ),
+                        None => crate::install::http::display_text(&v.source.address),
+                    },
                 ]);
             }
             stdout(&t.render_within(100, 5))?;
@@ -379,6 +421,7 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
                         );
                     }
                     Refreshed::NotModified => eprintln!("source `{n}`: unchanged"),
+                    Refreshed::Answered => eprintln!("source `{n}`: the server answers"),
                     _ => eprintln!(
                         "source `{n}`: {} plugins",
                         catalog.plugin_count(&n).unwrap_or(0)

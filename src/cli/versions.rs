@@ -8,6 +8,7 @@ use crate::install::manage::{self as versions, Update, UpdateOptions, UseOptions
 use crate::requirements::State;
 use crate::ui::{self, Format, Table};
 use clap::Subcommand;
+use std::time::Duration;
 
 /// Version management commands, flattened into `kplug plugin`.
 #[derive(Debug, Subcommand)]
@@ -47,6 +48,15 @@ pub enum VersionsCommand {
         /// Do not fire post-plugin-install hooks
         #[arg(long)]
         no_hooks: bool,
+        /// Keep running: update on a jittered timer, one log line per check, until SIGTERM or Ctrl-C (with --all)
+        #[arg(long, requires = "all", conflicts_with = "dry_run")]
+        watch: bool,
+        /// With --watch: the wait between checks, a duration or a range to draw from [default: 45m-90m]
+        #[arg(long, value_name = "DURATION[-DURATION]", requires = "watch", value_parser = parse_range)]
+        every: Option<(Duration, Duration)>,
+        /// With --watch: the wait before the first check (`0` for none) [default: 5m-15m]
+        #[arg(long, value_name = "DURATION[-DURATION]", requires = "watch", value_parser = parse_range)]
+        first_after: Option<(Duration, Duration)>,
     },
     /// Switch a plugin to VERSION (installed: instantly and offline; otherwise downloaded)
     Use {
@@ -110,6 +120,9 @@ pub fn run(cfg: &Config, command: VersionsCommand) -> Result<i32> {
             skip_checks,
             require_checksum,
             no_hooks,
+            watch,
+            every,
+            first_after,
         } => {
             interrupt::install();
             let opts = UpdateOptions {
@@ -120,7 +133,16 @@ pub fn run(cfg: &Config, command: VersionsCommand) -> Result<i32> {
                 require_checksum,
                 hooks: !no_hooks,
             };
+            let defaults = omaha_client::Intervals::default();
             match (all, name) {
+                (true, _) if watch => watch_all(
+                    cfg,
+                    &opts,
+                    omaha_client::Intervals {
+                        first: first_after.unwrap_or(defaults.first),
+                        every: every.unwrap_or(defaults.every),
+                    },
+                ),
                 (true, _) => update_all(cfg, &opts),
                 (false, Some(name)) => update_one(cfg, &name, &opts),
                 (false, None) => Err(Error::usage("`plugin update` needs a plugin name, or `--all`")
@@ -372,6 +394,128 @@ fn update_all(cfg: &Config, opts: &UpdateOptions) -> Result<i32> {
         failed.join(", ")
     ))
     .with_hint("each failed plugin kept its previous version"))
+}
+
+/// `DURATION` or `MIN-MAX` (`0` is no wait).
+fn parse_range(text: &str) -> std::result::Result<(Duration, Duration), String> {
+    let one = |t: &str| {
+        if t.trim() == "0" {
+            Ok(Duration::ZERO)
+        } else {
+            crate::protocol::parse_duration(t)
+        }
+    };
+    let (lo, hi) = match text.split_once('-') {
+        Some((a, b)) => (one(a)?, one(b)?),
+        None => (one(text)?, one(text)?),
+    };
+    if hi < lo {
+        return Err(format!("{text:?}: the range ends before it starts"));
+    }
+    Ok((lo, hi))
+}
+
+fn format_range((lo, hi): (Duration, Duration)) -> String {
+    let f = crate::protocol::format_duration;
+    if lo == hi {
+        f(lo)
+    } else {
+        format!("{}-{}", f(lo), f(hi))
+    }
+}
+
+/// Wait `d`, or until an interrupt: whether the wait ran its course.
+fn wait_unless_interrupted(d: Duration) -> bool {
+    let end = std::time::Instant::now() + d;
+    loop {
+        if interrupt::interrupted() {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// `plugin update --all --watch`: every plugin updated on a jittered timer
+/// (the Omaha scheduler's), one line per check, until SIGTERM or Ctrl-C.
+/// A signal between checks ends the wait at once (exit 0); one during a
+/// check abandons a download in flight with the store unchanged (exit 130,
+/// as for any interrupted wait); a commit in progress is finished first.
+fn watch_all(
+    cfg: &Config,
+    opts: &UpdateOptions,
+    intervals: omaha_client::Intervals,
+) -> Result<i32> {
+    crate::ui::progress::quiet();
+    let mut schedule = omaha_client::Schedule::new(intervals);
+    eprintln!(
+        "{} watching for updates: the first check in {}, then every {}",
+        crate::store::now(),
+        format_range(intervals.first),
+        format_range(intervals.every)
+    );
+    let mut n = 0u64;
+    loop {
+        if !wait_unless_interrupted(schedule.next_wait()) {
+            eprintln!("{} stopped after {n} checks", crate::store::now());
+            return Ok(0);
+        }
+        n += 1;
+        let line = check_once(cfg, opts);
+        eprintln!("{} check {n}: {line}", crate::store::now());
+        if interrupt::interrupted() {
+            eprintln!("{} stopped after {n} checks", crate::store::now());
+            return Ok(0);
+        }
+    }
+}
+
+/// One check of every plugin, said in one line.
+fn check_once(cfg: &Config, opts: &UpdateOptions) -> String {
+    let names = match versions::installed_plugins(cfg) {
+        Ok(n) => n,
+        Err(e) => return format!("could not read the store: {}", e.message()),
+    };
+    let (mut updated, mut failed) = (Vec::new(), Vec::new());
+    let (mut current, mut pinned, mut other) = (0, 0, 0);
+    for name in &names {
+        match versions::update(cfg, name, opts) {
+            Ok(Update::Updated(done)) => {
+                let mut s = format!(
+                    "{} {} -> {}",
+                    done.name,
+                    done.previous.as_deref().unwrap_or("-"),
+                    done.version
+                );
+                if let Some(e) = &done.hook_error {
+                    s.push_str(&format!(" (post-plugin-install failed: {})", e.message()));
+                }
+                updated.push(s);
+            }
+            Ok(Update::Unchanged(_)) => current += 1,
+            Ok(Update::Pinned { .. }) => pinned += 1,
+            Ok(_) => other += 1,
+            Err(e) => failed.push(format!("{name}: {}", e.message())),
+        }
+    }
+    let mut parts = Vec::new();
+    if !updated.is_empty() {
+        parts.push(format!("updated {}", updated.join(", ")));
+    }
+    parts.push(format!("{current} up to date"));
+    if pinned > 0 {
+        parts.push(format!("{pinned} pinned"));
+    }
+    if other > 0 {
+        parts.push(format!("{other} not from a release"));
+    }
+    if !failed.is_empty() {
+        parts.push(format!("failed {}", failed.join("; ")));
+    }
+    parts.join("; ")
 }
 
 fn report_used(cfg: &Config, used: &Used) -> Result<i32> {

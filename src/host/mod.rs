@@ -247,6 +247,7 @@ pub fn current_version() -> Version {
 /// Every published version, newest first.
 pub fn versions(cfg: &Config, pre: bool) -> Result<Vec<Published>> {
     let mut req = request(cfg)?;
+    req.source.set_installed(Some(crate::version()));
     let all = req.source.versions(&Spec::Latest)?;
     let installed = HostStore::new(cfg)?.installed();
     let current = crate::version();
@@ -291,6 +292,7 @@ fn choose(
     let current = Version::parse(from).unwrap_or_else(|_| current_version());
     let policy = Policy::new(&spec, opts.pre, opts.major, true, Some(current.clone()));
     let label = req.source.label();
+    req.source.set_installed(Some(from));
     let offered = req.source.versions(&spec)?;
     let found = select::choose(&label, offered, &spec, &policy)?;
     let other_major = found.other_major.as_ref().map(ToString::to_string);
@@ -431,12 +433,18 @@ pub fn update(cfg: &Config, opts: &UpdateOptions) -> Result<Updated> {
     };
     let staging = store.staging(&lock)?;
     let version = choice.version.to_string();
-    let (exe, entry) = fetch_checked(cfg, &mut req, &choice.candidate, staging.path(), &version)?;
+    let Checked { exe, entry, report } =
+        fetch_checked(cfg, &mut req, &choice.candidate, staging.path(), &version)?;
     host.add(&lock, &exe, &version, opts.force)?;
     let mut receipt = host.receipt()?;
     receipt.versions.retain(|v| v.version != version);
     receipt.versions.push(entry);
+    // A failed switch drops `report`, which tells a source that reports
+    // back (Omaha) that the update failed.
     let migrated = switch_to(cfg, &lock, &host, &installed, &mut receipt, &version)?;
+    if let Some(r) = report {
+        r.installed();
+    }
     let pruned = host.prune(
         &lock,
         cfg.file()?.self_update.keep_versions.max(1),
@@ -500,15 +508,23 @@ fn recover(cfg: &Config, lock: &StoreLock, host: &HostStore) -> Result<()> {
     host.write_receipt(lock, &receipt)
 }
 
-/// Download, verify, unpack and smoke-test a release into `dir`; the
-/// executable and its receipt entry.
+/// A release downloaded, verified, unpacked and smoke-tested.
+struct Checked {
+    exe: PathBuf,
+    entry: HostVersion,
+    /// Told when the update is live (dropped: it failed), for a source
+    /// that reports to its server.
+    report: Option<Box<dyn crate::install::source::Report>>,
+}
+
+/// Download, verify, unpack and smoke-test a release into `dir`.
 fn fetch_checked(
     cfg: &Config,
     req: &mut Request,
     c: &Candidate,
     dir: &Path,
     version: &str,
-) -> Result<(PathBuf, HostVersion)> {
+) -> Result<Checked> {
     let platform = Platform::host().ok_or_else(|| {
         Error::new("kplug cannot pick release assets for this operating system or architecture")
     })?;
@@ -523,7 +539,7 @@ fn fetch_checked(
         platform: &platform,
         max_bytes: max,
     };
-    let artifact = req.source.fetch(c, &ctx)?;
+    let mut artifact = req.source.fetch(c, &ctx)?;
     if artifact.verified == Verification::None && cfg.file()?.install.require_checksum {
         return Err(Error::new(format!(
             "kplug {version} publishes no checksum, and install.requireChecksum is set"
@@ -545,9 +561,9 @@ fn fetch_checked(
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))
         .context("could not make the new kplug executable")?;
     smoke_test(cfg, &exe, version)?;
-    Ok((
+    Ok(Checked {
         exe,
-        HostVersion {
+        entry: HostVersion {
             version: version.to_string(),
             source: req.source.address(),
             asset: Some(artifact.name.clone()),
@@ -555,7 +571,8 @@ fn fetch_checked(
             verified_by: artifact.verified,
             installed: crate::store::now(),
         },
-    ))
+        report: artifact.report.take(),
+    })
 }
 
 /// The shallowest regular file named `kplug` under `root`.

@@ -116,6 +116,8 @@ pub enum Refreshed {
     Updated,
     /// The source could not be asked; the stale copy (if any) stands.
     Failed(Error),
+    /// A server without a catalogue (Omaha) answered as it should.
+    Answered,
 }
 
 /// The configured sources.
@@ -147,6 +149,9 @@ pub fn guess_kind(address: &str) -> Option<SourceKind> {
     if address.starts_with(OCI) {
         return Some(SourceKind::Oci);
     }
+    if address.starts_with(source::omaha::SCHEME) {
+        return Some(SourceKind::Omaha);
+    }
     if address.starts_with("https://")
         || address.starts_with("http://")
         || address.starts_with('/')
@@ -177,7 +182,17 @@ pub fn guess_kind(address: &str) -> Option<SourceKind> {
 /// inventory URL must be https, or http on a loopback address).
 pub fn check_configured(s: &SourceConfig) -> Result<()> {
     check_source_name(&s.name)?;
+    if s.kind != SourceKind::Omaha
+        && (s.channel.is_some() || !s.apps.is_empty() || s.require_sha256)
+    {
+        return Err(Error::usage(format!(
+            "source `{}` is of kind {}: `channel`, `apps` and `requireSha256` are for omaha sources",
+            s.name,
+            s.kind.as_str()
+        )));
+    }
     match s.kind {
+        SourceKind::Omaha => check_omaha(s),
         SourceKind::Oci => {
             let r = Reference::parse(&s.address)?;
             if r.tag.is_some() || r.digest.is_some() {
@@ -216,6 +231,53 @@ pub fn check_configured(s: &SourceConfig) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// An omaha source: `omaha+https://…` (or `omaha+http://` on a loopback
+/// address), a valid channel, and app ids for plugin names.
+fn check_omaha(s: &SourceConfig) -> Result<()> {
+    let shown = || http::display_text(&s.address);
+    let Some(endpoint) = s.address.strip_prefix(source::omaha::SCHEME) else {
+        return Err(Error::usage(format!(
+            "`{}` is not an Omaha address",
+            crate::ui::escape(&shown())
+        ))
+        .with_hint("write it as omaha+https://HOST/v1/update"));
+    };
+    let url = Url::parse(endpoint).map_err(|e| {
+        Error::usage(format!("`{}` is not a URL", crate::ui::escape(&shown()))).caused_by(e)
+    })?;
+    inventory::check_fetchable(&url).map_err(|why| {
+        Error::usage(format!("`{}` {why}", http::display_url(&url))).with_hint(
+            "an Omaha server is asked over https (plain http only on a loopback address)",
+        )
+    })?;
+    if let Some(c) = &s.channel {
+        source::omaha::check_channel(c).map_err(|why| {
+            Error::usage(format!(
+                "`{}` cannot be the channel of source `{}`: {why}",
+                crate::ui::escape(c),
+                s.name
+            ))
+        })?;
+    }
+    for (plugin, id) in &s.apps {
+        names::validate(plugin).map_err(|e| {
+            Error::usage(format!(
+                "`apps` of source `{}` names `{}`, which is not a plugin name: it {e}",
+                s.name,
+                crate::ui::escape(plugin)
+            ))
+        })?;
+        source::omaha::check_app_id(id).map_err(|why| {
+            Error::usage(format!(
+                "`{}` cannot be the app id of {plugin} in source `{}`: {why}",
+                crate::ui::escape(id),
+                s.name
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// Check a source as it would be added, and normalise its address (an
@@ -346,6 +408,10 @@ impl<'a> Catalog<'a> {
     }
 
     fn is_fresh(&self, s: &SourceConfig) -> bool {
+        // Omaha has no catalogue to keep a copy of: every install asks.
+        if s.kind == SourceKind::Omaha {
+            return true;
+        }
         let ttl = s.ttl.map_or(DEFAULT_TTL, |t| t.0);
         match self.meta(s) {
             Some(m) if s.kind == SourceKind::Index && !s.address.contains("://") => {
@@ -419,6 +485,7 @@ impl<'a> Catalog<'a> {
             SourceKind::Index if s.address.contains("://") => self.refresh_url(s),
             SourceKind::Index => self.refresh_file(s),
             SourceKind::Github => self.refresh_github(s),
+            SourceKind::Omaha => self.probe_omaha(s),
         };
         match result {
             Ok(r) => r,
@@ -724,6 +791,15 @@ impl<'a> Catalog<'a> {
         Ok(Refreshed::Updated)
     }
 
+    /// Whether an omaha source's endpoint speaks Omaha: a check for an
+    /// application no server has must come back as an Omaha answer (an
+    /// error status is one). Nothing is registered for an unknown app.
+    fn probe_omaha(&self, s: &SourceConfig) -> Result<Refreshed> {
+        source::omaha::OmahaSource::new(self.cfg, s, "kplug-source-probe")
+            .probe()
+            .map(|()| Refreshed::Answered)
+    }
+
     /// The request for `plugin` from the source `source`, at `spec`.
     pub fn request_from(&self, source: &str, plugin: &str, spec: Spec) -> Result<Request> {
         names::validate(plugin).map_err(|e| {
@@ -771,6 +847,10 @@ impl<'a> Catalog<'a> {
                     spec,
                 })
             }
+            SourceKind::Omaha => Ok(Request {
+                source: Box::new(source::omaha::OmahaSource::new(self.cfg, s, plugin)),
+                spec,
+            }),
             SourceKind::Oci => {
                 let prefix = Reference::parse(&s.address)?;
                 let (src, _) = source::oci::OciSource::new(self.cfg, &prefix.child(plugin));
@@ -853,8 +933,12 @@ impl<'a> Catalog<'a> {
         self.sources
             .iter()
             .filter(|s| {
-                self.listing(&s.name)
-                    .is_some_and(|l| l.plugins.iter().any(|p| p.name == plugin))
+                // An omaha source lists nothing; the plugins it maps to app
+                // ids are what it is known to offer.
+                (s.kind == SourceKind::Omaha && s.apps.contains_key(plugin))
+                    || self
+                        .listing(&s.name)
+                        .is_some_and(|l| l.plugins.iter().any(|p| p.name == plugin))
             })
             .collect()
     }

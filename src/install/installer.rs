@@ -283,6 +283,7 @@ impl<'a> Installer<'a> {
             current.as_deref().and_then(requirements::parse_lenient),
         );
         let label = src.label();
+        src.set_installed(current.as_deref());
         let offered = src.versions(spec)?;
         let found = select::choose(&label, offered, spec, &policy)?;
         // Current: by version, or by the tag it came from (a tag and the
@@ -401,6 +402,22 @@ impl<'a> Installer<'a> {
         let artifact = self.fetch(src, c, staging)?;
         let name = src.plugin_name();
         let mut staged = self.stage(staging, artifact, name.as_deref(), From::of(src))?;
+        if src.exact_versions()
+            && let Some(v) = &c.version
+            && *v != staged.info.version
+        {
+            let from = src
+                .source_name()
+                .map(|s| format!(" from source `{s}`"))
+                .unwrap_or_default();
+            return Err(Error::new(format!(
+                "refusing {} {v}{from}: the plugin in its package says it is version {}",
+                staged.name, staged.info.version
+            ))
+            .with_hint(
+                "the server's package for this version holds another build; nothing was installed",
+            ));
+        }
         if let Some(sha) = staged.artifact.sha256() {
             self.contracts()
                 .learn(sha, &src.address(), &c.label, &staged.info);
@@ -487,6 +504,7 @@ impl<'a> Installer<'a> {
                 name: entry.asset.clone(),
                 verified: entry.verified_by,
                 tag: entry.tag.clone(),
+                report: None,
             })));
         }
         // A source that lists its versions from a local copy (an
@@ -531,6 +549,7 @@ impl<'a> Installer<'a> {
                 name: p.name,
                 verified: p.verified,
                 tag: Some(c.label.clone()),
+                report: None,
             },
             None if self.opts.offline => {
                 return Err(Error::new(format!(
@@ -801,7 +820,7 @@ impl<'a> Installer<'a> {
     /// transaction; keep its artifact in the cache.
     fn commit_staged(&self, staged: Staged) -> Result<Installed> {
         let Staged {
-            artifact,
+            mut artifact,
             info,
             name,
             source: from,
@@ -825,6 +844,9 @@ impl<'a> Installer<'a> {
         }
         if previous.as_deref() == Some(version.as_str()) && !self.opts.force {
             self.record_scope(&name, &version)?;
+            if let Some(r) = artifact.report.take() {
+                r.installed();
+            }
             let mut done = Installed::unchanged(&name, &version);
             done.deps = deps;
             return Ok(done);
@@ -893,6 +915,10 @@ impl<'a> Installer<'a> {
             &version,
             &self.slot(),
         )?;
+        // Live and probed: a source that reports to its server says so.
+        if let Some(r) = artifact.report.take() {
+            r.installed();
+        }
         // A verified artifact of a release or an inventory is kept in the
         // cache (a download in staging moved there, a local one copied).
         if let Content::File { file, .. } = &artifact.content
@@ -1327,6 +1353,7 @@ mod tests {
                 name: "kplug-demo".into(),
                 verified: self.verified,
                 tag: Some(c.label.clone()),
+                report: None,
             })
         }
     }

@@ -188,6 +188,7 @@ pub fn list(cfg: &Config, target: &str) -> Result<Listing> {
     let installed = store.installed_versions(&name);
     let env = Env::now(cfg, &name, None);
     let contracts = Contracts::load(cfg);
+    src.set_installed(current.as_deref());
     let mut offered: Vec<(Version, Candidate)> = src
         .versions(&Spec::Latest)?
         .into_iter()
@@ -323,6 +324,7 @@ pub fn pick(cfg: &Config, req: &mut Request, name: &str) -> Result<Pick> {
     let src = req.source.as_mut();
     let policy = Policy::new(&spec, false, None, false, None);
     let label = src.label();
+    src.set_installed(Store::new(cfg)?.current(name).as_deref());
     let offered = src.versions(&spec)?;
     let found = select::choose(&label, offered, &spec, &policy)?;
     let env = Env::now(cfg, name, None);
@@ -467,6 +469,7 @@ fn plan(
     opts: &UpdateOptions,
 ) -> Result<Plan> {
     let policy = update_policy(current, opts.major);
+    src.set_installed(Some(current));
     let offered = src.versions(&Spec::Latest)?;
     let found = select::choose(&src.label(), offered, &Spec::Latest, &policy)?;
     let skip = requirements::skip_checks(cfg, opts.skip_checks);
@@ -730,6 +733,7 @@ fn newest(
     current: &str,
     contracts: &Contracts,
 ) -> Result<(Option<String>, Option<String>, Option<String>)> {
+    src.set_installed(Some(current));
     let offered = src.versions(&Spec::Latest)?;
     let any = select::choose(
         &src.label(),

@@ -220,6 +220,9 @@ fn url_sources(items: &[Item]) -> Vec<crate::config::SourceConfig> {
                 kind: crate::config::SourceKind::Index,
                 address: url.to_string(),
                 ttl: None,
+                channel: None,
+                apps: Default::default(),
+                require_sha256: false,
             });
         }
     }

@@ -11,6 +11,18 @@ use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Report no downloads from now on (a command that logs one line of its
+/// own per run, like `plugin update --watch`).
+pub fn quiet() {
+    QUIET.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn is_quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Every bar of this process; `None` when stderr is not a terminal.
 fn multi() -> Option<&'static MultiProgress> {
     static MULTI: OnceLock<Option<MultiProgress>> = OnceLock::new();
@@ -43,7 +55,7 @@ impl Transfer {
     /// Start reporting the download of `label` (already escaped), of
     /// `total` bytes if known.
     pub fn start(label: &str, total: Option<u64>) -> Transfer {
-        let bar = multi().map(|m| {
+        let bar = multi().filter(|_| !is_quiet()).map(|m| {
             let bar = match total {
                 Some(t) => ProgressBar::new(t).with_style(
                     ProgressStyle::with_template(
@@ -77,6 +89,7 @@ impl Transfer {
     pub fn finish(self) {
         match &self.bar {
             Some(b) => b.finish_and_clear(),
+            None if is_quiet() => {}
             None => {
                 let secs = self.start.elapsed().as_secs_f64().max(0.001);
                 let _ = writeln!(

@@ -22,6 +22,7 @@ mod install;
 mod kube;
 mod list;
 mod oci;
+mod omaha;
 mod reference;
 mod sdk_examples;
 mod selfupdate;

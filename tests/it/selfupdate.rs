@@ -15,7 +15,7 @@ const BUILT: &str = env!("CARGO_PKG_VERSION");
 
 /// The test's kplug, stripped of debug info (the same program, a tenth of
 /// the size).
-fn stripped() -> &'static [u8] {
+pub(crate) fn stripped() -> &'static [u8] {
     static BIN: OnceLock<Vec<u8>> = OnceLock::new();
     BIN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -35,7 +35,7 @@ fn stripped() -> &'static [u8] {
 }
 
 /// The test's kplug with `version` in its version slot.
-fn stamped(version: &str) -> Vec<u8> {
+pub(crate) fn stamped(version: &str) -> Vec<u8> {
     let mut bin = stripped().to_vec();
     let marker = format!("kplug-version-slot:{BUILT}");
     let at = bin
@@ -52,7 +52,7 @@ fn stamped(version: &str) -> Vec<u8> {
 }
 
 /// A release `v<version>` whose archive holds `exe` as `kplug`.
-fn release(version: &str, exe: &[u8]) -> FakeRelease {
+pub(crate) fn release(version: &str, exe: &[u8]) -> FakeRelease {
     let stem = format!("kplug_{version}_{}", platform());
     let body = tar_gz(&[
         Entry {
@@ -78,7 +78,7 @@ fn release(version: &str, exe: &[u8]) -> FakeRelease {
 }
 
 /// A script stand-in for a broken release.
-fn script(body: &str) -> Vec<u8> {
+pub(crate) fn script(body: &str) -> Vec<u8> {
     format!("#!/bin/sh\n{body}\n").into_bytes()
 }
 

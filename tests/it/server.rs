@@ -12,8 +12,11 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Request {
+    pub method: String,
     pub path: String,
     pub headers: HashMap<String, String>,
+    /// The body, when the request says its length (at most 1 MiB read).
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -155,6 +158,7 @@ fn serve(
     if reader.read_line(&mut line).is_err() || stopped.load(Ordering::SeqCst) {
         return;
     }
+    let method = line.split_whitespace().next().unwrap_or("GET").to_string();
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut headers = HashMap::new();
     loop {
@@ -166,7 +170,20 @@ fn serve(
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let req = Request { path, headers };
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len.min(1 << 20)];
+    if reader.read_exact(&mut body).is_err() {
+        body.clear();
+    }
+    let req = Request {
+        method,
+        path,
+        headers,
+        body,
+    };
     reqs.lock().unwrap().push(req.clone());
     let mut out = conn;
     match handler(&req) {

@@ -598,6 +598,7 @@ impl Source for GitHubSource {
             name: chosen.name.clone(),
             verified,
             tag: Some(release.tag_name.clone()),
+            report: None,
         })
     }
 }

@@ -269,6 +269,7 @@ impl Source for IndexSource {
             name,
             verified: Verification::Inventory,
             tag: Some(c.label.clone()),
+            report: None,
         })
     }
 }

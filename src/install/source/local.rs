@@ -75,6 +75,7 @@ impl Source for LocalFile {
             name: self.name.clone(),
             verified: Verification::LocalFile,
             tag: None,
+            report: None,
         })
     }
 }
@@ -138,6 +139,7 @@ impl Source for LocalDir {
             name: c.label.clone(),
             verified: Verification::LocalDir,
             tag: None,
+            report: None,
         })
     }
 }

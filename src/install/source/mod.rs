@@ -15,6 +15,7 @@ pub mod github;
 pub mod index;
 pub mod local;
 pub mod oci;
+pub mod omaha;
 pub mod url;
 
 use super::asset::ArchiveKind;
@@ -131,6 +132,17 @@ pub struct Artifact {
     pub verified: Verification,
     /// The release tag, for sources with releases.
     pub tag: Option<String>,
+    /// Told how the install ended, for a source that reports back to its
+    /// server (Omaha).
+    pub report: Option<Box<dyn Report>>,
+}
+
+/// How an install of a fetched artifact ended, for a source that tells its
+/// server. Dropped without [`Report::installed`], the install failed (and
+/// the source says so).
+pub trait Report: Send + std::fmt::Debug {
+    /// The version is installed and live.
+    fn installed(self: Box<Self>);
 }
 
 impl Artifact {
@@ -182,6 +194,16 @@ pub trait Source: Send {
     /// Whether fetching from it needs the network.
     fn is_remote(&self) -> bool {
         true
+    }
+
+    /// The version installed now in the slot being installed (`None`:
+    /// none), for a source whose server decides by it (Omaha).
+    fn set_installed(&mut self, _version: Option<&str>) {}
+
+    /// Whether a candidate's version is binding: an artifact whose INFO
+    /// says another version is refused (the server would offer it again).
+    fn exact_versions(&self) -> bool {
+        false
     }
 
     /// Whether it lists its versions without the network (from a copy kept
@@ -241,6 +263,13 @@ const FORMS: &str = "install from `owner/repo`, `owner/repo@v1.2.3`, `owner/repo
 /// plugin's `requires.plugins.*.source` and receipts spell it).
 pub fn parse(cfg: &Config, text: &str, sha256: Option<&str>) -> Result<Request> {
     let text = text.trim();
+    if text.starts_with(omaha::SCHEME) {
+        return Err(Error::usage(format!(
+            "`{}` is an Omaha server: plugins are installed from it through a source",
+            crate::ui::escape(text)
+        ))
+        .with_hint("add it with `kplug plugin source add NAME omaha+https://HOST/v1/update --channel CHANNEL`, then `kplug plugin install NAME/PLUGIN`"));
+    }
     if text.starts_with(crate::install::oci::reference::SCHEME) {
         let reference = crate::install::oci::Reference::parse(text)?;
         let (src, spec) = oci::OciSource::new(cfg, &reference);

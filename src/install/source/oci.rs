@@ -314,6 +314,7 @@ impl Source for OciSource {
             name,
             verified: Verification::OciDigest,
             tag: Some(c.label.clone()),
+            report: None,
         })
     }
 }

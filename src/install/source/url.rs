@@ -95,6 +95,7 @@ impl Source for UrlSource {
             name,
             verified: Verification::Sha256Flag,
             tag: None,
+            report: None,
         })
     }
 }
