@@ -496,22 +496,17 @@ impl ClientBuilder {
 
 /// An `https` URL, or `http` to a loopback address.
 pub(crate) fn check_url(url: &str) -> std::result::Result<(), String> {
-    let (scheme, rest) = url.split_once("://").ok_or("not a URL")?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let name = if let Some(v6) = host.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    if name.is_empty() {
-        return Err("it names no host".into());
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("it carries a user name or password".into());
     }
-    let loopback = name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match scheme {
+    let loopback = match parsed.host() {
+        None => return Err("it names no host".into()),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    };
+    match parsed.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
         "http" => Err("plain http is only for a loopback address; use https".into()),

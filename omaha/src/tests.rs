@@ -395,6 +395,30 @@ fn the_builder_refuses_what_is_missing_or_unsafe() {
 }
 
 #[test]
+fn urls_are_judged_by_the_host_a_client_would_reach() {
+    for ok in [
+        "https://n.test/x",
+        "http://127.0.0.1:8/x",
+        "http://[::1]:8/x",
+        "http://localhost/x",
+    ] {
+        assert_eq!(crate::check_url(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        // A `\` is a `/` to an HTTP client: the host is evil.test.
+        "http://evil.test\\@127.0.0.1/",
+        "http://127.0.0.1.evil.test/",
+        "http://user:pw@127.0.0.1/",
+        "ftp://127.0.0.1/",
+        "file:///etc/passwd",
+        "http:///x",
+        "not a url",
+    ] {
+        assert!(crate::check_url(bad).is_err(), "{bad} must be refused");
+    }
+}
+
+#[test]
 fn the_machine_id_is_made_once_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/machine-id");
