@@ -52,7 +52,7 @@ pub enum VersionsCommand {
         #[arg(long, requires = "all", conflicts_with = "dry_run")]
         watch: bool,
         /// With --watch: the wait between checks, a duration or a range to draw from [default: 45m-90m]
-        #[arg(long, value_name = "DURATION[-DURATION]", requires = "watch", value_parser = parse_range)]
+        #[arg(long, value_name = "DURATION[-DURATION]", requires = "watch", value_parser = parse_every)]
         every: Option<(Duration, Duration)>,
         /// With --watch: the wait before the first check (`0` for none) [default: 5m-15m]
         #[arg(long, value_name = "DURATION[-DURATION]", requires = "watch", value_parser = parse_range)]
@@ -415,6 +415,16 @@ fn parse_range(text: &str) -> std::result::Result<(Duration, Duration), String> 
     Ok((lo, hi))
 }
 
+/// `--every`: a range of at least a second, so a typo cannot turn the
+/// watch into a loop hammering the servers.
+fn parse_every(text: &str) -> std::result::Result<(Duration, Duration), String> {
+    let r = parse_range(text)?;
+    if r.0 < Duration::from_secs(1) {
+        return Err(format!("{text:?}: checks are at least a second apart"));
+    }
+    Ok(r)
+}
+
 fn format_range((lo, hi): (Duration, Duration)) -> String {
     let f = crate::protocol::format_duration;
     if lo == hi {
@@ -482,6 +492,10 @@ fn check_once(cfg: &Config, opts: &UpdateOptions) -> String {
     let (mut updated, mut failed) = (Vec::new(), Vec::new());
     let (mut current, mut pinned, mut other) = (0, 0, 0);
     for name in &names {
+        if interrupt::interrupted() {
+            failed.push(format!("{name}: not checked (stopping)"));
+            continue;
+        }
         match versions::update(cfg, name, opts) {
             Ok(Update::Updated(done)) => {
                 let mut s = format!(

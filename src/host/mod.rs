@@ -27,7 +27,7 @@ use crate::exec::{self, Spawn, Termination};
 use crate::install::asset::{ArchiveKind, Platform};
 use crate::install::extract::{self, Limits};
 use crate::install::select::{self, Policy};
-use crate::install::source::{Candidate, FetchContext, Request, Spec};
+use crate::install::source::{Candidate, FetchContext, Intent, Request, Spec};
 use crate::store::{Store, StoreLock, Verification};
 use crate::ui::escape;
 use semver::Version;
@@ -247,7 +247,8 @@ pub fn current_version() -> Version {
 /// Every published version, newest first.
 pub fn versions(cfg: &Config, pre: bool) -> Result<Vec<Published>> {
     let mut req = request(cfg)?;
-    req.source.set_installed(Some(crate::version()));
+    req.source
+        .set_installed(Some(crate::version()), Intent::Look);
     let all = req.source.versions(&Spec::Latest)?;
     let installed = HostStore::new(cfg)?.installed();
     let current = crate::version();
@@ -284,15 +285,20 @@ fn choose(
     req: &mut Request,
     opts: &UpdateOptions,
     from: &str,
+    intent: Intent,
 ) -> Result<(Option<Choice>, Option<String>)> {
     let spec = match &opts.version {
         Some(v) => Spec::parse(v),
         None => Spec::Latest,
     };
     let current = Version::parse(from).unwrap_or_else(|_| current_version());
-    let policy = Policy::new(&spec, opts.pre, opts.major, true, Some(current.clone()));
+    let policy = if req.source.exact_versions() {
+        Policy::channel(Some(current.clone()))
+    } else {
+        Policy::new(&spec, opts.pre, opts.major, true, Some(current.clone()))
+    };
     let label = req.source.label();
-    req.source.set_installed(Some(from));
+    req.source.set_installed(Some(from), intent);
     let offered = req.source.versions(&spec)?;
     let found = select::choose(&label, offered, &spec, &policy)?;
     let other_major = found.other_major.as_ref().map(ToString::to_string);
@@ -365,7 +371,12 @@ fn check_cache_path(cfg: &Config) -> Result<PathBuf> {
 /// the answer cached for `kplug version`'s notice).
 pub fn check(cfg: &Config) -> Result<Option<String>> {
     let mut req = request(cfg)?;
-    let (choice, _) = choose(&mut req, &UpdateOptions::default(), crate::version())?;
+    let (choice, _) = choose(
+        &mut req,
+        &UpdateOptions::default(),
+        crate::version(),
+        Intent::Look,
+    )?;
     let latest = choice
         .as_ref()
         .map_or_else(|| crate::version().to_string(), |c| c.version.to_string());
@@ -412,7 +423,12 @@ pub fn update(cfg: &Config, opts: &UpdateOptions) -> Result<Updated> {
     let installed = locate(cfg)?;
     let from = running_version(&host, &installed);
     let mut req = request(cfg)?;
-    let (choice, other_major) = choose(&mut req, opts, &from)?;
+    let intent = if opts.dry_run {
+        Intent::Look
+    } else {
+        Intent::Install
+    };
+    let (choice, other_major) = choose(&mut req, opts, &from, intent)?;
     let nothing = |other_major| Updated {
         from: from.clone(),
         to: None,

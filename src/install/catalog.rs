@@ -237,6 +237,13 @@ pub fn check_configured(s: &SourceConfig) -> Result<()> {
 /// address), a valid channel, and app ids for plugin names.
 fn check_omaha(s: &SourceConfig) -> Result<()> {
     let shown = || http::display_text(&s.address);
+    if s.ttl.is_some() {
+        return Err(Error::usage(format!(
+            "source `{}` is an omaha source: it keeps no copy, so `ttl` means nothing for it",
+            s.name
+        ))
+        .with_hint("remove `ttl`; every install and update asks the server"));
+    }
     let Some(endpoint) = s.address.strip_prefix(source::omaha::SCHEME) else {
         return Err(Error::usage(format!(
             "`{}` is not an Omaha address",

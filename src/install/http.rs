@@ -109,6 +109,13 @@ impl Http {
         Ok(self)
     }
 
+    /// Send each request once, never retried (a request that must not be
+    /// repeated, like an event a server records).
+    pub fn single_attempt(mut self) -> Http {
+        self.attempts = 1;
+        self
+    }
+
     /// Send `name: value` with every request.
     pub fn with_header(mut self, name: &'static str, value: &'static str) -> Http {
         self.headers.insert(name, HeaderValue::from_static(value));

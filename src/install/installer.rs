@@ -275,15 +275,25 @@ impl<'a> Installer<'a> {
             .ok_or_else(|| Error::new(format!("{address} does not say which plugin it holds")))?;
         let receipt = self.store.receipt(&name)?;
         let current = self.current(&name);
-        let policy = Policy::new(
-            spec,
-            self.opts.pre,
-            self.opts.major,
-            self.opts.update,
-            current.as_deref().and_then(requirements::parse_lenient),
-        );
+        let current_version = current.as_deref().and_then(requirements::parse_lenient);
+        let policy = if src.exact_versions() {
+            Policy::channel(current_version)
+        } else {
+            Policy::new(
+                spec,
+                self.opts.pre,
+                self.opts.major,
+                self.opts.update,
+                current_version,
+            )
+        };
         let label = src.label();
-        src.set_installed(current.as_deref());
+        // What a server that decides by it is told: the version installed
+        // from this very source (one from elsewhere is not its to judge).
+        let installed_here = current
+            .as_deref()
+            .filter(|c| receipt.version(c).is_some_and(|v| v.source == address));
+        src.set_installed(installed_here, source::Intent::Install);
         let offered = src.versions(spec)?;
         let found = select::choose(&label, offered, spec, &policy)?;
         // Current: by version, or by the tag it came from (a tag and the
@@ -411,8 +421,10 @@ impl<'a> Installer<'a> {
                 .map(|s| format!(" from source `{s}`"))
                 .unwrap_or_default();
             return Err(Error::new(format!(
-                "refusing {} {v}{from}: the plugin in its package says it is version {}",
-                staged.name, staged.info.version
+                "refusing {} {v}{from} ({}): the plugin in its package says it is version {}",
+                staged.name,
+                src.label(),
+                staged.info.version
             ))
             .with_hint(
                 "the server's package for this version holds another build; nothing was installed",
@@ -442,7 +454,8 @@ impl<'a> Installer<'a> {
         // The cache serves only offline installs and explicit tags; anything
         // else asks the network, so cached archives are not hashed for
         // nothing.
-        if !self.opts.offline && !spec.is_explicit() {
+        // A source whose server decides the version is asked every time.
+        if !self.opts.offline && (!spec.is_explicit() || src.exact_versions()) {
             return Ok(None);
         }
         let address = src.address();

@@ -8,7 +8,7 @@
 use super::contracts::Contracts;
 use super::installer::{self, Gate, Installer, Known};
 use super::select::{self, Candidate, Found, Policy, Skipped, Spec, Verdict};
-use super::source::{self, Request, Source};
+use super::source::{self, Intent, Request, Source};
 use super::{CONTRACT_ASSET, InstallOptions, Installed};
 use crate::config::Config;
 use crate::discovery::{self, Located, Origin, probe};
@@ -188,7 +188,7 @@ pub fn list(cfg: &Config, target: &str) -> Result<Listing> {
     let installed = store.installed_versions(&name);
     let env = Env::now(cfg, &name, None);
     let contracts = Contracts::load(cfg);
-    src.set_installed(current.as_deref());
+    src.set_installed(current.as_deref(), Intent::Look);
     let mut offered: Vec<(Version, Candidate)> = src
         .versions(&Spec::Latest)?
         .into_iter()
@@ -322,9 +322,13 @@ pub struct Pick {
 pub fn pick(cfg: &Config, req: &mut Request, name: &str) -> Result<Pick> {
     let spec = req.spec.clone();
     let src = req.source.as_mut();
-    let policy = Policy::new(&spec, false, None, false, None);
+    let policy = if src.exact_versions() {
+        Policy::channel(None)
+    } else {
+        Policy::new(&spec, false, None, false, None)
+    };
     let label = src.label();
-    src.set_installed(Store::new(cfg)?.current(name).as_deref());
+    src.set_installed(Store::new(cfg)?.current(name).as_deref(), Intent::Look);
     let offered = src.versions(&spec)?;
     let found = select::choose(&label, offered, &spec, &policy)?;
     let env = Env::now(cfg, name, None);
@@ -468,8 +472,12 @@ fn plan(
     current: &str,
     opts: &UpdateOptions,
 ) -> Result<Plan> {
-    let policy = update_policy(current, opts.major);
-    src.set_installed(Some(current));
+    let policy = if src.exact_versions() {
+        Policy::channel(requirements::parse_lenient(current))
+    } else {
+        update_policy(current, opts.major)
+    };
+    src.set_installed(Some(current), Intent::Look);
     let offered = src.versions(&Spec::Latest)?;
     let found = select::choose(&src.label(), offered, &Spec::Latest, &policy)?;
     let skip = requirements::skip_checks(cfg, opts.skip_checks);
@@ -733,16 +741,19 @@ fn newest(
     current: &str,
     contracts: &Contracts,
 ) -> Result<(Option<String>, Option<String>, Option<String>)> {
-    src.set_installed(Some(current));
+    src.set_installed(Some(current), Intent::Look);
     let offered = src.versions(&Spec::Latest)?;
+    let channel = src
+        .exact_versions()
+        .then(|| Policy::channel(requirements::parse_lenient(current)));
     let any = select::choose(
         &src.label(),
         offered.clone(),
         &Spec::Latest,
-        &Policy::default(),
+        &channel.clone().unwrap_or_default(),
     )?;
     let latest = any.list.first().map(Candidate::shown);
-    let policy = update_policy(current, None);
+    let policy = channel.unwrap_or_else(|| update_policy(current, None));
     let within = select::choose(&src.label(), offered, &Spec::Latest, &policy)?;
     let env = Env::now(cfg, name, None);
     let walked = first_fit(src, &within, current, &env, contracts, false)?;

@@ -49,6 +49,19 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// For a source whose server decides the version (an Omaha channel):
+    /// whatever it offers, prereleases and other majors included.
+    pub fn channel(current: Option<Version>) -> Policy {
+        Policy {
+            pre: true,
+            major: None,
+            current,
+            no_downgrade: false,
+        }
+    }
+}
+
 /// The candidates a spec and policy allow, newest first.
 #[derive(Debug, Default, Clone)]
 pub struct Found {

@@ -476,6 +476,8 @@ fn a_version_pinned_by_hand_cannot_be_asked_of_a_channel() {
                 .and(predicate::str::contains("channel decides")),
         );
     assert!(current(&env, "hello").is_none());
+    // The server granted 1.0.0 and waits to hear: it is told it failed.
+    assert_eq!(neb.events(APP), [(3, 0, 1)]);
     // Asking the version on offer works (the positive control).
     env.kplug()
         .args(["plugin", "install", "corp/hello@1.0.0"])
@@ -561,6 +563,49 @@ fn a_plain_http_codebase_off_loopback_is_refused() {
         "plain http",
         Some(9),
     );
+}
+
+#[test]
+fn a_codebase_that_only_looks_like_loopback_is_refused() {
+    refused_update(
+        Offer {
+            codebase: Some("http://updates.example.com\\@127.0.0.1/pkg/".into()),
+            ..Offer::plugin("hello", "1.1.0")
+        },
+        "plain http",
+        Some(9),
+    );
+}
+
+#[test]
+fn a_granted_update_kplug_cannot_use_is_reported() {
+    refused_update(
+        Offer {
+            name: "../kplug-hello".into(),
+            ..Offer::plugin("hello", "1.1.0")
+        },
+        "not a file name",
+        Some(1),
+    );
+}
+
+#[test]
+fn the_channel_decides_even_a_prerelease_of_another_major() {
+    let neb = FakeNebraska::start();
+    neb.offer(APP, "beta", Offer::plugin("hello", "1.0.0"));
+    let env = machine(&neb, "beta");
+    env.kplug()
+        .args(["plugin", "install", "corp/hello"])
+        .assert()
+        .success();
+    neb.offer(APP, "beta", Offer::plugin("hello", "2.0.0-rc.1"));
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .success();
+    assert_eq!(current(&env, "hello").as_deref(), Some("2.0.0-rc.1"));
+    assert_eq!(neb.events(APP), [DONE, DONE].concat());
+    neb.assert_nothing_rejected();
 }
 
 #[test]
@@ -719,6 +764,15 @@ fn servers_that_do_not_answer_as_omaha_change_nothing() {
         let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
         assert!(err.contains(said), "{what}: expected {said:?} in {err}");
         assert!(err.contains(APP), "{what}: names the app: {err}");
+        assert!(
+            err.contains(&neb.server.url()),
+            "{what}: names the endpoint: {err}"
+        );
+        assert_eq!(
+            neb.events(APP).len(),
+            4,
+            "{what}: no event beyond the install's"
+        );
         assert!(!err.contains('\u{1b}'), "{what}: escaped: {err}");
         assert_eq!(current(&env, "hello").as_deref(), Some("1.0.0"), "{what}");
     }
@@ -749,6 +803,10 @@ fn bad_source_configurations_are_refused_with_the_fix() {
             vec!["corp", "acme/tools", "--channel", "beta"],
             "for omaha sources",
         ),
+        (
+            vec!["corp", "omaha+https://h/v1/update", "--ttl", "5m"],
+            "`ttl` means nothing",
+        ),
     ] {
         let mut cmd = env.kplug();
         cmd.args(["plugin", "source", "add"]).args(&args);
@@ -772,6 +830,12 @@ fn bad_source_configurations_are_refused_with_the_fix() {
             .unwrap()
             .contains("corp")
     );
+    // A watch that would hammer the servers.
+    env.kplug()
+        .args(["plugin", "update", "--all", "--watch", "--every", "10ms"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("at least a second apart"));
     // A direct omaha URL says how to use one.
     env.kplug()
         .args(["plugin", "install", "omaha+https://h/v1/update"])
@@ -939,13 +1003,14 @@ fn kplug_updates_itself_over_omaha_and_reports_a_refused_release() {
         .success()
         .stderr(predicate::str::contains("kplug is now 0.2.0"));
     let checks = neb.checks("kplug");
-    assert_eq!(
-        checks[0].version,
-        env!("CARGO_PKG_VERSION"),
-        "the running version"
+    assert_eq!(checks.len(), 2, "self check, then self update: {checks:?}");
+    assert!(
+        checks
+            .iter()
+            .all(|c| c.version == env!("CARGO_PKG_VERSION")),
+        "the running version: {checks:?}"
     );
     assert_eq!(neb.events("kplug"), DONE);
-    assert_eq!(checks.last().unwrap().version, env!("CARGO_PKG_VERSION"));
     // A release whose binary is broken: refused, reported, kplug unchanged.
     publish("0.3.0", &script("exit 7"));
     run(&["self", "update"])

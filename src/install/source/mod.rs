@@ -196,9 +196,11 @@ pub trait Source: Send {
         true
     }
 
-    /// The version installed now in the slot being installed (`None`:
-    /// none), for a source whose server decides by it (Omaha).
-    fn set_installed(&mut self, _version: Option<&str>) {}
+    /// The version of this source installed now in the slot concerned
+    /// (`None`: none), and whether the caller means to install what the
+    /// source offers or only to look: for a source whose server decides
+    /// by it and waits to hear how an offer ended (Omaha).
+    fn set_installed(&mut self, _version: Option<&str>, _intent: Intent) {}
 
     /// Whether a candidate's version is binding: an artifact whose INFO
     /// says another version is refused (the server would offer it again).
@@ -249,6 +251,15 @@ pub trait Source: Send {
     /// Fetch `candidate`'s artifact for this platform into `ctx.dir` and
     /// verify it against what the source publishes.
     fn fetch(&mut self, candidate: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact>;
+}
+
+/// Why a caller asks a source for its versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// To install one: an offer not taken is a failed update.
+    Install,
+    /// To show or plan (`outdated`, `versions`, `--dry-run`).
+    Look,
 }
 
 /// A parsed SOURCE argument: where, and which version.

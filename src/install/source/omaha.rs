@@ -16,7 +16,7 @@
 //! refusal (the smoke test, the contract, the health probe) when the
 //! artifact's [`Report`] is dropped unfinished.
 
-use super::{Artifact, Candidate, Content, FetchContext, Published, Report, Source, Spec};
+use super::{Artifact, Candidate, Content, FetchContext, Intent, Published, Report, Source, Spec};
 use crate::config::{Config, SourceConfig, vars};
 use crate::error::{Error, Result};
 use crate::install::asset;
@@ -113,16 +113,36 @@ pub fn machine_id(cfg: &Config) -> Result<String> {
     })
 }
 
-/// The Omaha client's HTTP: kplug's own (its timeouts, retries, redirect
-/// rules and Ctrl-C handling).
-struct KplugTransport {
-    http: Mutex<Http>,
+/// Server text in a message: escaped, and cut to a length a terminal
+/// line can hold.
+fn clip(text: &str) -> String {
+    const MAX: usize = 600;
+    let mut out: String = text.chars().take(MAX).collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    escape(&out).into_owned()
 }
 
-impl KplugTransport {
-    fn http(&self) -> std::sync::MutexGuard<'_, Http> {
-        self.http.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// The Omaha client's HTTP: kplug's own (its timeouts, redirect rules and
+/// Ctrl-C handling). Requests to the server are sent once: a check or an
+/// event retried after a 5xx could be recorded twice.
+struct KplugTransport {
+    post: Mutex<Http>,
+    get: Mutex<Http>,
+}
+
+fn locked(m: &Mutex<Http>) -> std::sync::MutexGuard<'_, Http> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A URL the transport may ask: parsed as the HTTP client will parse it,
+/// https or http on a loopback address.
+fn fetchable(url: &str) -> Result<Url, TransportError> {
+    let parsed = Url::parse(url).map_err(|e| TransportError(format!("not a URL: {e}")))?;
+    crate::install::inventory::check_fetchable(&parsed)
+        .map_err(|why| TransportError(format!("the URL {why}")))?;
+    Ok(parsed)
 }
 
 fn transport_error(e: &Error) -> TransportError {
@@ -131,10 +151,10 @@ fn transport_error(e: &Error) -> TransportError {
 
 impl Transport for KplugTransport {
     fn post_xml(&self, url: &str, body: &[u8], limit: usize) -> Result<Vec<u8>, TransportError> {
-        let url = Url::parse(url).map_err(|e| TransportError(format!("not a URL: {e}")))?;
+        let url = fetchable(url)?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-        let http = self.http();
+        let http = locked(&self.post);
         let resp = http
             .send(
                 Method::POST,
@@ -155,8 +175,8 @@ impl Transport for KplugTransport {
     }
 
     fn download(&self, url: &str, out: &mut dyn Write, limit: u64) -> Result<u64, TransportError> {
-        let parsed = Url::parse(url).map_err(|e| TransportError(format!("not a URL: {e}")))?;
-        let http = self.http();
+        let parsed = fetchable(url)?;
+        let http = locked(&self.get);
         let resp = http.get(parsed, "*/*").map_err(|e| transport_error(&e))?;
         if !resp.status().is_success() {
             return Err(TransportError(format!(
@@ -164,13 +184,9 @@ impl Transport for KplugTransport {
                 resp.status()
             )));
         }
-        let total = resp.content_length();
-        if total.is_some_and(|t| t > limit) {
-            return Err(TransportError(format!(
-                "it is {} bytes, more than the {limit} expected",
-                total.unwrap_or_default()
-            )));
-        }
+        // A longer body is read only to one byte past the limit: the client
+        // tells that as a size mismatch.
+        let total = resp.content_length().filter(|t| *t <= limit);
         let label = escape(&display_text(url)).into_owned();
         let mut progress = crate::ui::progress::Transfer::start(&label, total);
         let mut body = resp.take(limit.saturating_add(1));
@@ -240,6 +256,10 @@ impl Drop for OmahaReport {
     }
 }
 
+/// A source of one plugin from a configured omaha source. Dropped with an
+/// update the server granted for an install and nobody fetched (a version
+/// that was not asked for, a contract known to refuse it), it tells the
+/// server the update failed: the server would otherwise wait for word.
 pub struct OmahaSource {
     cfg: Config,
     /// The configured source.
@@ -253,6 +273,23 @@ pub struct OmahaSource {
     installed: Option<String>,
     /// The client of the last check, and the update it was offered.
     offered: Option<(Client, Update)>,
+    /// The caller means to install the offer.
+    installing: bool,
+}
+
+impl Drop for OmahaSource {
+    fn drop(&mut self) {
+        if let Some((client, _)) = self.offered.take()
+            && self.installing
+            && !crate::exec::interrupt::interrupted()
+        {
+            OmahaReport::send(
+                &client,
+                Event::Failed(omaha_client::codes::ERROR),
+                client.version(),
+            );
+        }
+    }
 }
 
 impl OmahaSource {
@@ -271,6 +308,7 @@ impl OmahaSource {
             require_sha256: s.require_sha256,
             installed: None,
             offered: None,
+            installing: false,
         }
     }
 
@@ -293,8 +331,11 @@ impl OmahaSource {
     /// beta of source corp`.
     fn what(&self) -> String {
         format!(
-            "app `{}` on channel `{}` of source `{}`",
-            self.app_id, self.channel, self.name
+            "app `{}` on channel `{}` of source `{}` ({})",
+            self.app_id,
+            self.channel,
+            self.name,
+            display_text(self.endpoint())
         )
     }
 
@@ -306,7 +347,8 @@ impl OmahaSource {
             .max_download_mib
             .saturating_mul(1024 * 1024);
         let transport: Arc<dyn Transport> = Arc::new(KplugTransport {
-            http: Mutex::new(Http::new(&self.cfg)?),
+            post: Mutex::new(Http::new(&self.cfg)?.single_attempt()),
+            get: Mutex::new(Http::new(&self.cfg)?),
         });
         Client::builder(self.endpoint())
             .app_id(&self.app_id)
@@ -322,7 +364,7 @@ impl OmahaSource {
 
     /// A client error as kplug's, with what to do about it.
     fn error(&self, e: omaha_client::Error) -> Error {
-        let text = escape(&e.to_string()).into_owned();
+        let text = clip(&e.to_string());
         let err = match &e {
             omaha_client::Error::Server { status, .. } => {
                 let base = Error::new(text);
@@ -361,10 +403,7 @@ impl Source for OmahaSource {
     }
 
     fn label(&self) -> String {
-        format!(
-            "{} in source `{}` (channel `{}`)",
-            self.plugin, self.name, self.channel
-        )
+        format!("{} in source `{}`: {}", self.plugin, self.name, self.what())
     }
 
     fn plugin_name(&self) -> Option<String> {
@@ -375,8 +414,9 @@ impl Source for OmahaSource {
         Some(self.name.clone())
     }
 
-    fn set_installed(&mut self, version: Option<&str>) {
+    fn set_installed(&mut self, version: Option<&str>, intent: Intent) {
         self.installed = version.map(str::to_string);
+        self.installing = intent == Intent::Install;
     }
 
     fn exact_versions(&self) -> bool {
@@ -448,19 +488,24 @@ impl Source for OmahaSource {
             ))
             .with_hint("publish packages with versions like 1.2.0; nothing was changed"));
         };
-        if let Spec::Tag(t) = spec
-            && t.trim_start_matches('v') != version.to_string()
-        {
-            return Err(pinned_by_channel(&self.what(), &version.to_string(), t));
-        }
+        let refused = match spec {
+            Spec::Tag(t) if t.trim_start_matches('v') != version.to_string() => {
+                Some(pinned_by_channel(&self.what(), &version.to_string(), t))
+            }
+            _ => None,
+        };
         let c = Candidate {
             prerelease: !version.pre.is_empty(),
             label: version.to_string(),
             version: Some(version),
             key: 0,
         };
+        // Kept even when refused: dropped unfetched, the server hears of it.
         self.offered = Some((client, update));
-        Ok(vec![c])
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(vec![c]),
+        }
     }
 
     fn contract(&mut self, _c: &Candidate) -> Result<Option<Published>> {
@@ -472,18 +517,27 @@ impl Source for OmahaSource {
     }
 
     fn fetch(&mut self, c: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact> {
-        let Some((client, update)) = self.offered.take() else {
+        if self.offered.is_none() {
             return Err(Error::new(format!(
-                "{} {} was not offered by the server (it is already installed)",
-                self.plugin, c.label
+                "{} offered no update of {} to install (is {} installed already?)",
+                self.what(),
+                self.plugin,
+                c.label
             )));
-        };
-        let previous = client.version().to_string();
-        let report = |e: Event| OmahaReport::send(&client, e, &previous);
-        report(Event::DownloadStarted);
+        }
         let dir = ctx.dir.join("omaha");
+        // On failure the offer stays, and dropping the source reports it.
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::new("could not create the download directory").caused_by(e))?;
+        let (client, update) = self.offered.take().expect("checked above");
+        let previous = client.version().to_string();
+        // Nothing has changed yet: an interrupt while the server is asked
+        // ends kplug at once.
+        let report = |e: Event| {
+            let _wait = crate::exec::interrupt::abortable("waiting for the Omaha server");
+            OmahaReport::send(&client, e, &previous)
+        };
+        report(Event::DownloadStarted);
         let downloaded = {
             let _wait = crate::exec::interrupt::abortable("downloading from the Omaha server");
             client.download(&update, &dir)
@@ -500,7 +554,7 @@ impl Source for OmahaSource {
                     "refusing {} {}: {}",
                     self.plugin,
                     c.label,
-                    escape(&e.to_string())
+                    clip(&e.to_string())
                 ))
                 .with_hint(format!(
                     "the server ({}) was told the update failed; nothing was installed",
