@@ -51,7 +51,9 @@ pub mod vars {
     /// The active cluster, over the kubeconfig's current context.
     pub const CLUSTER: &str = "KPLUG_CLUSTER";
     /// The machine id sent to Omaha servers, over the one kplug keeps.
-    pub const OMAHA_MACHINE_ID: &str = "KPLUG_OMAHA_MACHINE_ID";
+        pub const OMAHA_MACHINE_ID: &str = "KPLUG_OMAHA_MACHINE_ID";
+    /// The password of a minisign secret key given with `--sign-key`.
+    pub const SIGN_PASSWORD: &str = "KPLUG_SIGN_PASSWORD";
 }
 
 /// Host configuration variables that a plugin does see, so that a plugin
@@ -181,9 +183,12 @@ pub struct SourceConfig {
     /// `kplug-plugin-<name>`; `kplug` itself: `kplug`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub apps: std::collections::BTreeMap<String, String>,
-    /// An `omaha` source refuses a package whose only hash is SHA-1.
+        /// An `omaha` source refuses a package whose only hash is SHA-1.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_sha256: bool,
+    /// minisign public keys (`RW…`) its plugins must be signed by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust: Vec<String>,
 }
 
 /// What kind of place a source is.
@@ -254,9 +259,13 @@ fn default_attempts() -> u32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Install {
-    /// Refuse releases that carry no checksum (like `--require-checksum`).
+        /// Refuse releases that carry no checksum (like `--require-checksum`).
     #[serde(default)]
     pub require_checksum: bool,
+    /// Refuse artifacts that carry no signature (like
+    /// `--require-signature`).
+    #[serde(default)]
+    pub require_signature: bool,
     /// Largest download accepted, in MiB.
     #[serde(default = "default_max_download_mib")]
     pub max_download_mib: u64,
@@ -278,8 +287,9 @@ pub struct Install {
 
 impl Default for Install {
     fn default() -> Self {
-        Install {
+                Install {
             require_checksum: false,
+            require_signature: false,
             max_download_mib: default_max_download_mib(),
             max_unpacked_mib: default_max_unpacked_mib(),
             max_entries: default_max_entries(),

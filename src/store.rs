@@ -118,9 +118,18 @@ pub struct InstalledVersion {
     pub asset: String,
     /// sha256 of that artifact (of the executable, for a directory).
     pub sha256: String,
-    /// How the sha256 was checked.
+        /// How the sha256 was checked.
     pub verified_by: Verification,
     pub installed: String,
+    /// Who signed it, and how that key was trusted (`None`: unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<crate::install::signing::Signer>,
+    /// The signature, as published (`plugin verify` checks it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// sha256 of the installed executable (`plugin verify` compares it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable_sha256: Option<String>,
 }
 
 /// `plugins/<name>/receipt.yaml`.
@@ -140,8 +149,14 @@ pub struct Receipt {
     pub previous: Option<String>,
     /// The scopes that want a version (`cluster/NAME`, `project:/PATH`),
     /// and what they asked for; the standalone want is `current`.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub scopes: std::collections::BTreeMap<String, ScopeWant>,
+    /// The keys later versions must be signed by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<crate::install::signing::Pinned>,
+    /// A version of it was signed: an unsigned one is refused from then on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed: bool,
 }
 
 /// What a scope wants of a plugin.
@@ -1325,8 +1340,11 @@ mod tests {
             tag: Some(format!("v{v}")),
             asset: "a.tar.gz".into(),
             sha256: sha.into(),
-            verified_by: Verification::GitHubDigest,
+                        verified_by: Verification::GitHubDigest,
             installed: now(),
+            signer: None,
+            signature: None,
+            executable_sha256: None,
         }
     }
 

@@ -151,9 +151,12 @@ pub enum PluginCommand {
         /// Reinstall even if this version is already the current one
         #[arg(long)]
         force: bool,
-        /// Refuse a release that publishes no checksum
+                /// Refuse a release that publishes no checksum
         #[arg(long)]
         require_checksum: bool,
+        /// Refuse an artifact that carries no signature (also: install.requireSignature)
+        #[arg(long)]
+        require_signature: bool,
         /// No network: use the sources' copies and the artifact cache
         #[arg(long)]
         offline: bool,

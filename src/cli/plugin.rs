@@ -45,8 +45,9 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
             group,
             jobs,
             pre,
-            force,
+                        force,
             require_checksum,
+            require_signature,
             offline,
             sha256,
             no_hooks,
@@ -55,10 +56,11 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
             major,
         } => {
             interrupt::install();
-            let opts = InstallOptions {
+                        let opts = InstallOptions {
                 pre,
                 force,
                 require_checksum,
+                require_signature,
                 offline,
                 sha256,
                 hooks: !no_hooks,

@@ -83,9 +83,12 @@ pub enum SourceCommand {
         /// An omaha source's app id for a plugin (default `kplug-plugin-NAME`); repeatable
         #[arg(long = "app", value_name = "PLUGIN=APPID", value_parser = parse_app)]
         apps: Vec<(String, String)>,
-        /// An omaha source refuses packages the server gives only a SHA-1 hash for
+                /// An omaha source refuses packages the server gives only a SHA-1 hash for
         #[arg(long)]
         require_sha256: bool,
+        /// A minisign public key (`RW…`) its plugins must be signed by; repeatable
+        #[arg(long, value_name = "PUBLIC-KEY")]
+        trust: Vec<String>,
         /// How long its copy is used before asking again, like `30m` [default: 1h]
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         ttl: Option<crate::protocol::Timeout>,
@@ -263,9 +266,10 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
             address,
             kind,
             ttl,
-            channel,
+                        channel,
             apps,
             require_sha256,
+            trust,
         } => {
             catalog::check_source_name(&name)?;
             let catalog = Catalog::new(cfg)?;
@@ -294,8 +298,9 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
                 address,
                 ttl,
                 channel,
-                apps: apps.into_iter().collect(),
+                                apps: apps.into_iter().collect(),
                 require_sha256,
+                trust,
             })?;
             // Fetched before it is saved, so a typo is caught now.
             let probe = Catalog::of(cfg, vec![new.clone()]);

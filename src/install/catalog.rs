@@ -23,6 +23,7 @@ use super::oci::Reference;
 use super::oci::registry::{INDEX, MANIFEST, Registry};
 use super::source::github::{GitHub, Repo};
 use super::source::index::{Base, IndexSource};
+use super::signing;
 use super::source::{self, Request, Spec};
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::error::{Error, Result};
@@ -182,6 +183,7 @@ pub fn guess_kind(address: &str) -> Option<SourceKind> {
 /// inventory URL must be https, or http on a loopback address).
 pub fn check_configured(s: &SourceConfig) -> Result<()> {
     check_source_name(&s.name)?;
+    trusted_keys(s)?;
     if s.kind != SourceKind::Omaha
         && (s.channel.is_some() || !s.apps.is_empty() || s.require_sha256)
     {
@@ -231,6 +233,25 @@ pub fn check_configured(s: &SourceConfig) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The keys a source trusts (`trust:`), each checked.
+pub fn trusted_keys(s: &SourceConfig) -> Result<Vec<(signing::Key, signing::How)>> {
+    s.trust
+        .iter()
+        .map(|k| {
+            signing::Key::parse(k)
+                .map(|k| (k, signing::How::Source))
+                .map_err(|why| {
+                    Error::usage(format!(
+                        "`trust` of source `{}` holds `{}`: {why}",
+                        s.name,
+                        crate::ui::escape(&k.chars().take(60).collect::<String>())
+                    ))
+                    .with_hint("give minisign public keys, the `RW…` line of a minisign.pub")
+                })
+        })
+        .collect()
 }
 
 /// An omaha source: `omaha+https://…` (or `omaha+http://` on a loopback
@@ -883,9 +904,11 @@ impl<'a> Catalog<'a> {
                     .as_deref()
                     .and_then(Repo::parse_pair)
                     .ok_or_else(not_there)?;
-                Ok(Request {
+                                Ok(Request {
                     source: Box::new(
-                        source::github::GitHubSource::new(self.cfg, repo).configured(source),
+                        source::github::GitHubSource::new(self.cfg, repo)
+                            .configured(source)
+                            .trusting(trusted_keys(s)?),
                     ),
                     spec,
                 })

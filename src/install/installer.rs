@@ -16,6 +16,7 @@
 use super::contracts::Contracts;
 use super::extract::{self, Limits};
 use super::select::{self, Candidate, Policy, Skipped, Spec, Verdict};
+use super::signing;
 use super::source::{
     self, Artifact, Content, FetchContext, Published, Request, Source, Verification,
 };
@@ -515,9 +516,15 @@ impl<'a> Installer<'a> {
                         .unwrap_or(super::ArchiveKind::Binary),
                 },
                 name: entry.asset.clone(),
-                verified: entry.verified_by,
+                                verified: entry.verified_by,
                 tag: entry.tag.clone(),
                 report: None,
+                // Verified when it was installed; its bytes are the same.
+                signed: entry.signer.clone().map(|signer| signing::Accepted {
+                    signer,
+                    pin: None,
+                    text: entry.signature.clone().unwrap_or_default(),
+                }),
             })));
         }
         // A source that lists its versions from a local copy (an
@@ -563,6 +570,7 @@ impl<'a> Installer<'a> {
                 verified: p.verified,
                 tag: Some(c.label.clone()),
                 report: None,
+                signed: None,
             },
             None if self.opts.offline => {
                 return Err(Error::new(format!(
@@ -601,12 +609,78 @@ impl<'a> Installer<'a> {
                     "ask the author to publish a checksums.txt, or install without --require-checksum",
                 ));
             }
-            ui::warn(
+                        ui::warn(
                 self.cfg,
                 &format!("{what}: its integrity rests on TLS alone"),
             );
         }
+        self.check_signature(src, c, &mut artifact)?;
         Ok(artifact)
+    }
+
+    /// Judge who made the artifact (see [`signing`]): a signature the
+    /// source publishes must verify by a key trusted for this plugin; an
+    /// unsigned one warns, or is refused by policy or for a plugin signed
+    /// before.
+    fn check_signature(
+        &self,
+        src: &mut dyn Source,
+        c: &Candidate,
+        artifact: &mut Artifact,
+    ) -> Result<()> {
+        let install = &self.cfg.file()?.install;
+        let require = if self.opts.require_signature {
+            Some("--require-signature")
+        } else if install.require_signature {
+            Some("install.requireSignature in the config file")
+        } else {
+            None
+        };
+        let Some(name) = src.plugin_name() else {
+            if let Some(why) = require {
+                return Err(Error::new(format!(
+                    "refusing {}: a file or URL carries no signature kplug can check, and {why} requires one",
+                    ui::escape(&src.address())
+                ))
+                .with_hint("install it from a source that publishes signatures; nothing was installed"));
+            }
+            return Ok(());
+        };
+        let published = src.signature(c, artifact)?;
+        let receipt = self.store.receipt(&name)?;
+        let what = format!("{name} {}", ui::escape(&c.shown()));
+        let ctx = signing::Context {
+            plugin: &name,
+            what: &what,
+            artifact: &artifact.name,
+            pins: &receipt.keys,
+            ever_signed: receipt.signed,
+            require,
+            first_use: true,
+            max: install.max_download_mib.saturating_mul(1024 * 1024),
+        };
+        match signing::judge(&ctx, published.as_ref())? {
+            signing::Verdict::Unsigned => {
+                if src.is_remote() {
+                    ui::warn(
+                        self.cfg,
+                        &format!("{what} is not signed: nothing says who made it (`--require-signature` refuses such)"),
+                    );
+                }
+            }
+            signing::Verdict::Signed(accepted) => {
+                if let Some(p) = &accepted.pin
+                    && p.trusted == signing::How::FirstUse
+                {
+                    eprintln!(
+                        "trusting {name}'s signing key {} on first use: later versions must be signed by it",
+                        p.key_id
+                    );
+                }
+                artifact.signed = Some(accepted);
+            }
+        }
+        Ok(())
     }
 
     /// Unpack an artifact in staging, find the plugin executable and
@@ -750,8 +824,9 @@ impl<'a> Installer<'a> {
             info.name,
             info.version
         );
-        let dep_opts = InstallOptions {
+                let dep_opts = InstallOptions {
             require_checksum: self.opts.require_checksum,
+            require_signature: self.opts.require_signature,
             offline: self.opts.offline,
             hooks: self.opts.hooks,
             with_deps: true,
@@ -892,7 +967,7 @@ impl<'a> Installer<'a> {
             &sha256,
             self.opts.force,
         )?;
-        let entry = InstalledVersion {
+                let entry = InstalledVersion {
             version: version.clone(),
             source: address,
             source_name: from.name,
@@ -901,7 +976,15 @@ impl<'a> Installer<'a> {
             sha256: sha256.clone(),
             verified_by: artifact.verified,
             installed: crate::store::now(),
+            signer: artifact.signed.as_ref().map(|s| s.signer.clone()),
+            signature: artifact
+                .signed
+                .as_ref()
+                .map(|s| s.text.clone())
+                .filter(|t| !t.is_empty()),
+            executable_sha256: crate::fsutil::sha256_file(&executable(&exe_dir, &name)).ok(),
         };
+        let pin = artifact.signed.as_ref().and_then(|s| s.pin.clone());
         let mut tx = self.store.transaction(self.lock);
         // A version another slot already has (same source and bytes, as
         // checked above) is shared, not replaced under it.
@@ -912,9 +995,14 @@ impl<'a> Installer<'a> {
             tx.add_version(&exe_dir, &name, &version)?;
         }
         let want = self.want(&name, &version);
-        tx.update_receipt(&name, |r| {
+                tx.update_receipt(&name, |r| {
             r.versions.retain(|v| v.version != version);
             r.versions.push(entry.clone());
+            if let Some(p) = &pin {
+                r.keys.retain(|k| k.key_id != p.key_id);
+                r.keys.push(p.clone());
+            }
+            r.signed |= entry.signer.is_some();
             if let Some((label, want)) = want {
                 r.scopes.insert(label, want);
             }
@@ -1367,6 +1455,7 @@ mod tests {
                 verified: self.verified,
                 tag: Some(c.label.clone()),
                 report: None,
+                signed: None,
             })
         }
     }

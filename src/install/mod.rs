@@ -29,6 +29,7 @@ pub mod inventory;
 pub mod manage;
 pub mod oci;
 pub mod select;
+pub mod signing;
 pub mod source;
 pub mod verify;
 
@@ -49,8 +50,10 @@ pub struct InstallOptions {
     pub pre: bool,
     /// Reinstall even if this version is already current.
     pub force: bool,
-    /// Refuse a release without a published checksum.
+        /// Refuse a release without a published checksum.
     pub require_checksum: bool,
+    /// Refuse an artifact without a signature.
+    pub require_signature: bool,
     /// Use only the download cache.
     pub offline: bool,
     /// Expected sha256 (required for plain URLs).

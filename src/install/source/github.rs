@@ -410,8 +410,10 @@ pub struct GitHubSource {
     api_error: Option<Error>,
     /// What [`Source::versions`] listed; candidates index it.
     releases: Vec<Release>,
-    /// The configured source it was found through, if any.
+        /// The configured source it was found through, if any.
     configured: Option<String>,
+    /// The keys that source trusts.
+    trust: Vec<(crate::install::signing::Key, crate::install::signing::How)>,
 }
 
 impl GitHubSource {
@@ -426,12 +428,22 @@ impl GitHubSource {
             api_error,
             releases: Vec::new(),
             configured: None,
+            trust: Vec::new(),
         }
     }
 
     /// The same, found through the configured source `name`.
-    pub fn configured(mut self, name: &str) -> GitHubSource {
+        pub fn configured(mut self, name: &str) -> GitHubSource {
         self.configured = Some(name.to_string());
+        self
+    }
+
+    /// Its plugins must be signed by one of `keys`.
+    pub fn trusting(
+        mut self,
+        keys: Vec<(crate::install::signing::Key, crate::install::signing::How)>,
+    ) -> GitHubSource {
+        self.trust = keys;
         self
     }
 
@@ -598,10 +610,45 @@ impl Source for GitHubSource {
             name: chosen.name.clone(),
             verified,
             tag: Some(release.tag_name.clone()),
-            report: None,
+                        report: None,
+            signed: None,
         })
     }
+
+    /// `<asset>.minisig` of the same release, and the release's
+    /// `minisign.pub` as the key for first use.
+    fn signature(
+        &mut self,
+        c: &Candidate,
+        artifact: &Artifact,
+    ) -> Result<Option<crate::install::signing::Published>> {
+        use crate::install::signing::{Key, Over, Published};
+        let Content::File { file, .. } = &artifact.content else {
+            return Ok(None);
+        };
+        let origin = format!("{}.minisig", artifact.name);
+        let gh = self.api()?;
+        let release = self.release(c);
+        let Some(sig) = release.asset(&origin) else {
+            return Ok(None);
+        };
+        let signature = gh.fetch_text(sig)?;
+        let offered = match release.asset(PUBLIC_KEY_ASSET) {
+            Some(a) => Key::parse(&gh.fetch_text(a)?).ok(),
+            None => None,
+        };
+        Ok(Some(Published {
+            signature,
+            origin: format!("{} {}", ui::escape(&release.tag_name), origin),
+            over: Over::File(file.path.clone()),
+            vouched: self.trust.clone(),
+            offered,
+        }))
+    }
 }
+
+/// The release asset holding the public key its assets are signed with.
+pub const PUBLIC_KEY_ASSET: &str = "minisign.pub";
 
 /// The `rel="next"` URL of a Link header.
 pub(crate) fn next_link(header: &str) -> Option<String> {

@@ -270,6 +270,7 @@ impl Source for IndexSource {
             verified: Verification::Inventory,
             tag: Some(c.label.clone()),
             report: None,
+            signed: None,
         })
     }
 }

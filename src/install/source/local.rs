@@ -76,6 +76,7 @@ impl Source for LocalFile {
             verified: Verification::LocalFile,
             tag: None,
             report: None,
+            signed: None,
         })
     }
 }
@@ -140,6 +141,7 @@ impl Source for LocalDir {
             verified: Verification::LocalDir,
             tag: None,
             report: None,
+            signed: None,
         })
     }
 }

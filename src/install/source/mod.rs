@@ -132,9 +132,11 @@ pub struct Artifact {
     pub verified: Verification,
     /// The release tag, for sources with releases.
     pub tag: Option<String>,
-    /// Told how the install ended, for a source that reports back to its
+        /// Told how the install ended, for a source that reports back to its
     /// server (Omaha).
     pub report: Option<Box<dyn Report>>,
+    /// The signature accepted for it (set by the installer).
+    pub signed: Option<crate::install::signing::Accepted>,
 }
 
 /// How an install of a fetched artifact ended, for a source that tells its
@@ -248,9 +250,19 @@ pub trait Source: Send {
         None
     }
 
-    /// Fetch `candidate`'s artifact for this platform into `ctx.dir` and
+        /// Fetch `candidate`'s artifact for this platform into `ctx.dir` and
     /// verify it against what the source publishes.
     fn fetch(&mut self, candidate: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact>;
+
+    /// The minisign signature the source publishes for `artifact` (of
+    /// `candidate`), with the keys it vouches for; `None`: unsigned.
+    fn signature(
+        &mut self,
+        _candidate: &Candidate,
+        _artifact: &Artifact,
+    ) -> Result<Option<crate::install::signing::Published>> {
+        Ok(None)
+    }
 }
 
 /// Why a caller asks a source for its versions.

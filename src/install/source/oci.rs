@@ -315,6 +315,7 @@ impl Source for OciSource {
             verified: Verification::OciDigest,
             tag: Some(c.label.clone()),
             report: None,
+            signed: None,
         })
     }
 }

@@ -602,6 +602,7 @@ impl Source for OmahaSource {
                 client: Some(client),
                 previous,
             })),
+            signed: None,
         })
     }
 }
@@ -628,8 +629,9 @@ mod tests {
             apps: apps
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
+                                .collect(),
             require_sha256: false,
+            trust: Vec::new(),
         }
     }
 

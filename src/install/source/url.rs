@@ -96,6 +96,7 @@ impl Source for UrlSource {
             verified: Verification::Sha256Flag,
             tag: None,
             report: None,
+            signed: None,
         })
     }
 }
