@@ -51,7 +51,7 @@ pub mod vars {
     /// The active cluster, over the kubeconfig's current context.
     pub const CLUSTER: &str = "KPLUG_CLUSTER";
     /// The machine id sent to Omaha servers, over the one kplug keeps.
-        pub const OMAHA_MACHINE_ID: &str = "KPLUG_OMAHA_MACHINE_ID";
+    pub const OMAHA_MACHINE_ID: &str = "KPLUG_OMAHA_MACHINE_ID";
     /// The password of a minisign secret key given with `--sign-key`.
     pub const SIGN_PASSWORD: &str = "KPLUG_SIGN_PASSWORD";
 }
@@ -148,6 +148,10 @@ pub struct SelfUpdate {
     /// Installed versions of kplug kept (never the current or previous).
     #[serde(default = "default_keep_versions")]
     pub keep_versions: usize,
+    /// minisign public keys (`RW…`) kplug's releases may be signed by,
+    /// beside the key built into kplug (for forks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust: Vec<String>,
 }
 
 impl Default for SelfUpdate {
@@ -155,6 +159,7 @@ impl Default for SelfUpdate {
         SelfUpdate {
             source: default_self_source(),
             keep_versions: default_keep_versions(),
+            trust: Vec::new(),
         }
     }
 }
@@ -183,7 +188,7 @@ pub struct SourceConfig {
     /// `kplug-plugin-<name>`; `kplug` itself: `kplug`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub apps: std::collections::BTreeMap<String, String>,
-        /// An `omaha` source refuses a package whose only hash is SHA-1.
+    /// An `omaha` source refuses a package whose only hash is SHA-1.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_sha256: bool,
     /// minisign public keys (`RW…`) its plugins must be signed by.
@@ -259,7 +264,7 @@ fn default_attempts() -> u32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Install {
-        /// Refuse releases that carry no checksum (like `--require-checksum`).
+    /// Refuse releases that carry no checksum (like `--require-checksum`).
     #[serde(default)]
     pub require_checksum: bool,
     /// Refuse artifacts that carry no signature (like
@@ -287,7 +292,7 @@ pub struct Install {
 
 impl Default for Install {
     fn default() -> Self {
-                Install {
+        Install {
             require_checksum: false,
             require_signature: false,
             max_download_mib: default_max_download_mib(),

@@ -118,7 +118,7 @@ pub struct InstalledVersion {
     pub asset: String,
     /// sha256 of that artifact (of the executable, for a directory).
     pub sha256: String,
-        /// How the sha256 was checked.
+    /// How the sha256 was checked.
     pub verified_by: Verification,
     pub installed: String,
     /// Who signed it, and how that key was trusted (`None`: unsigned).
@@ -149,7 +149,7 @@ pub struct Receipt {
     pub previous: Option<String>,
     /// The scopes that want a version (`cluster/NAME`, `project:/PATH`),
     /// and what they asked for; the standalone want is `current`.
-        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub scopes: std::collections::BTreeMap<String, ScopeWant>,
     /// The keys later versions must be signed by.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -768,6 +768,11 @@ impl Store {
             .with_context(|| format!("could not remove {}", dir.display()))
     }
 
+    /// The cached artifact of `sha256`, if there is a file (not checked).
+    pub fn blob_file(&self, sha256: &str) -> Option<PathBuf> {
+        self.blob_path(sha256).filter(|p| p.is_file())
+    }
+
     fn blob_path(&self, sha256: &str) -> Option<PathBuf> {
         crate::fsutil::is_sha256(sha256).then(|| self.blobs_dir().join(sha256))
     }
@@ -1340,7 +1345,7 @@ mod tests {
             tag: Some(format!("v{v}")),
             asset: "a.tar.gz".into(),
             sha256: sha.into(),
-                        verified_by: Verification::GitHubDigest,
+            verified_by: Verification::GitHubDigest,
             installed: now(),
             signer: None,
             signature: None,

@@ -43,6 +43,7 @@ pub fn build(
     archives: &[std::path::PathBuf],
     base_url: &str,
     existing: Option<Inventory>,
+    signer: Option<&(minisign::SecretKey, minisign::PublicKey)>,
 ) -> Result<(Inventory, Vec<String>)> {
     let base = check_base(base_url)?;
     let mut warnings = Vec::new();
@@ -52,7 +53,14 @@ pub fn build(
             return Err(Error::new("interrupted; nothing was written")
                 .with_code(crate::exec::interrupt::EXIT_INTERRUPTED));
         }
-        read.push(read_archive(cfg, path, &base)?);
+        let mut r = read_archive(cfg, path, &base)?;
+        if let Some((sk, pk)) = signer {
+            let f = std::fs::File::open(path).map_err(|e| {
+                Error::new(format!("could not read {}", path.display())).caused_by(e)
+            })?;
+            r.artifact.signature = Some(crate::install::signing::sign(sk, pk, f, &r.file)?);
+        }
+        read.push(r);
     }
     let mut built = Inventory::default();
     for r in &read {
@@ -116,13 +124,16 @@ pub fn build(
         }
         entry.versions.sort_by(|a, b| b.version.cmp(&a.version));
     }
-    let inv = match existing {
+    let mut inv = match existing {
         Some(mut old) => {
             inventory::merge(&mut old, built);
             old
         }
         None => built,
     };
+    if let Some((_, pk)) = signer {
+        inv.public_key = Some(crate::install::signing::public_base64(pk));
+    }
     // What is written must read back as a valid inventory.
     inventory::parse(inventory::to_yaml(&inv).as_bytes()).map_err(|p| {
         Error::new(format!("the inventory built is not valid: {p}"))
@@ -229,6 +240,7 @@ fn read_archive(cfg: &Config, path: &Path, base: &str) -> Result<Read1> {
             sha256,
             size: Some(size),
             archive: kind,
+            signature: None,
         },
         name,
         version,

@@ -41,6 +41,8 @@ pub struct Publish<'a> {
     pub source_url: Option<&'a str>,
     /// Replace a tag that holds other content.
     pub force: bool,
+    /// A minisign secret key to sign the version with.
+    pub sign_key: Option<&'a Path>,
 }
 
 /// What was pushed.
@@ -52,6 +54,17 @@ pub struct Published {
     /// Blobs the registry had already.
     pub reused: usize,
     pub uploaded: usize,
+    /// The signature pushed, with `--sign-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignaturePushed>,
+}
+
+/// A signature pushed beside a version.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignaturePushed {
+    pub tag: String,
+    pub key_id: String,
 }
 
 struct Piece {
@@ -281,6 +294,12 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
     .expect("JSON");
     let index_digest = digest_of("sha256", &index);
 
+    // The key is opened before anything is sent: a wrong password pushes
+    // nothing.
+    let signer = match p.sign_key {
+        Some(path) => Some(crate::install::signing::load_secret(cfg, path)?),
+        None => None,
+    };
     let reg = Registry::new(cfg, &reference)?;
     let repo = &reference.repo;
     // A published version never changes: a tag holding other content is
@@ -330,12 +349,66 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
             .with_hint("publishing again is safe: what the registry has is not sent twice")
         })?;
     }
+    let signature = match &signer {
+        Some((sk, pk)) => Some(push_signature(&reg, repo, &digest, sk, pk, scratch.path())?),
+        None => None,
+    };
     Ok(Published {
         reference: reference.to_string(),
         digest,
         platforms: plan.into_iter().map(|m| m.platform).collect(),
         reused,
         uploaded,
+        signature,
+    })
+}
+
+/// Sign `digest` (the text `sha256:<hex>`) and push the signature manifest
+/// under `sha256-<hex>.sig`: an empty config, one layer holding the
+/// `.minisig`, the public key as an annotation.
+fn push_signature(
+    reg: &Registry,
+    repo: &str,
+    digest: &str,
+    sk: &minisign::SecretKey,
+    pk: &minisign::PublicKey,
+    scratch: &Path,
+) -> Result<SignaturePushed> {
+    use crate::install::signing;
+    let tag = art::signature_tag(digest);
+    let text = signing::sign(sk, pk, digest.as_bytes(), digest)?;
+    let key = signing::Key::parse(&signing::public_base64(pk)).map_err(Error::new)?;
+    let sig_file = scratch.join("signature.minisig");
+    let empty_file = scratch.join("empty.json");
+    std::fs::write(&sig_file, &text).context("could not write a temp file")?;
+    std::fs::write(&empty_file, b"{}").context("could not write a temp file")?;
+    let sig_digest = digest_of("sha256", text.as_bytes());
+    let empty_digest = digest_of("sha256", b"{}");
+    reg.push_blob(repo, &sig_digest, &sig_file, text.len() as u64, CHUNK)?;
+    reg.push_blob(repo, &empty_digest, &empty_file, 2, CHUNK)?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "artifactType": art::SIGNATURE_TYPE,
+        "config": {"mediaType": art::EMPTY_CONFIG_TYPE, "digest": empty_digest, "size": 2},
+        "layers": [{
+            "mediaType": art::LAYER_MINISIG,
+            "digest": sig_digest,
+            "size": text.len(),
+        }],
+        "annotations": {art::PUBLIC_KEY_ANNOTATION: key.base64},
+    }))
+    .expect("JSON");
+    reg.push_manifest(repo, &tag, MANIFEST, &manifest)
+        .map_err(|e| {
+            e.context(format!(
+                "{digest} was published, but its signature could not be pushed"
+            ))
+            .with_hint("publishing again signs it again: what the registry has is not sent twice")
+        })?;
+    Ok(SignaturePushed {
+        tag,
+        key_id: key.id,
     })
 }
 

@@ -151,7 +151,7 @@ pub enum PluginCommand {
         /// Reinstall even if this version is already the current one
         #[arg(long)]
         force: bool,
-                /// Refuse a release that publishes no checksum
+        /// Refuse a release that publishes no checksum
         #[arg(long)]
         require_checksum: bool,
         /// Refuse an artifact that carries no signature (also: install.requireSignature)
@@ -194,6 +194,8 @@ pub enum PluginCommand {
     Authoring(super::authoring::AuthoringCommand),
     #[command(flatten)]
     Sources(super::sources::SourcesCommand),
+    #[command(flatten)]
+    Trust(super::trust::TrustAndVerify),
     /// Stop a plugin's hooks from firing (it can still be called)
     Disable {
         /// The plugin's name

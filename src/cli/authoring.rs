@@ -44,6 +44,9 @@ pub enum AuthoringCommand {
         /// Replace the version if the tag already holds other content
         #[arg(long)]
         force: bool,
+        /// Sign the version with this minisign secret key (its password in KPLUG_SIGN_PASSWORD, else asked); pushes the signature as the tag sha256-<digest>.sig
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<std::path::PathBuf>,
         /// Output format of the result
         #[arg(short, long, value_enum, default_value_t = crate::ui::Format::Table)]
         output: crate::ui::Format,
@@ -100,6 +103,7 @@ pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
             also_tag,
             source_url,
             force,
+            sign_key,
             output,
         } => {
             crate::exec::interrupt::install();
@@ -112,6 +116,7 @@ pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
                     also_tags: &also_tag,
                     source_url: source_url.as_deref(),
                     force,
+                    sign_key: sign_key.as_deref(),
                 },
             )?;
             if output != crate::ui::Format::Table {
@@ -120,6 +125,13 @@ pub fn run(cfg: &Config, command: AuthoringCommand) -> Result<i32> {
             } else {
                 crate::ui::print_stdout(&format!("{}\n", done.digest))
                     .map_err(|e| Error::new("could not write to stdout").caused_by(e))?;
+            }
+            if let Some(s) = &done.signature {
+                eprintln!(
+                    "signed it with key {} (the tag {})",
+                    s.key_id,
+                    crate::ui::escape(&s.tag)
+                );
             }
             eprintln!(
                 "published {} ({}): {} blob{} uploaded, {} already there",

@@ -18,6 +18,7 @@ mod plugin;
 mod reference;
 mod sources;
 mod sync;
+mod trust;
 mod version;
 mod versions;
 

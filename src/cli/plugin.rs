@@ -45,7 +45,7 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
             group,
             jobs,
             pre,
-                        force,
+            force,
             require_checksum,
             require_signature,
             offline,
@@ -56,7 +56,7 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
             major,
         } => {
             interrupt::install();
-                        let opts = InstallOptions {
+            let opts = InstallOptions {
                 pre,
                 force,
                 require_checksum,
@@ -115,6 +115,7 @@ pub fn run(cfg: &Config, command: PluginCommand) -> Result<i32> {
         PluginCommand::Versions(command) => super::versions::run(cfg, command),
         PluginCommand::Authoring(command) => super::authoring::run(cfg, command),
         PluginCommand::Sources(command) => super::sources::run(cfg, command),
+        PluginCommand::Trust(command) => super::trust::run(cfg, command),
         PluginCommand::Disable { name } => set_disabled(cfg, &name, true),
         PluginCommand::Enable { name } => set_disabled(cfg, &name, false),
     }
@@ -281,6 +282,7 @@ fn list(cfg: &Config, output: Format, refresh: bool, scope: &str) -> Result<i32>
         "ORIGIN",
         "SCOPE",
         "HOOKS",
+        "SIGNER",
         "DESCRIPTION",
     ]);
     for p in &plugins {
@@ -306,10 +308,14 @@ fn list(cfg: &Config, output: Format, refresh: bool, scope: &str) -> Result<i32>
             } else {
                 hooks.to_string()
             },
+            p.installed
+                .as_ref()
+                .and_then(|r| r.signer.as_ref())
+                .map_or_else(|| "-".into(), |s| s.key_id.clone()),
             description,
         ]);
     }
-    ui::print_stdout(&table.render_within(LIST_WIDTH, 6)).context("could not write to stdout")?;
+    ui::print_stdout(&table.render_within(LIST_WIDTH, 7)).context("could not write to stdout")?;
     if plugins
         .iter()
         .any(|p| p.reason.is_some() && !matches!(p.status, Status::Shadowed | Status::Inactive))
@@ -394,6 +400,13 @@ fn render_info(view: &InfoView<'_>) -> String {
             &format!("{} ({})", r.sha256, r.verified_by.describe()),
         );
         field("installed", &r.installed);
+        match &r.signer {
+            Some(s) => field(
+                "signed by",
+                &format!("key {} ({})", s.key_id, s.trusted.describe()),
+            ),
+            None => field("signed by", "nobody (not signed)"),
+        }
     }
     if let Some(i) = &p.info {
         field("version", &i.version.to_string());

@@ -83,7 +83,7 @@ pub enum SourceCommand {
         /// An omaha source's app id for a plugin (default `kplug-plugin-NAME`); repeatable
         #[arg(long = "app", value_name = "PLUGIN=APPID", value_parser = parse_app)]
         apps: Vec<(String, String)>,
-                /// An omaha source refuses packages the server gives only a SHA-1 hash for
+        /// An omaha source refuses packages the server gives only a SHA-1 hash for
         #[arg(long)]
         require_sha256: bool,
         /// A minisign public key (`RW…`) its plugins must be signed by; repeatable
@@ -148,6 +148,9 @@ pub enum InventoryCommand {
         /// Add to the inventory already in FILE instead of replacing it
         #[arg(long)]
         merge: bool,
+        /// Sign each archive and the document with this minisign secret key (writes FILE.minisig; password in KPLUG_SIGN_PASSWORD, else asked)
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
     },
 }
 
@@ -188,8 +191,16 @@ pub fn run(cfg: &Config, command: SourcesCommand) -> Result<i32> {
                     base_url,
                     output,
                     merge,
+                    sign_key,
                 },
-        } => build(cfg, &archives, &base_url, &output, merge),
+        } => build(
+            cfg,
+            &archives,
+            &base_url,
+            &output,
+            merge,
+            sign_key.as_deref(),
+        ),
     }
 }
 
@@ -266,7 +277,7 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
             address,
             kind,
             ttl,
-                        channel,
+            channel,
             apps,
             require_sha256,
             trust,
@@ -298,7 +309,7 @@ fn source(cfg: &Config, command: SourceCommand) -> Result<i32> {
                 address,
                 ttl,
                 channel,
-                                apps: apps.into_iter().collect(),
+                apps: apps.into_iter().collect(),
                 require_sha256,
                 trust,
             })?;
@@ -530,10 +541,20 @@ fn build(
     base_url: &str,
     output: &std::path::Path,
     merge: bool,
+    sign_key: Option<&std::path::Path>,
 ) -> Result<i32> {
     use crate::install::inventory;
     crate::exec::interrupt::install();
     let to_stdout = output.as_os_str() == "-";
+    if to_stdout && sign_key.is_some() {
+        return Err(Error::usage(
+            "`--sign-key` writes the document's signature beside it: give `--output FILE`",
+        ));
+    }
+    let signer = match sign_key {
+        Some(k) => Some(crate::install::signing::load_secret(cfg, k)?),
+        None => None,
+    };
     let existing = if merge && !to_stdout {
         match crate::fsutil::read_bounded(output, inventory::MAX_BYTES) {
             Ok(bytes) => Some(inventory::parse(&bytes).map_err(|p| {
@@ -548,7 +569,8 @@ fn build(
     } else {
         None
     };
-    let (inv, warnings) = crate::authoring::inventory::build(cfg, archives, base_url, existing)?;
+    let (inv, warnings) =
+        crate::authoring::inventory::build(cfg, archives, base_url, existing, signer.as_ref())?;
     for w in &warnings {
         ui::warn(cfg, w);
     }
@@ -558,6 +580,23 @@ fn build(
     } else {
         crate::fsutil::write_atomic(output, text.as_bytes())
             .with_context(|| format!("could not write {}", output.display()))?;
+        if let Some((sk, pk)) = &signer {
+            let file = output
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let sig = crate::install::signing::sign(sk, pk, text.as_bytes(), &file)?;
+            let at = std::path::PathBuf::from(format!("{}.minisig", output.display()));
+            crate::fsutil::write_atomic(&at, sig.as_bytes())
+                .with_context(|| format!("could not write {}", at.display()))?;
+            eprintln!(
+                "signed it and its artifacts with key {}: {}",
+                crate::install::signing::Key::parse(&crate::install::signing::public_base64(pk))
+                    .map(|k| k.id)
+                    .unwrap_or_default(),
+                at.display()
+            );
+        }
         let versions: usize = inv.plugins.values().map(|p| p.versions.len()).sum();
         eprintln!(
             "wrote {}: {} plugin{}, {versions} version{}",

@@ -42,7 +42,7 @@ pub enum VersionsCommand {
         /// Do not enforce requirements and conflicts (also: KPLUG_SKIP_CHECKS=1)
         #[arg(long)]
         skip_checks: bool,
-                /// Refuse a release that publishes no checksum
+        /// Refuse a release that publishes no checksum
         #[arg(long)]
         require_checksum: bool,
         /// Refuse an artifact that carries no signature (also: install.requireSignature)
@@ -121,7 +121,7 @@ pub fn run(cfg: &Config, command: VersionsCommand) -> Result<i32> {
             major,
             with_deps,
             skip_checks,
-                        require_checksum,
+            require_checksum,
             require_signature,
             no_hooks,
             watch,
@@ -133,7 +133,7 @@ pub fn run(cfg: &Config, command: VersionsCommand) -> Result<i32> {
                 dry_run,
                 major,
                 skip_checks,
-                                with_deps,
+                with_deps,
                 require_checksum,
                 require_signature,
                 hooks: !no_hooks,

@@ -27,6 +27,7 @@ use crate::exec::{self, Spawn, Termination};
 use crate::install::asset::{ArchiveKind, Platform};
 use crate::install::extract::{self, Limits};
 use crate::install::select::{self, Policy};
+use crate::install::signing;
 use crate::install::source::{Candidate, FetchContext, Intent, Request, Spec};
 use crate::store::{Store, StoreLock, Verification};
 use crate::ui::escape;
@@ -449,11 +450,19 @@ pub fn update(cfg: &Config, opts: &UpdateOptions) -> Result<Updated> {
     };
     let staging = store.staging(&lock)?;
     let version = choice.version.to_string();
-    let Checked { exe, entry, report } =
-        fetch_checked(cfg, &mut req, &choice.candidate, staging.path(), &version)?;
+    let ever_signed = host.receipt()?.signed;
+    let Checked { exe, entry, report } = fetch_checked(
+        cfg,
+        &mut req,
+        &choice.candidate,
+        staging.path(),
+        &version,
+        ever_signed,
+    )?;
     host.add(&lock, &exe, &version, opts.force)?;
     let mut receipt = host.receipt()?;
     receipt.versions.retain(|v| v.version != version);
+    receipt.signed |= entry.signer.is_some();
     receipt.versions.push(entry);
     // A failed switch drops `report`, which tells a source that reports
     // back (Omaha) that the update failed.
@@ -540,6 +549,7 @@ fn fetch_checked(
     c: &Candidate,
     dir: &Path,
     version: &str,
+    ever_signed: bool,
 ) -> Result<Checked> {
     let platform = Platform::host().ok_or_else(|| {
         Error::new("kplug cannot pick release assets for this operating system or architecture")
@@ -562,6 +572,7 @@ fn fetch_checked(
         ))
         .with_hint("nothing was changed"));
     }
+    let signer = check_signature(cfg, req, c, &artifact, version, ever_signed)?;
     let shown = escape(&artifact.name).into_owned();
     let crate::install::source::Content::File { file, kind } = &artifact.content else {
         return Err(Error::new(format!("{shown} is not a release archive")));
@@ -586,9 +597,73 @@ fn fetch_checked(
             sha256: file.sha256.clone(),
             verified_by: artifact.verified,
             installed: crate::store::now(),
+            signer,
         },
         report: artifact.report.take(),
     })
+}
+
+/// The key kplug's own releases are signed with.
+const RELEASE_KEY: &str = include_str!("release-key.pub");
+
+/// kplug's releases are checked against its built-in release key and
+/// `self.trust` (never trusted on first use); an unsigned release is
+/// refused once a signed one was installed, or under
+/// `install.requireSignature`.
+fn check_signature(
+    cfg: &Config,
+    req: &mut Request,
+    c: &Candidate,
+    artifact: &crate::install::source::Artifact,
+    version: &str,
+    ever_signed: bool,
+) -> Result<Option<signing::Signer>> {
+    let file = cfg.file()?;
+    let mut keys = vec![(
+        signing::Key::parse(RELEASE_KEY).expect("the built-in release key parses"),
+        signing::How::BuiltIn,
+    )];
+    for k in &file.self_update.trust {
+        let key = signing::Key::parse(k).map_err(|why| {
+            Error::usage(format!("`self.trust` holds a key that is unusable: {why}"))
+                .with_hint("give minisign public keys, the `RW…` line of a minisign.pub")
+        })?;
+        keys.push((key, signing::How::BuiltIn));
+    }
+    let published = req.source.signature(c, artifact)?.map(|mut p| {
+        p.vouched.extend(keys);
+        // Only these keys: no first use for kplug itself.
+        p.offered = None;
+        p
+    });
+    let what = format!("kplug {version}");
+    let ctx = signing::Context {
+        plugin: "kplug",
+        what: &what,
+        artifact: &artifact.name,
+        pins: &[],
+        ever_signed,
+        require: file
+            .install
+            .require_signature
+            .then_some("install.requireSignature"),
+        first_use: false,
+        max: file.install.max_download_mib.saturating_mul(1024 * 1024),
+    };
+    match signing::judge(&ctx, published.as_ref()) {
+        Ok(signing::Verdict::Signed(a)) => Ok(Some(a.signer)),
+        Ok(signing::Verdict::Unsigned) => {
+            crate::ui::warn(
+                cfg,
+                &format!("{what} is not signed: nothing says who made it"),
+            );
+            Ok(None)
+        }
+        // kplug's own hint names the right fix.
+        Err(e) if ever_signed && published.is_none() => Err(Error::new(e.message().to_string())
+            .with_hint("a fork that does not sign can be trusted again by removing `signed: true` from $KPLUG_HOME/self/receipt.yaml; nothing was changed")),
+        Err(e) => Err(e),
+    }
 }
 
 /// The shallowest regular file named `kplug` under `root`.
@@ -763,6 +838,7 @@ fn switch_to(
                         sha256: crate::fsutil::sha256_file(path).unwrap_or_default(),
                         verified_by: Verification::LocalFile,
                         installed: crate::store::now(),
+                        signer: None,
                     },
                 );
             }

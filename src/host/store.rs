@@ -23,6 +23,9 @@ pub struct HostVersion {
     pub sha256: String,
     pub verified_by: Verification,
     pub installed: String,
+    /// Who signed it (`None`: unsigned, or migrated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<crate::install::signing::Signer>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -37,6 +40,10 @@ pub struct HostReceipt {
     /// killed if this is still here): the next `self` command finishes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,
+    /// A signed release was installed: unsigned ones are refused from then
+    /// on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -21,9 +21,9 @@ use super::asset::Platform;
 use super::inventory::{self, Inventory};
 use super::oci::Reference;
 use super::oci::registry::{INDEX, MANIFEST, Registry};
+use super::signing;
 use super::source::github::{GitHub, Repo};
 use super::source::index::{Base, IndexSource};
-use super::signing;
 use super::source::{self, Request, Spec};
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::error::{Error, Result};
@@ -60,6 +60,10 @@ struct Meta {
     /// Size and mtime of an inventory file when it was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     file: Option<(u64, i64)>,
+    /// The key (one the source trusts) the inventory document was signed
+    /// by, when it was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signed_by: Option<String>,
 }
 
 /// What a source offers, as search needs it.
@@ -568,6 +572,14 @@ impl<'a> Catalog<'a> {
         })?;
         let inv = parse_inventory(s, &bytes)?;
         let mut meta = Self::new_meta(s);
+        meta.signed_by = check_document(s, &bytes, || {
+            let sig = PathBuf::from(format!("{}.minisig", s.address));
+            match crate::fsutil::read_bounded(&sig, signing::MAX_SIGNATURE) {
+                Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+                Err(crate::fsutil::ReadError::Missing) => Ok(None),
+                Err(e) => Err(Error::new(format!("could not read {}", sig.display())).caused_by(e)),
+            }
+        })?;
         meta.file = stamp;
         self.write_copy(s, &meta, Some(&inv), &listing_of(&inv))?;
         Ok(Refreshed::Updated)
@@ -633,6 +645,30 @@ impl<'a> Catalog<'a> {
         };
         let inv = parse_inventory(s, &bytes)?;
         let mut meta = Self::new_meta(s);
+        meta.signed_by = check_document(s, &bytes, || {
+            let mut sig_url = url.clone();
+            sig_url.set_path(&format!("{}.minisig", url.path()));
+            let resp = {
+                let _wait = crate::exec::interrupt::abortable("fetching an inventory");
+                http.get(sig_url.clone(), "text/plain")?
+            };
+            if resp.status() == reqwest::StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            if !resp.status().is_success() {
+                return Err(Error::new(format!(
+                    "{} answered {}",
+                    http::display_url(&sig_url),
+                    resp.status()
+                )));
+            }
+            let body = http.read_body(
+                resp,
+                signing::MAX_SIGNATURE,
+                "fetching the inventory's signature",
+            )?;
+            Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+        })?;
         meta.etag = etag;
         meta.last_modified = last_modified;
         self.write_copy(s, &meta, Some(&inv), &listing_of(&inv))?;
@@ -863,15 +899,34 @@ impl<'a> Catalog<'a> {
                             .unwrap_or_default(),
                     )
                 };
+                // The publisher key is vouched for when the document was
+                // signed by a key the source trusts; otherwise it is only
+                // good for a first use.
+                let mut vouched = trusted_keys(s)?;
+                let publisher = inv
+                    .public_key
+                    .as_deref()
+                    .and_then(|k| signing::Key::parse(k).ok());
+                let signed = self.meta(s).and_then(|m| m.signed_by).is_some();
+                let offered = match publisher {
+                    Some(k) if signed => {
+                        vouched.push((k, signing::How::Inventory));
+                        None
+                    }
+                    other => other,
+                };
                 Ok(Request {
-                    source: Box::new(IndexSource::new(
-                        source,
-                        &s.address,
-                        base,
-                        plugin,
-                        entry,
-                        Http::new(self.cfg)?,
-                    )),
+                    source: Box::new(
+                        IndexSource::new(
+                            source,
+                            &s.address,
+                            base,
+                            plugin,
+                            entry,
+                            Http::new(self.cfg)?,
+                        )
+                        .with_keys(vouched, offered),
+                    ),
                     spec,
                 })
             }
@@ -883,7 +938,7 @@ impl<'a> Catalog<'a> {
                 let prefix = Reference::parse(&s.address)?;
                 let (src, _) = source::oci::OciSource::new(self.cfg, &prefix.child(plugin));
                 Ok(Request {
-                    source: Box::new(src.configured(source)),
+                    source: Box::new(src.configured(source).trusting(trusted_keys(s)?)),
                     spec,
                 })
             }
@@ -904,7 +959,7 @@ impl<'a> Catalog<'a> {
                     .as_deref()
                     .and_then(Repo::parse_pair)
                     .ok_or_else(not_there)?;
-                                Ok(Request {
+                Ok(Request {
                     source: Box::new(
                         source::github::GitHubSource::new(self.cfg, repo)
                             .configured(source)
@@ -972,6 +1027,54 @@ impl<'a> Catalog<'a> {
             })
             .collect()
     }
+}
+
+/// For a source that trusts keys, the inventory document must be signed by
+/// one (`<address>.minisig`, fetched by `signature`): the key that did, or
+/// the refusal. A source that trusts none does not ask.
+fn check_document(
+    s: &SourceConfig,
+    bytes: &[u8],
+    signature: impl FnOnce() -> Result<Option<String>>,
+) -> Result<Option<String>> {
+    let trust = trusted_keys(s)?;
+    if trust.is_empty() {
+        return Ok(None);
+    }
+    let trusted = trust
+        .iter()
+        .map(|(k, _)| k.id.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let refuse = |why: String| {
+        Error::new(format!(
+            "source `{}` serves an inventory {why}; refusing it",
+            s.name
+        ))
+        .with_hint(format!(
+            "the document or its signature was tampered with, or not signed by a key the source trusts ({trusted}); its previous copy (if any) stays"
+        ))
+    };
+    let Some(text) = signature()? else {
+        return Err(refuse(
+            "without a signature (`.minisig` beside it), though the source trusts keys".into(),
+        ));
+    };
+    let sig = signing::Sig::parse(&text).map_err(|why| refuse(format!("whose signature {why}")))?;
+    let Some((key, _)) = trust.iter().find(|(k, _)| k.id == sig.key_id) else {
+        return Err(refuse(format!(
+            "signed by key {}, which it does not trust",
+            sig.key_id
+        )));
+    };
+    let doc = String::from_utf8_lossy(bytes).into_owned();
+    signing::verify(key, &sig, &signing::Over::Text(doc), inventory::MAX_BYTES).map_err(|why| {
+        refuse(format!(
+            "whose signature by key {} does not verify: {why}",
+            sig.key_id
+        ))
+    })?;
+    Ok(Some(sig.key_id))
 }
 
 fn file_stamp(path: &Path) -> Option<(u64, i64)> {

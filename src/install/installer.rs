@@ -232,7 +232,7 @@ impl<'a> Installer<'a> {
                 ))),
                 Cached::Artifact(artifact) => {
                     let name = src.plugin_name();
-                    self.single(staging, artifact, name.as_deref(), From::of(src))
+                    self.single(staging, *artifact, name.as_deref(), From::of(src))
                 }
             };
         }
@@ -506,7 +506,7 @@ impl<'a> Installer<'a> {
             if current.as_deref() == Some(entry.version.as_str()) && !self.opts.force {
                 return Ok(Some(Cached::Current(name, entry.version.clone())));
             }
-            return Ok(Some(Cached::Artifact(Artifact {
+            return Ok(Some(Cached::Artifact(Box::new(Artifact {
                 content: Content::File {
                     file: super::download::Fetched {
                         path,
@@ -516,7 +516,7 @@ impl<'a> Installer<'a> {
                         .unwrap_or(super::ArchiveKind::Binary),
                 },
                 name: entry.asset.clone(),
-                                verified: entry.verified_by,
+                verified: entry.verified_by,
                 tag: entry.tag.clone(),
                 report: None,
                 // Verified when it was installed; its bytes are the same.
@@ -525,7 +525,7 @@ impl<'a> Installer<'a> {
                     pin: None,
                     text: entry.signature.clone().unwrap_or_default(),
                 }),
-            })));
+            }))));
         }
         // A source that lists its versions from a local copy (an
         // inventory) goes on offline: its artifacts may be in the cache.
@@ -609,7 +609,7 @@ impl<'a> Installer<'a> {
                     "ask the author to publish a checksums.txt, or install without --require-checksum",
                 ));
             }
-                        ui::warn(
+            ui::warn(
                 self.cfg,
                 &format!("{what}: its integrity rests on TLS alone"),
             );
@@ -664,7 +664,9 @@ impl<'a> Installer<'a> {
                 if src.is_remote() {
                     ui::warn(
                         self.cfg,
-                        &format!("{what} is not signed: nothing says who made it (`--require-signature` refuses such)"),
+                        &format!(
+                            "{what} is not signed: nothing says who made it (`--require-signature` refuses such)"
+                        ),
                     );
                 }
             }
@@ -824,7 +826,7 @@ impl<'a> Installer<'a> {
             info.name,
             info.version
         );
-                let dep_opts = InstallOptions {
+        let dep_opts = InstallOptions {
             require_checksum: self.opts.require_checksum,
             require_signature: self.opts.require_signature,
             offline: self.opts.offline,
@@ -967,7 +969,7 @@ impl<'a> Installer<'a> {
             &sha256,
             self.opts.force,
         )?;
-                let entry = InstalledVersion {
+        let entry = InstalledVersion {
             version: version.clone(),
             source: address,
             source_name: from.name,
@@ -995,7 +997,7 @@ impl<'a> Installer<'a> {
             tx.add_version(&exe_dir, &name, &version)?;
         }
         let want = self.want(&name, &version);
-                tx.update_receipt(&name, |r| {
+        tx.update_receipt(&name, |r| {
             r.versions.retain(|v| v.version != version);
             r.versions.push(entry.clone());
             if let Some(p) = &pin {
@@ -1203,7 +1205,7 @@ pub(crate) enum Known {
 enum Cached {
     /// Nothing to do: this version is current.
     Current(String, String),
-    Artifact(Artifact),
+    Artifact(Box<Artifact>),
 }
 
 fn host_platform() -> Result<Platform> {

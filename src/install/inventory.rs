@@ -44,6 +44,11 @@ pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// A checked inventory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
+    /// The minisign public key (`RW…`) its publisher signs artifacts with:
+    /// trusted when the document itself is signed by a key the source
+    /// trusts, else only on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "publicKey")]
+    pub public_key: Option<String>,
     pub plugins: BTreeMap<String, PluginEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
@@ -83,6 +88,9 @@ pub struct ArtifactEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     pub archive: ArchiveKind,
+    /// The minisign signature of the artifact's bytes (a `.minisig`'s text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl ArtifactEntry {
@@ -155,6 +163,7 @@ fn problem(path: impl Into<String>, what: impl Into<String>) -> Problem {
 struct RawDoc {
     api_version: Option<String>,
     kind: Option<String>,
+    public_key: Option<String>,
     #[serde(default)]
     plugins: BTreeMap<String, Value>,
     #[serde(default)]
@@ -195,6 +204,7 @@ struct RawArtifact {
     sha256: Option<String>,
     size: Option<u64>,
     archive: Option<String>,
+    signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -329,6 +339,10 @@ pub fn parse(doc: &[u8]) -> Result<Inventory, Problem> {
         return Err(problem("kind", format!("must be `{KIND}`")));
     }
     let mut inv = Inventory::default();
+    if let Some(k) = raw.public_key {
+        crate::install::signing::Key::parse(&k).map_err(|why| problem("publicKey", why))?;
+        inv.public_key = Some(k.trim().to_string());
+    }
     for (name, value) in raw.plugins {
         let at = format!("plugins.{}", crate::ui::escape(&name));
         names::validate(&name).map_err(|e| problem(&at, format!("the name {e}")))?;
@@ -494,6 +508,12 @@ fn version_entry(at: &str, v: Value) -> Result<VersionEntry, Problem> {
             sha256: sha256.to_ascii_lowercase(),
             size: a.size,
             archive,
+            signature: match a.signature {
+                Some(s) if crate::install::signing::Sig::parse(&s).is_err() => {
+                    return Err(problem(field("signature"), "is not a minisign signature"));
+                }
+                s => s,
+            },
         };
         if artifacts
             .iter()
@@ -831,6 +851,7 @@ mod tests {
             sha256: SHA.into(),
             size: None,
             archive: ArchiveKind::Zip,
+            signature: None,
         });
         let mut c = b.clone();
         c.plugins.get_mut("registry").unwrap().versions[0].version = Version::new(1, 5, 0);

@@ -359,7 +359,7 @@ pub struct UpdateOptions {
     pub major: Option<u64>,
     pub skip_checks: bool,
     pub with_deps: bool,
-        pub require_checksum: bool,
+    pub require_checksum: bool,
     pub require_signature: bool,
     /// Fire `post-plugin-install`.
     pub hooks: bool,
@@ -440,7 +440,7 @@ pub fn update(cfg: &Config, name: &str, opts: &UpdateOptions) -> Result<Update> 
             hooks: opts.hooks,
             with_deps: opts.with_deps,
             skip_checks: opts.skip_checks,
-                        require_checksum: opts.require_checksum,
+            require_checksum: opts.require_checksum,
             require_signature: opts.require_signature,
             major: opts.major,
             update: true,

@@ -50,7 +50,7 @@ pub struct InstallOptions {
     pub pre: bool,
     /// Reinstall even if this version is already current.
     pub force: bool,
-        /// Refuse a release without a published checksum.
+    /// Refuse a release without a published checksum.
     pub require_checksum: bool,
     /// Refuse an artifact without a signature.
     pub require_signature: bool,

@@ -30,7 +30,7 @@ pub const MAX_KEY: u64 = 1024;
 /// A public key, with its id as minisign prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
-    /// 16 upper-case hex digits.
+    /// Upper-case hex, as minisign prints it (no leading zeros).
     pub id: String,
     /// The base64 line (`RW…`).
     pub base64: String,
@@ -38,10 +38,21 @@ pub struct Key {
 }
 
 /// The key id in 10 decoded bytes of a key or signature (2 bytes of
-/// algorithm, then the key number, little-endian), as minisign prints it.
+/// algorithm, then the key number, little-endian), as minisign prints it:
+/// upper-case hex of the number, without leading zeros (its `%PRIX64`).
 fn key_id(bytes: &[u8]) -> Option<String> {
     let num: [u8; 8] = bytes.get(2..10)?.try_into().ok()?;
-    Some(format!("{:016X}", u64::from_le_bytes(num)))
+    Some(format!("{:X}", u64::from_le_bytes(num)))
+}
+
+/// A key id as typed (any case, leading zeros or not), as minisign
+/// prints it.
+pub fn normal_key_id(text: &str) -> Option<String> {
+    let t = text.trim();
+    (is_key_id(t))
+        .then(|| u64::from_str_radix(t, 16).ok())
+        .flatten()
+        .map(|n| format!("{n:X}"))
 }
 
 fn b64(text: &str) -> Option<Vec<u8>> {
@@ -75,9 +86,9 @@ impl Key {
     }
 }
 
-/// Whether `text` is a key id as minisign prints it.
+/// Whether `text` is a key id: 1 to 16 hex digits.
 pub fn is_key_id(text: &str) -> bool {
-    text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit())
+    (1..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A parsed `.minisig`.
@@ -147,7 +158,9 @@ pub fn verify(key: &Key, sig: &Sig, over: &Over, max: u64) -> std::result::Resul
             let mut f = std::fs::File::open(path).map_err(|e| format!("could not read it: {e}"))?;
             let mut buf = vec![0u8; 256 * 1024];
             loop {
-                let n = f.read(&mut buf).map_err(|e| format!("could not read it: {e}"))?;
+                let n = f
+                    .read(&mut buf)
+                    .map_err(|e| format!("could not read it: {e}"))?;
                 if n == 0 {
                     break;
                 }
@@ -300,9 +313,13 @@ fn ids(keys: impl Iterator<Item = String>) -> String {
 pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict> {
     let Some(p) = published else {
         if ctx.ever_signed {
-            let before = ids(ctx.pins.iter().map(|k| k.key_id.clone()));
+            let before = if ctx.pins.is_empty() {
+                String::new()
+            } else {
+                format!(" (by {})", ids(ctx.pins.iter().map(|k| k.key_id.clone())))
+            };
             return Err(Error::new(format!(
-                "refusing {}: it is not signed, but {} was signed before (by {before})",
+                "refusing {}: it is not signed, but {} was signed before{before}",
                 ctx.what, ctx.plugin
             ))
             .with_hint(format!(
@@ -430,7 +447,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
         ))
         .with_hint("a signature of another file was published for it; nothing was installed"));
     }
-        Ok(Verdict::Signed(Accepted {
+    Ok(Verdict::Signed(Accepted {
         signer: Signer {
             key_id: kid,
             trusted: how,
@@ -455,6 +472,17 @@ pub fn load_secret(
     })?;
     let sk = match boxed.clone().into_unencrypted_secret_key() {
         Ok(sk) => sk,
+        // The minisign command writes a key made without a password (`-W`)
+        // with no checksum, which the crate's loader insists on: read it
+        // as it is (nothing to decrypt, so nothing a checksum would tell).
+        Err(_) if unencrypted(&text) => {
+            let line = text.lines().nth(1).unwrap_or_default();
+            b64(line)
+                .and_then(|bytes| minisign::SecretKey::from_bytes(&bytes).ok())
+                .ok_or_else(|| {
+                    Error::usage(format!("{} is not a minisign secret key", path.display()))
+                })?
+        }
         Err(_) => {
             let password = cfg
                 .var(crate::config::vars::SIGN_PASSWORD)
@@ -469,6 +497,14 @@ pub fn load_secret(
     let pk = minisign::PublicKey::from_secret_key(&sk)
         .map_err(|e| Error::new("could not derive the public key").caused_by(e))?;
     Ok((sk, pk))
+}
+
+/// Whether a secret key file's key is stored without a password.
+fn unencrypted(text: &str) -> bool {
+    text.lines()
+        .nth(1)
+        .and_then(b64)
+        .is_some_and(|b| b.len() == 158 && b[2..4] == [0, 0])
 }
 
 /// Sign `data` with `sk`, the trusted comment naming `file` (as minisign
@@ -504,7 +540,8 @@ mod tests {
     }
 
     fn pair() -> Pair {
-        let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        let minisign::KeyPair { pk, sk } =
+            minisign::KeyPair::generate_unencrypted_keypair().unwrap();
         let key = Key::parse(&pk.to_base64()).unwrap();
         Pair { sk, pk, key }
     }
@@ -544,7 +581,10 @@ mod tests {
         let p = pair();
         assert!(is_key_id(&p.key.id));
         assert_eq!(p.key.id, p.key.id.to_uppercase());
-        let pubfile = format!("untrusted comment: minisign public key {}\n{}\n", p.key.id, p.key.base64);
+        let pubfile = format!(
+            "untrusted comment: minisign public key {}\n{}\n",
+            p.key.id, p.key.base64
+        );
         assert_eq!(Key::parse(&pubfile).unwrap().id, p.key.id);
         for bad in ["", "RWxx", "not base64 at all!", &"A".repeat(2000)] {
             assert!(Key::parse(bad).is_err(), "{bad:?}");
@@ -556,28 +596,51 @@ mod tests {
         let a = pair();
         let b = pair();
         let (_d, path) = file(b"artifact bytes");
-        let v = judge(&ctx(&[], false, None), Some(&published(&a, &path, vec![], true))).unwrap();
-                let Verdict::Signed(Accepted { signer, pin, .. }) = v else {
+        let v = judge(
+            &ctx(&[], false, None),
+            Some(&published(&a, &path, vec![], true)),
+        )
+        .unwrap();
+        let Verdict::Signed(Accepted { signer, pin, .. }) = v else {
             panic!("signed")
         };
-        assert_eq!((signer.key_id.as_str(), signer.trusted), (a.key.id.as_str(), How::FirstUse));
+        assert_eq!(
+            (signer.key_id.as_str(), signer.trusted),
+            (a.key.id.as_str(), How::FirstUse)
+        );
         let pins = vec![pin.unwrap()];
         // The same key later: fine, nothing new to pin.
-        let v = judge(&ctx(&pins, true, None), Some(&published(&a, &path, vec![], true))).unwrap();
-                assert!(matches!(v, Verdict::Signed(Accepted { pin: None, .. })));
+        let v = judge(
+            &ctx(&pins, true, None),
+            Some(&published(&a, &path, vec![], true)),
+        )
+        .unwrap();
+        assert!(matches!(v, Verdict::Signed(Accepted { pin: None, .. })));
         // Another key, even published beside it: refused, naming both.
-        let e = judge(&ctx(&pins, true, None), Some(&published(&b, &path, vec![], true))).unwrap_err();
+        let e = judge(
+            &ctx(&pins, true, None),
+            Some(&published(&b, &path, vec![], true)),
+        )
+        .unwrap_err();
         let text = e.to_string();
-        assert!(text.contains(&a.key.id) && text.contains(&b.key.id), "{text}");
-                assert!(
-            e.hints().iter().any(|h| h.contains("kplug plugin trust hello --key")),
+        assert!(
+            text.contains(&a.key.id) && text.contains(&b.key.id),
+            "{text}"
+        );
+        assert!(
+            e.hints()
+                .iter()
+                .any(|h| h.contains("kplug plugin trust hello --key")),
             "{e:?}"
         );
         // Unsigned after signed: refused.
         let e = judge(&ctx(&pins, true, None), None).unwrap_err();
         assert!(e.to_string().contains("signed before"), "{e}");
         // Unsigned, never signed: allowed unless required.
-        assert!(matches!(judge(&ctx(&[], false, None), None).unwrap(), Verdict::Unsigned));
+        assert!(matches!(
+            judge(&ctx(&[], false, None), None).unwrap(),
+            Verdict::Unsigned
+        ));
         assert!(judge(&ctx(&[], false, Some("--require-signature")), None).is_err());
     }
 
@@ -593,23 +656,38 @@ mod tests {
         std::fs::write(&path, b"artifact bytes").unwrap();
         // Garbage and truncation.
         for text in ["garbage", &good.signature[..good.signature.len() / 2]] {
-            let p = Published { signature: text.into(), ..good.clone() };
+            let p = Published {
+                signature: text.into(),
+                ..good.clone()
+            };
             let e = judge(&ctx(&[], false, None), Some(&p)).unwrap_err();
             assert!(e.to_string().contains("a.tar.gz.minisig"), "{e}");
         }
         // A trusted comment naming another file.
         let other = Published {
-            signature: sign(&a.sk, &a.pk, std::fs::File::open(&path).unwrap(), "b.tar.gz").unwrap(),
+            signature: sign(
+                &a.sk,
+                &a.pk,
+                std::fs::File::open(&path).unwrap(),
+                "b.tar.gz",
+            )
+            .unwrap(),
             ..good.clone()
         };
         let e = judge(&ctx(&[], false, None), Some(&other)).unwrap_err();
         assert!(e.to_string().contains("b.tar.gz"), "{e}");
         // No key to check it with: refused, not trusted blindly.
-        let bare = Published { offered: None, ..good.clone() };
+        let bare = Published {
+            offered: None,
+            ..good.clone()
+        };
         assert!(judge(&ctx(&[], false, None), Some(&bare)).is_err());
         // A source that vouches for another key only.
         let b = pair();
-        let vouching = Published { vouched: vec![(b.key.clone(), How::Source)], ..good.clone() };
+        let vouching = Published {
+            vouched: vec![(b.key.clone(), How::Source)],
+            ..good.clone()
+        };
         let e = judge(&ctx(&[], false, None), Some(&vouching)).unwrap_err();
         assert!(e.to_string().contains("does not trust"), "{e}");
         // The positive control: the good one passes.
@@ -626,15 +704,27 @@ mod tests {
             trusted: How::Accepted,
             added: String::new(),
         }];
-        let v = judge(&ctx(&pins, true, None), Some(&published(&a, &path, vec![], true))).unwrap();
-                let Verdict::Signed(Accepted {
-            pin: Some(p), signer, ..
+        let v = judge(
+            &ctx(&pins, true, None),
+            Some(&published(&a, &path, vec![], true)),
+        )
+        .unwrap();
+        let Verdict::Signed(Accepted {
+            pin: Some(p),
+            signer,
+            ..
         }) = v
         else {
             panic!("a pin with the key")
         };
         assert_eq!(p.public_key.as_deref(), Some(a.key.base64.as_str()));
         assert_eq!(signer.trusted, How::Accepted);
-        assert!(judge(&ctx(&pins, true, None), Some(&published(&a, &path, vec![], false))).is_err());
+        assert!(
+            judge(
+                &ctx(&pins, true, None),
+                Some(&published(&a, &path, vec![], false))
+            )
+            .is_err()
+        );
     }
 }

@@ -222,7 +222,7 @@ fn url_sources(items: &[Item]) -> Vec<crate::config::SourceConfig> {
                 ttl: None,
                 channel: None,
                 apps: Default::default(),
-                                require_sha256: false,
+                require_sha256: false,
                 trust: Vec::new(),
             });
         }

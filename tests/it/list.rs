@@ -28,13 +28,13 @@ fn valid_plugins_are_listed_with_their_info() {
         .success()
         .stdout(
             predicate::str::is_match(
-                r"(?m)^NAME\s+VERSION\s+STATUS\s+ORIGIN\s+SCOPE\s+HOOKS\s+DESCRIPTION$",
+                r"(?m)^NAME\s+VERSION\s+STATUS\s+ORIGIN\s+SCOPE\s+HOOKS\s+SIGNER\s+DESCRIPTION$",
             )
             .unwrap(),
         )
         .stdout(
             predicate::str::is_match(
-                r"(?m)^registry\s+1\.4\.0\s+valid\s+PATH\s+standalone\s+2\s+Local registry$",
+                r"(?m)^registry\s+1\.4\.0\s+valid\s+PATH\s+standalone\s+2\s+-\s+Local registry$",
             )
             .unwrap(),
         );

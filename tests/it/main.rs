@@ -26,6 +26,7 @@ mod omaha;
 mod reference;
 mod sdk_examples;
 mod selfupdate;
+mod signing;
 mod sources;
 mod sync;
 mod tutorial;

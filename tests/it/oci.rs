@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A distribution registry of the test's own.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     pub host: String,
     log: PathBuf,
@@ -39,7 +39,7 @@ fn free_port() -> u16 {
 
 impl Registry {
     /// Start one; with `users`, it demands Basic auth (htpasswd, bcrypt).
-    fn start(users: &[(&str, &str)]) -> Registry {
+    pub(crate) fn start(users: &[(&str, &str)]) -> Registry {
         let bin = need("docker-registry", "docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -93,7 +93,7 @@ impl Registry {
         }
     }
 
-    fn url(&self, repo: &str) -> String {
+    pub(crate) fn url(&self, repo: &str) -> String {
         format!("oci://{}/{repo}", self.host)
     }
 
@@ -127,7 +127,13 @@ fn other_platform() -> &'static str {
 }
 
 /// A release archive of `name` `version` for `plat`, in `dir`.
-fn archive(dir: &Path, name: &str, version: &str, plat: &str, extra_info: &str) -> PathBuf {
+pub(crate) fn archive(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    plat: &str,
+    extra_info: &str,
+) -> PathBuf {
     let path = dir.join(format!("kplug-{name}_{version}_{plat}.tar.gz"));
     let body = if plat == platform() {
         plugin_script(name, version, extra_info)

@@ -575,3 +575,62 @@ fn an_update_killed_before_its_health_probe_is_finished_by_the_next_self_command
     let receipt = std::fs::read_to_string(e.env.home.join("self/receipt.yaml")).unwrap();
     assert!(!receipt.contains("pending"), "{receipt}");
 }
+
+/// `release` with each asset signed by `key` (minisign), as the release
+/// workflow publishes it.
+fn signed_release(
+    version: &str,
+    exe: &[u8],
+    key: &crate::signing::Pair,
+    dir: &Path,
+) -> FakeRelease {
+    let mut r = release(version, exe);
+    let asset = r.assets[0].clone();
+    let file = dir.join(&asset.name);
+    std::fs::write(&file, &asset.body).unwrap();
+    r.assets.push(FakeAsset {
+        name: format!("{}.minisig", asset.name),
+        body: crate::signing::sign(key, &file).into_bytes(),
+        digest: false,
+    });
+    r
+}
+
+#[test]
+fn releases_are_checked_against_the_release_keys_and_unsigned_ones_refused_after_a_signed_one() {
+    let e = setup();
+    let keys = e.env.dir("keys");
+    let fork = crate::signing::keypair(&keys, "fork");
+    let stranger = crate::signing::keypair(&keys, "stranger");
+    e.env.config_file(&format!(
+        "network:\n  connectTimeout: 2s\n  readTimeout: 5s\n  attempts: 1\nself:\n  source: {REPO}\n  trust: ['{}']\n",
+        fork.base64
+    ));
+    // Signed by a key neither built in nor in self.trust: refused.
+    e.gh.publish(
+        REPO,
+        signed_release("0.2.0", &stamped("0.2.0"), &stranger, &keys),
+    );
+    e.run(&["self", "update"]).failure().stderr(
+        predicate::str::contains(&stranger.id).and(predicate::str::contains("does not trust")),
+    );
+    assert!(!e.is_link(), "nothing changed");
+    // Signed by the fork's key (self.trust): taken.
+    e.gh.publish(
+        REPO,
+        signed_release("0.3.0", &stamped("0.3.0"), &fork, &keys),
+    );
+    e.run(&["self", "update"]).success();
+    assert_eq!(e.version(), "0.3.0");
+    let receipt = std::fs::read_to_string(e.env.home.join("self/receipt.yaml")).unwrap();
+    assert!(
+        receipt.contains("signed: true") && receipt.contains(&fork.id),
+        "{receipt}"
+    );
+    // An unsigned release after a signed one: refused.
+    e.gh.publish(REPO, release("0.4.0", &stamped("0.4.0")));
+    e.run(&["self", "update"]).failure().stderr(
+        predicate::str::contains("not signed").and(predicate::str::contains("signed before")),
+    );
+    assert_eq!(e.version(), "0.3.0");
+}

@@ -31,6 +31,23 @@ pub const SOURCE_ANNOTATION: &str = "org.opencontainers.image.source";
 /// Largest contract (config blob) read.
 pub const MAX_CONFIG: u64 = 1024 * 1024;
 
+/// The artifact type of a signature manifest, tagged `sha256-<hex>.sig`
+/// beside what it signs (the tag convention cosign uses, for registries
+/// without the referrers API).
+pub const SIGNATURE_TYPE: &str = "application/vnd.kplug.signature.v1";
+/// Its one layer: a minisign signature (`.minisig` text) of the signed
+/// manifest's digest, as text (`sha256:<hex>`).
+pub const LAYER_MINISIG: &str = "application/vnd.kplug.minisign.signature";
+/// The public key of the signer, for trust on first use.
+pub const PUBLIC_KEY_ANNOTATION: &str = "dev.kplug.minisign.publicKey";
+/// The empty JSON config (`{}`) of the OCI image spec.
+pub const EMPTY_CONFIG_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// The tag of the signature of `digest` (`sha256:<hex>` → `sha256-<hex>.sig`).
+pub fn signature_tag(digest: &str) -> String {
+    format!("{}.sig", digest.replacen(':', "-", 1))
+}
+
 /// The archive kind of a layer media type.
 pub fn layer_kind(media_type: &str) -> Option<ArchiveKind> {
     match media_type {

@@ -317,6 +317,28 @@ impl Registry {
         accept: &[&str],
         size: Option<u64>,
     ) -> Result<Fetched1> {
+        self.fetch_manifest(repo, reference, accept, size, false)
+            .map(|m| m.expect("a missing manifest is an error"))
+    }
+
+    /// [`Registry::manifest`], `None` when there is no such tag.
+    pub fn manifest_if_any(
+        &self,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+    ) -> Result<Option<Fetched1>> {
+        self.fetch_manifest(repo, reference, accept, None, true)
+    }
+
+    fn fetch_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        accept: &[&str],
+        size: Option<u64>,
+        missing_ok: bool,
+    ) -> Result<Option<Fetched1>> {
         if !is_digest(reference) && !super::reference::is_tag(reference) {
             return Err(Error::new(format!(
                 "`{}` is neither a tag nor a digest kplug can verify (sha256 or sha512)",
@@ -340,6 +362,7 @@ impl Registry {
         )?;
         match resp.status() {
             s if s.is_success() => {}
+            StatusCode::NOT_FOUND if missing_ok => return Ok(None),
             StatusCode::NOT_FOUND => {
                 return Err(
                     Error::new(format!("{} does not exist", escape(&what))).with_hint(
@@ -428,11 +451,11 @@ impl Registry {
                 "nothing was installed; the registry or something between may be corrupting data",
             ));
         }
-        Ok(Fetched1 {
+        Ok(Some(Fetched1 {
             bytes,
             media_type,
             digest,
-        })
+        }))
     }
 
     /// GET a small blob (a config, an inventory) whole, checked against its

@@ -410,7 +410,7 @@ pub struct GitHubSource {
     api_error: Option<Error>,
     /// What [`Source::versions`] listed; candidates index it.
     releases: Vec<Release>,
-        /// The configured source it was found through, if any.
+    /// The configured source it was found through, if any.
     configured: Option<String>,
     /// The keys that source trusts.
     trust: Vec<(crate::install::signing::Key, crate::install::signing::How)>,
@@ -433,7 +433,7 @@ impl GitHubSource {
     }
 
     /// The same, found through the configured source `name`.
-        pub fn configured(mut self, name: &str) -> GitHubSource {
+    pub fn configured(mut self, name: &str) -> GitHubSource {
         self.configured = Some(name.to_string());
         self
     }
@@ -610,7 +610,7 @@ impl Source for GitHubSource {
             name: chosen.name.clone(),
             verified,
             tag: Some(release.tag_name.clone()),
-                        report: None,
+            report: None,
             signed: None,
         })
     }

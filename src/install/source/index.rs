@@ -11,6 +11,7 @@ use crate::install::asset::Platform;
 use crate::install::download::Fetched;
 use crate::install::http::{self, Http};
 use crate::install::inventory::{ArtifactEntry, PluginEntry, VersionEntry};
+use crate::install::signing::{How, Key, Over, Published as SigPublished};
 use crate::install::verify;
 use crate::protocol::{CURRENT_PROTOCOL, Info};
 use reqwest::Url;
@@ -36,6 +37,12 @@ pub struct IndexSource {
     plugin: String,
     entry: PluginEntry,
     http: Option<Http>,
+    /// Keys the source vouches for (its `trust:`, and the publisher key of
+    /// an inventory signed by one of them).
+    vouched: Vec<(Key, How)>,
+    /// The inventory's publisher key, when nothing vouches for it: for
+    /// first use only.
+    offered: Option<Key>,
 }
 
 impl IndexSource {
@@ -54,7 +61,16 @@ impl IndexSource {
             plugin: plugin.to_string(),
             entry,
             http: Some(http),
+            vouched: Vec::new(),
+            offered: None,
         }
+    }
+
+    /// The keys its signatures are checked with.
+    pub fn with_keys(mut self, vouched: Vec<(Key, How)>, offered: Option<Key>) -> IndexSource {
+        self.vouched = vouched;
+        self.offered = offered;
+        self
     }
 
     fn version(&self, c: &Candidate) -> &VersionEntry {
@@ -272,5 +288,29 @@ impl Source for IndexSource {
             report: None,
             signed: None,
         })
+    }
+
+    /// The artifact entry's `signature`.
+    fn signature(&mut self, c: &Candidate, artifact: &Artifact) -> Result<Option<SigPublished>> {
+        let Content::File { file, .. } = &artifact.content else {
+            return Ok(None);
+        };
+        let Some(platform) = Platform::host() else {
+            return Ok(None);
+        };
+        let Some(sig) = self.artifact(c, &platform)?.signature.clone() else {
+            return Ok(None);
+        };
+        Ok(Some(SigPublished {
+            signature: sig,
+            origin: format!(
+                "the signature source `{}` lists for {}",
+                self.source,
+                crate::ui::escape(&artifact.name)
+            ),
+            over: Over::File(file.path.clone()),
+            vouched: self.vouched.clone(),
+            offered: self.offered.clone(),
+        }))
     }
 }

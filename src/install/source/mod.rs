@@ -132,7 +132,7 @@ pub struct Artifact {
     pub verified: Verification,
     /// The release tag, for sources with releases.
     pub tag: Option<String>,
-        /// Told how the install ended, for a source that reports back to its
+    /// Told how the install ended, for a source that reports back to its
     /// server (Omaha).
     pub report: Option<Box<dyn Report>>,
     /// The signature accepted for it (set by the installer).
@@ -250,7 +250,7 @@ pub trait Source: Send {
         None
     }
 
-        /// Fetch `candidate`'s artifact for this platform into `ctx.dir` and
+    /// Fetch `candidate`'s artifact for this platform into `ctx.dir` and
     /// verify it against what the source publishes.
     fn fetch(&mut self, candidate: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact>;
 

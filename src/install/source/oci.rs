@@ -15,6 +15,7 @@ use crate::install::asset::{ArchiveKind, Platform};
 use crate::install::oci::artifact::{self, Parts};
 use crate::install::oci::reference::Reference;
 use crate::install::oci::registry::{Blob, INDEX, MANIFEST, Registry};
+use crate::install::signing::{How, Key, Over};
 use crate::protocol::Info;
 use crate::ui::escape;
 use semver::Version;
@@ -27,6 +28,8 @@ pub struct OciSource {
     digest: Option<String>,
     registry: std::result::Result<Registry, Error>,
     configured: Option<String>,
+    /// The keys the configured source trusts.
+    trust: Vec<(Key, How)>,
     /// Candidates' tags (or the digest), by key.
     labels: Vec<String>,
     /// What each candidate resolved to for this platform.
@@ -36,6 +39,9 @@ pub struct OciSource {
 struct Resolved {
     parts: Parts,
     contract: std::result::Result<Info, String>,
+    /// The digest of what the tag or digest names (the index, or a single
+    /// manifest): what a signature covers.
+    top: String,
 }
 
 fn semver_tag(tag: &str) -> Option<Version> {
@@ -56,6 +62,7 @@ impl OciSource {
             digest: reference.digest.clone(),
             registry: Registry::new(cfg, reference),
             configured: None,
+            trust: Vec::new(),
             labels: Vec::new(),
             resolved: HashMap::new(),
         };
@@ -65,6 +72,12 @@ impl OciSource {
     /// The same, found through the configured source `name`.
     pub fn configured(mut self, name: &str) -> OciSource {
         self.configured = Some(name.to_string());
+        self
+    }
+
+    /// Its plugins must be signed by one of `keys`.
+    pub fn trusting(mut self, keys: Vec<(Key, How)>) -> OciSource {
+        self.trust = keys;
         self
     }
 
@@ -99,6 +112,7 @@ impl OciSource {
         })?;
         let repo = &self.repo.repo;
         let top = reg.manifest(repo, label, &[INDEX, MANIFEST])?;
+        let top_digest = top.digest.clone();
         let (manifest, single) = if top.media_type == INDEX {
             let index = artifact::parse_index(&top.bytes)
                 .map_err(|why| Error::new(format!("{what}: {why}")))?;
@@ -143,6 +157,7 @@ impl OciSource {
         Ok(Resolved {
             parts,
             contract: contract.map(|(info, _)| info),
+            top: top_digest,
         })
     }
 
@@ -317,5 +332,54 @@ impl Source for OciSource {
             report: None,
             signed: None,
         })
+    }
+
+    /// The signature manifest tagged `sha256-<hex>.sig` beside the index:
+    /// its layer is the minisign signature of the index digest, its
+    /// annotation the signer's public key (for first use).
+    fn signature(
+        &mut self,
+        c: &Candidate,
+        _artifact: &Artifact,
+    ) -> Result<Option<crate::install::signing::Published>> {
+        let top = self.resolve(c)?.top.clone();
+        let tag = artifact::signature_tag(&top);
+        let reg = self.registry()?;
+        let repo = &self.repo.repo;
+        let what = escape(&self.what(&tag)).into_owned();
+        let Some(m) = reg.manifest_if_any(repo, &tag, &[MANIFEST])? else {
+            return Ok(None);
+        };
+        let unusable = |why: String| {
+            Error::new(format!("the signature {what} cannot be used: {why}")).with_hint(
+                "republish it with `kplug plugin publish --sign-key`; nothing was installed",
+            )
+        };
+        let manifest = artifact::parse_manifest(&m.bytes).map_err(unusable)?;
+        let layer = manifest
+            .layers()
+            .iter()
+            .find(|l| l.media_type().to_string() == artifact::LAYER_MINISIG)
+            .ok_or_else(|| unusable("it holds no minisign signature layer".into()))?;
+        let bytes = reg
+            .small_blob(
+                repo,
+                layer.digest().as_ref(),
+                layer.size(),
+                crate::install::signing::MAX_SIGNATURE,
+            )
+            .map_err(|e| e.context(format!("the signature {what} cannot be read")))?;
+        let offered = manifest
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(artifact::PUBLIC_KEY_ANNOTATION))
+            .and_then(|k| Key::parse(k).ok());
+        Ok(Some(crate::install::signing::Published {
+            signature: String::from_utf8_lossy(&bytes).into_owned(),
+            origin: format!("the signature {what}"),
+            over: Over::Text(top),
+            vouched: self.trust.clone(),
+            offered,
+        }))
     }
 }

@@ -629,7 +629,7 @@ mod tests {
             apps: apps
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                                .collect(),
+                .collect(),
             require_sha256: false,
             trust: Vec::new(),
         }

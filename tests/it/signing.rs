@@ -1,0 +1,848 @@
+//! Signatures against the reference implementation: Debian's `minisign`
+//! makes the keys and the signatures kplug verifies (a GitHub release's
+//! `<asset>.minisig`, an inventory's), and checks the signatures kplug makes
+//! (`plugin publish --sign-key`, `inventory build --sign-key`). Every
+//! refusal leaves the store as it was.
+
+use crate::archives::{platform, plugin_tar_gz, release_with};
+use crate::server::{FakeAsset, FakeGitHub};
+use crate::support::TestEnv;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn minisign() -> PathBuf {
+    which::which("minisign")
+        .unwrap_or_else(|_| panic!("the signature tests need minisign: apt-get install minisign"))
+}
+
+/// A key pair made by minisign (no password).
+pub struct Pair {
+    pub public: PathBuf,
+    pub secret: PathBuf,
+    /// The `RW…` line.
+    pub base64: String,
+    /// As minisign prints it.
+    pub id: String,
+}
+
+pub fn keypair(dir: &Path, name: &str) -> Pair {
+    let public = dir.join(format!("{name}.pub"));
+    let secret = dir.join(format!("{name}.key"));
+    let out = Command::new(minisign())
+        .args(["-G", "-W", "-p"])
+        .arg(&public)
+        .arg("-s")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "minisign -G: {out:?}");
+    let text = std::fs::read_to_string(&public).unwrap();
+    let id = text
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_string();
+    let base64 = text.lines().nth(1).unwrap().trim().to_string();
+    Pair {
+        public,
+        secret,
+        base64,
+        id,
+    }
+}
+
+/// `minisign -S`: the `.minisig` text of `file` (named as it is).
+pub fn sign(pair: &Pair, file: &Path) -> String {
+    let out = Command::new(minisign())
+        .args(["-S", "-s"])
+        .arg(&pair.secret)
+        .arg("-m")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "minisign -S: {out:?}");
+    let sig = PathBuf::from(format!("{}.minisig", file.display()));
+    let text = std::fs::read_to_string(&sig).unwrap();
+    std::fs::remove_file(sig).unwrap();
+    text
+}
+
+/// `minisign -V` of `file` with the signature `sig`.
+pub fn minisign_verifies(pair: &Pair, file: &Path, sig: &str) -> bool {
+    let at = file.with_extension("check.minisig");
+    std::fs::write(&at, sig).unwrap();
+    let ok = Command::new(minisign())
+        .args(["-V", "-q", "-p"])
+        .arg(&pair.public)
+        .arg("-m")
+        .arg(file)
+        .arg("-x")
+        .arg(&at)
+        .status()
+        .unwrap()
+        .success();
+    std::fs::remove_file(at).unwrap();
+    ok
+}
+
+const REPO: &str = "acme/kplug-hello";
+
+struct Gh {
+    env: TestEnv,
+    gh: FakeGitHub,
+    keys: PathBuf,
+}
+
+fn gh() -> Gh {
+    let env = TestEnv::new();
+    env.config_file("network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\n");
+    let keys = env.dir("keys");
+    Gh {
+        env,
+        gh: FakeGitHub::start(),
+        keys,
+    }
+}
+
+impl Gh {
+    fn kplug(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        self.env
+            .kplug()
+            .env("KPLUG_GITHUB_API_URL", self.gh.url())
+            .args(args)
+            .assert()
+    }
+
+    /// Publish `version`, its asset signed by `by` (with its minisign.pub),
+    /// or the signature made by `sig` of the asset's bytes.
+    fn publish(&self, version: &str, by: Option<&Pair>, body: Option<Vec<u8>>) {
+        let mut release = release_with(
+            "hello",
+            version,
+            body.unwrap_or_else(|| plugin_tar_gz("hello", version)),
+            true,
+        );
+        if let Some(pair) = by {
+            let asset = &release.assets[0];
+            let file = self.keys.join(&asset.name);
+            std::fs::write(&file, &asset.body).unwrap();
+            let sig = sign(pair, &file);
+            release.assets.push(FakeAsset {
+                name: format!("{}.minisig", asset.name),
+                body: sig.into_bytes(),
+                digest: false,
+            });
+            release.assets.push(FakeAsset {
+                name: "minisign.pub".into(),
+                body: std::fs::read(&pair.public).unwrap(),
+                digest: false,
+            });
+        }
+        self.gh.publish(REPO, release);
+    }
+
+    /// Publish `version` with `minisig` as its asset's signature.
+    fn publish_with_signature(&self, version: &str, minisig: &str, key: &Pair) {
+        let mut release = release_with("hello", version, plugin_tar_gz("hello", version), true);
+        let name = release.assets[0].name.clone();
+        release.assets.push(FakeAsset {
+            name: format!("{name}.minisig"),
+            body: minisig.as_bytes().to_vec(),
+            digest: false,
+        });
+        release.assets.push(FakeAsset {
+            name: "minisign.pub".into(),
+            body: std::fs::read(&key.public).unwrap(),
+            digest: false,
+        });
+        self.gh.publish(REPO, release);
+    }
+
+    fn current(&self) -> Option<String> {
+        std::fs::read_link(self.env.home.join("plugins/hello/current"))
+            .ok()
+            .map(|p| p.display().to_string())
+    }
+
+    fn receipt(&self) -> serde_yaml::Value {
+        let text =
+            std::fs::read_to_string(self.env.home.join("plugins/hello/receipt.yaml")).unwrap();
+        serde_yaml::from_str(&text).unwrap()
+    }
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+#[test]
+fn a_github_release_is_pinned_on_first_use_and_a_new_key_needs_trust() {
+    let t = gh();
+    let a = keypair(&t.keys, "a");
+    let b = keypair(&t.keys, "b");
+    t.publish("1.0.0", Some(&a), None);
+    let out = t
+        .kplug(&["plugin", "install", &format!("{REPO}@v1.0.0")])
+        .success();
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "trusting hello's signing key {} on first use",
+            a.id
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("is not signed"), "{err}");
+    let r = t.receipt();
+    assert_eq!(r["keys"][0]["keyId"].as_str(), Some(a.id.as_str()));
+    assert_eq!(r["keys"][0]["trusted"].as_str(), Some("first-use"));
+    assert_eq!(
+        r["versions"][0]["signer"]["keyId"].as_str(),
+        Some(a.id.as_str())
+    );
+    // The key id exactly as minisign prints it (its comment line).
+    assert!(
+        a.id.len() <= 16
+            && a.id
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+    );
+    t.kplug(&["plugin", "info", "hello"])
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "key {} (trusted on first use)",
+            a.id
+        )));
+    t.kplug(&["plugin", "list"])
+        .success()
+        .stdout(predicate::str::contains(&a.id));
+
+    // 1.1.0 by another key (with its own minisign.pub): refused, both ids.
+    t.publish("1.1.0", Some(&b), None);
+    let out = t.kplug(&["plugin", "update", "hello"]).failure();
+    let err = stderr(&out);
+    assert!(err.contains(&a.id) && err.contains(&b.id), "{err}");
+    assert!(
+        err.contains(&format!("kplug plugin trust hello --key {}", b.id)),
+        "{err}"
+    );
+    assert_eq!(t.current().as_deref(), Some("1.0.0"));
+    // Accepted deliberately (by id: the key comes from the release).
+    t.kplug(&["plugin", "trust", "hello", "--key", &b.id])
+        .success();
+    t.kplug(&["plugin", "update", "hello"]).success();
+    assert_eq!(t.current().as_deref(), Some("1.1.0"));
+    let r = t.receipt();
+    let signer = &r["versions"][1]["signer"];
+    assert_eq!(signer["keyId"].as_str(), Some(b.id.as_str()));
+    assert_eq!(signer["trusted"].as_str(), Some("accepted"));
+    t.kplug(&["plugin", "trust", "list", "hello", "-o", "json"])
+        .success()
+        .stdout(predicate::str::contains(&a.id).and(predicate::str::contains(&b.id)));
+
+    // Unsigned after signed: refused.
+    t.publish("1.2.0", None, None);
+    t.kplug(&["plugin", "update", "hello"])
+        .failure()
+        .stderr(predicate::str::contains("signed before"));
+    assert_eq!(t.current().as_deref(), Some("1.1.0"));
+
+    // `plugin verify` passes, then finds the executable changed in the store.
+    t.kplug(&["plugin", "verify", "hello"]).success();
+    let exe = t.env.home.join("plugins/hello/1.1.0/kplug-hello");
+    let mut text = std::fs::read_to_string(&exe).unwrap();
+    text.push_str("\necho pwned\n");
+    std::fs::write(&exe, text).unwrap();
+    t.kplug(&["plugin", "verify", "--all"])
+        .code(1)
+        .stdout(predicate::str::contains("TAMPERED"));
+}
+
+#[test]
+fn bad_signatures_are_refused_and_nothing_is_installed() {
+    let t = gh();
+    let a = keypair(&t.keys, "a");
+    let other = t.keys.join("other.bin");
+    std::fs::write(&other, b"some other bytes").unwrap();
+    let asset = format!("kplug-hello_1.0.0_{}.tar.gz", platform());
+    // A signature of the same name over other bytes.
+    let renamed = t.keys.join(&asset);
+    std::fs::write(&renamed, b"other bytes, same name").unwrap();
+    let over_other_bytes = sign(&a, &renamed);
+    // A valid signature of the right bytes, but for another file name.
+    let elsewhere = t.keys.join("kplug-other_1.0.0.tar.gz");
+    std::fs::write(&elsewhere, plugin_tar_gz("hello", "1.0.0")).unwrap();
+    let for_another_file = sign(&a, &elsewhere);
+    let good = {
+        let f = t.keys.join(&asset);
+        std::fs::write(&f, plugin_tar_gz("hello", "1.0.0")).unwrap();
+        sign(&a, &f)
+    };
+    for (what, minisig, said) in [
+        (
+            "garbage",
+            "not a signature at all".to_string(),
+            "not a minisign signature",
+        ),
+        (
+            "truncated",
+            good[..good.len() / 2].to_string(),
+            "not a minisign signature",
+        ),
+        ("other bytes", over_other_bytes, "does not verify"),
+        ("another file", for_another_file, "kplug-other_1.0.0.tar.gz"),
+    ] {
+        let t = gh();
+        t.publish_with_signature("1.0.0", &minisig, &a);
+        let out = t
+            .kplug(&["plugin", "install", &format!("{REPO}@v1.0.0")])
+            .failure();
+        let err = stderr(&out);
+        assert!(err.contains(said), "{what}: {err}");
+        assert!(
+            err.contains("hello 1.0.0"),
+            "{what}: names the plugin: {err}"
+        );
+        assert!(t.current().is_none(), "{what}: nothing installed");
+        assert!(!t.env.home.join("plugins/hello").join("1.0.0").exists());
+    }
+    // The positive control: the good signature installs.
+    let t2 = gh();
+    t2.publish_with_signature("1.0.0", &good, &a);
+    t2.kplug(&["plugin", "install", &format!("{REPO}@v1.0.0")])
+        .success();
+    assert_eq!(t2.current().as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn unsigned_releases_warn_and_are_refused_when_signatures_are_required() {
+    let t = gh();
+    t.publish("1.0.0", None, None);
+    t.kplug(&["plugin", "install", REPO, "--require-signature"])
+        .failure()
+        .stderr(
+            predicate::str::contains("not signed")
+                .and(predicate::str::contains("--require-signature")),
+        );
+    assert!(t.current().is_none());
+    t.env.config_file(
+        "network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\ninstall:\n  requireSignature: true\n",
+    );
+    t.kplug(&["plugin", "install", REPO])
+        .failure()
+        .stderr(predicate::str::contains("install.requireSignature"));
+    t.env
+        .config_file("network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\n");
+    t.kplug(&["plugin", "install", REPO])
+        .success()
+        .stderr(predicate::str::contains("hello 1.0.0 is not signed"));
+    assert_eq!(t.current().as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn a_source_that_trusts_a_key_refuses_any_other() {
+    let t = gh();
+    let a = keypair(&t.keys, "a");
+    let b = keypair(&t.keys, "b");
+    t.env.config_file(&format!(
+        "network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\nsources:\n- name: acme\n  kind: github\n  address: {REPO}\n  trust: ['{}']\n",
+        a.base64
+    ));
+    // The source's repository listing is what `SOURCE/NAME` reads.
+    t.publish("1.0.0", Some(&b), None);
+    let out = t.kplug(&["plugin", "install", "acme/hello"]).failure();
+    let err = stderr(&out);
+    assert!(
+        err.contains(&b.id) && err.contains("does not trust") && err.contains(&a.id),
+        "{err}"
+    );
+    assert!(t.current().is_none());
+    t.publish("1.0.1", Some(&a), None);
+    t.kplug(&["plugin", "install", "acme/hello"]).success();
+    assert_eq!(t.current().as_deref(), Some("1.0.1"));
+    assert_eq!(
+        t.receipt()["versions"][0]["signer"]["trusted"].as_str(),
+        Some("source")
+    );
+}
+
+/// An inventory of `hello` `version` in `dir`, built and signed by kplug.
+fn signed_inventory(env: &TestEnv, dir: &Path, versions: &[&str], key: &Pair) -> PathBuf {
+    let mut args: Vec<String> = Vec::new();
+    for v in versions {
+        let a = dir.join(format!("kplug-hello_{v}_{}.tar.gz", platform()));
+        std::fs::write(&a, plugin_tar_gz("hello", v)).unwrap();
+        args.push(a.display().to_string());
+    }
+    let out = dir.join("inventory.yaml");
+    env.kplug()
+        .args(["plugin", "inventory", "build", "--base-url", "."])
+        .args(&args)
+        .arg("-o")
+        .arg(&out)
+        .arg("--sign-key")
+        .arg(&key.secret)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(&key.id));
+    out
+}
+
+#[test]
+fn an_inventory_signed_by_kplug_verifies_with_minisign_and_installs() {
+    let env = TestEnv::new();
+    let keys = env.dir("keys");
+    let a = keypair(&keys, "a");
+    let b = keypair(&keys, "b");
+    let dir = env.dir("inv");
+    let inv = signed_inventory(&env, &dir, &["1.0.0"], &a);
+    // The reference implementation accepts what kplug signed: the
+    // document, and each artifact's `signature`.
+    let doc_sig = std::fs::read_to_string(format!("{}.minisig", inv.display())).unwrap();
+    assert!(minisign_verifies(&a, &inv, &doc_sig));
+    let parsed: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&inv).unwrap()).unwrap();
+    assert_eq!(parsed["publicKey"].as_str(), Some(a.base64.as_str()));
+    let art_sig = parsed["plugins"]["hello"]["versions"][0]["artifacts"][0]["signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let archive = dir.join(format!("kplug-hello_1.0.0_{}.tar.gz", platform()));
+    assert!(minisign_verifies(&a, &archive, &art_sig));
+    assert!(
+        !minisign_verifies(&b, &archive, &art_sig),
+        "the control: another key fails"
+    );
+
+    env.kplug()
+        .args(["plugin", "source", "add", "team"])
+        .arg(&inv)
+        .args(["--trust", &a.base64])
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "install", "hello"])
+        .assert()
+        .success();
+    let r: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(env.home.join("plugins/hello/receipt.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        r["versions"][0]["signer"]["keyId"].as_str(),
+        Some(a.id.as_str())
+    );
+
+    // A tampered inventory (a new version added, not re-signed): refused at
+    // refresh, its last good copy kept.
+    let v2 = dir.join(format!("kplug-hello_1.1.0_{}.tar.gz", platform()));
+    std::fs::write(&v2, plugin_tar_gz("hello", "1.1.0")).unwrap();
+    let sig_before = std::fs::read(format!("{}.minisig", inv.display())).unwrap();
+    env.kplug()
+        .args([
+            "plugin",
+            "inventory",
+            "build",
+            "--base-url",
+            ".",
+            "--merge",
+            "-o",
+        ])
+        .arg(&inv)
+        .arg(&v2)
+        .assert()
+        .success();
+    std::fs::write(format!("{}.minisig", inv.display()), &sig_before).unwrap();
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not verify"));
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_link(env.home.join("plugins/hello/current")).unwrap(),
+        Path::new("1.0.0"),
+        "the tampered document's version is not installed"
+    );
+
+    // An untrusted key inside a tampered inventory: the document re-signed
+    // by B, declaring B as its publisher, refused.
+    let dir2 = env.dir("inv-b");
+    let inv_b = signed_inventory(&env, &dir2, &["1.0.0", "1.1.0"], &b);
+    std::fs::copy(&inv_b, &inv).unwrap();
+    std::fs::copy(
+        format!("{}.minisig", inv_b.display()),
+        format!("{}.minisig", inv.display()),
+    )
+    .unwrap();
+    for f in std::fs::read_dir(&dir2).unwrap().flatten() {
+        if f.file_name().to_string_lossy().ends_with(".tar.gz") {
+            std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+        }
+    }
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(&b.id).and(predicate::str::contains("does not trust")));
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_link(env.home.join("plugins/hello/current")).unwrap(),
+        Path::new("1.0.0")
+    );
+}
+
+#[test]
+fn an_inventory_publisher_key_is_trusted_on_first_use_without_source_trust() {
+    let env = TestEnv::new();
+    let keys = env.dir("keys");
+    let a = keypair(&keys, "a");
+    let b = keypair(&keys, "b");
+    let dir = env.dir("inv");
+    let inv = signed_inventory(&env, &dir, &["1.0.0"], &a);
+    env.kplug()
+        .args(["plugin", "source", "add", "team"])
+        .arg(&inv)
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "install", "hello"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "signing key {} on first use",
+            a.id
+        )));
+    // The next version is signed by B (the inventory now declares B): the
+    // pin refuses it; `trust` with the public key accepts it.
+    let archive = dir.join(format!("kplug-hello_1.1.0_{}.tar.gz", platform()));
+    std::fs::write(&archive, plugin_tar_gz("hello", "1.1.0")).unwrap();
+    env.kplug()
+        .args([
+            "plugin",
+            "inventory",
+            "build",
+            "--base-url",
+            ".",
+            "--merge",
+            "-o",
+        ])
+        .arg(&inv)
+        .arg(&archive)
+        .arg("--sign-key")
+        .arg(&b.secret)
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(&a.id).and(predicate::str::contains(&b.id)));
+    env.kplug()
+        .args(["plugin", "trust", "add", "hello", "--key"])
+        .arg(&b.public)
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_link(env.home.join("plugins/hello/current")).unwrap(),
+        Path::new("1.1.0")
+    );
+    // Forgetting every key accepts unsigned ones again.
+    env.kplug()
+        .args(["plugin", "trust", "remove", "hello", "--all"])
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "trust", "list", "hello", "-o", "json"])
+        .assert()
+        .success()
+        .stdout("[]\n");
+}
+
+#[test]
+fn the_release_key_and_the_scaffold_sign() {
+    // The key built into kplug is a minisign public key.
+    let key = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/host/release-key.pub"
+    ))
+    .unwrap();
+    assert!(key.starts_with("untrusted comment: minisign public key "));
+    // `plugin new` scaffolds signing in the release workflow.
+    let env = TestEnv::new();
+    env.kplug()
+        .args(["plugin", "new", "demo", "--lang", "bash"])
+        .assert()
+        .success();
+    let dir = env.root.path().join("kplug-demo");
+    let workflow = std::fs::read_to_string(dir.join(".github/workflows/release.yml")).unwrap();
+    for needle in [
+        "MINISIGN_SECRET_KEY",
+        "minisign -S",
+        "minisign.pub",
+        "--sign-key",
+    ] {
+        assert!(workflow.contains(needle), "the workflow lacks {needle}");
+    }
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(readme.contains("## Signing"));
+}
+
+/// The text an OCI signature covers (the index digest), in a file for
+/// `minisign -V`.
+fn digest_file(dir: &Path, digest: &str) -> PathBuf {
+    let p = dir.join(format!("{}.txt", digest.replace(':', "-")));
+    std::fs::write(&p, digest).unwrap();
+    p
+}
+
+#[test]
+fn oci_signatures_are_pushed_beside_the_index_and_checked() {
+    use crate::oci::{Registry, archive};
+    let reg = Registry::start(&[]);
+    let env = TestEnv::new();
+    env.config_file("network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\n");
+    let keys = env.dir("keys");
+    let dist = env.dir("dist");
+    let a = keypair(&keys, "a");
+    let b = keypair(&keys, "b");
+    let repo = reg.url("team/hello");
+    let publish = |version: &str, key: Option<&Pair>| {
+        let file = archive(&dist, "hello", version, platform(), "");
+        let mut cmd = env.kplug();
+        cmd.args([
+            "plugin",
+            "publish",
+            &format!("{repo}:{version}"),
+            "-o",
+            "json",
+        ])
+        .arg(&file);
+        if let Some(k) = key {
+            cmd.arg("--sign-key").arg(&k.secret);
+        }
+        let out = cmd.assert().success();
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        v
+    };
+    let live = || {
+        std::fs::read_link(env.home.join("plugins/hello/current"))
+            .ok()
+            .map(|p| p.display().to_string())
+    };
+
+    // Signed by kplug; the reference implementation agrees.
+    let v1 = publish("1.0.0", Some(&a));
+    let digest = v1["digest"].as_str().unwrap().to_string();
+    let tag = v1["signature"]["tag"].as_str().unwrap().to_string();
+    assert_eq!(tag, format!("{}.sig", digest.replace(':', "-")));
+    assert_eq!(v1["signature"]["keyId"].as_str(), Some(a.id.as_str()));
+    let sig_url = format!("http://{}/v2/team/hello/manifests/{tag}", reg.host);
+    let client = reqwest::blocking::Client::new();
+    let manifest: serde_json::Value = client
+        .get(&sig_url)
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .unwrap()
+        .bytes()
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let minisig = client
+        .get(format!("http://{}/v2/team/hello/blobs/{layer}", reg.host))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(minisign_verifies(
+        &a,
+        &digest_file(&keys, &digest),
+        &minisig
+    ));
+    assert!(!minisign_verifies(
+        &b,
+        &digest_file(&keys, &digest),
+        &minisig
+    ));
+
+    // Installed, the key pinned on first use (from the signature's annotation).
+    env.kplug()
+        .args(["plugin", "install", &format!("{repo}:1.0.0")])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "signing key {} on first use",
+            a.id
+        )));
+    assert_eq!(live().as_deref(), Some("1.0.0"));
+
+    // Another key: refused; trusted with its public key: taken.
+    publish("1.1.0", Some(&b));
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(&a.id).and(predicate::str::contains(&b.id)));
+    assert_eq!(live().as_deref(), Some("1.0.0"));
+    env.kplug()
+        .args(["plugin", "trust", "hello", "--key", &b.base64])
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .success();
+    assert_eq!(live().as_deref(), Some("1.1.0"));
+
+    // Unsigned after signed, and under --require-signature: refused.
+    publish("1.2.0", None);
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("signed before"));
+    let fresh = TestEnv::new();
+    fresh.config_file("network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\n");
+    fresh
+        .kplug()
+        .args([
+            "plugin",
+            "install",
+            &format!("{repo}:1.2.0"),
+            "--require-signature",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not signed"));
+    assert!(!fresh.home.join("plugins/hello/1.2.0").exists());
+
+    // A signature moved from another version (over another digest).
+    let v3 = publish("1.3.0", Some(&b));
+    let d3 = v3["digest"].as_str().unwrap().to_string();
+    let old_sig: Vec<u8> = client
+        .get(&sig_url)
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .to_vec();
+    let moved = client
+        .put(format!(
+            "http://{}/v2/team/hello/manifests/{}.sig",
+            reg.host,
+            d3.replace(':', "-")
+        ))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(old_sig)
+        .send()
+        .unwrap();
+    assert!(moved.status().is_success(), "{moved:?}");
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not verify"));
+    assert_eq!(live().as_deref(), Some("1.1.0"));
+
+    // A signature tag pointing at a blob that is gone.
+    let v4 = publish("1.4.0", Some(&b));
+    let d4 = v4["digest"].as_str().unwrap().to_string();
+    let m4: serde_json::Value = client
+        .get(format!(
+            "http://{}/v2/team/hello/manifests/{}.sig",
+            reg.host,
+            d4.replace(':', "-")
+        ))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .unwrap()
+        .bytes()
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap();
+    let gone = m4["layers"][0]["digest"].as_str().unwrap();
+    let deleted = client
+        .delete(format!("http://{}/v2/team/hello/blobs/{gone}", reg.host))
+        .send()
+        .unwrap();
+    assert!(deleted.status().is_success(), "{deleted:?}");
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be read"));
+    assert_eq!(live().as_deref(), Some("1.1.0"));
+}
+
+#[test]
+fn a_password_protected_key_signs_with_its_password_and_a_wrong_one_writes_nothing() {
+    let env = TestEnv::new();
+    let keys = env.dir("keys");
+    let public = keys.join("c.pub");
+    let secret = keys.join("c.key");
+    let mut child = Command::new(minisign())
+        .args(["-G", "-p"])
+        .arg(&public)
+        .arg("-s")
+        .arg(&secret)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"s3cret\ns3cret\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&public).unwrap();
+    let pair = Pair {
+        base64: text.lines().nth(1).unwrap().trim().into(),
+        id: text
+            .lines()
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .into(),
+        public,
+        secret,
+    };
+    let dir = env.dir("inv");
+    let archive = dir.join(format!("kplug-hello_1.0.0_{}.tar.gz", platform()));
+    std::fs::write(&archive, plugin_tar_gz("hello", "1.0.0")).unwrap();
+    let out = dir.join("inventory.yaml");
+    let build = |password: &str| {
+        env.kplug()
+            .env("KPLUG_SIGN_PASSWORD", password)
+            .args(["plugin", "inventory", "build", "--base-url", ".", "-o"])
+            .arg(&out)
+            .arg(&archive)
+            .arg("--sign-key")
+            .arg(&pair.secret)
+            .assert()
+    };
+    build("wrong")
+        .code(2)
+        .stderr(predicate::str::contains("could not open the secret key"));
+    assert!(!out.exists(), "a wrong password writes nothing");
+    build("s3cret").success();
+    let sig = std::fs::read_to_string(format!("{}.minisig", out.display())).unwrap();
+    assert!(minisign_verifies(&pair, &out, &sig));
+}
