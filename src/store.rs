@@ -127,6 +127,10 @@ pub struct InstalledVersion {
     /// The signature, as published (`plugin verify` checks it again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// What the signature covers when not the artifact's bytes: an OCI
+    /// index digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_over: Option<String>,
     /// sha256 of the installed executable (`plugin verify` compares it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executable_sha256: Option<String>,
@@ -1349,6 +1353,7 @@ mod tests {
             installed: now(),
             signer: None,
             signature: None,
+            signed_over: None,
             executable_sha256: None,
         }
     }

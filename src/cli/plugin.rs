@@ -311,7 +311,10 @@ fn list(cfg: &Config, output: Format, refresh: bool, scope: &str) -> Result<i32>
             p.installed
                 .as_ref()
                 .and_then(|r| r.signer.as_ref())
-                .map_or_else(|| "-".into(), |s| s.key_id.clone()),
+                .map_or_else(
+                    || "-".into(),
+                    |s| format!("{} {}", s.key_id, s.trusted.as_str()),
+                ),
             description,
         ]);
     }

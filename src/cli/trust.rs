@@ -20,9 +20,7 @@ pub enum TrustAndVerify {
     Trust {
         /// The plugin to accept KEY for
         name: Option<String>,
-        /// A minisign public key (`RW…`, or a minisign.pub file), or a key id
-        /// (16 hex digits: the key is then taken from the source when it
-        /// publishes it)
+        /// A minisign public key (`RW…`, or a minisign.pub file)
         #[arg(long, value_name = "KEY")]
         key: Option<String>,
         #[command(subcommand)]
@@ -60,7 +58,7 @@ pub enum TrustCommand {
     /// Accept KEY for a plugin: later versions may be signed by it
     Add {
         name: String,
-        /// A minisign public key (`RW…`, or a minisign.pub file), or a key id
+        /// A minisign public key (`RW…`, or a minisign.pub file)
         #[arg(long, value_name = "KEY")]
         key: String,
     },
@@ -120,13 +118,14 @@ fn add(cfg: &Config, name: &str, key: &str) -> Result<i32> {
     } else {
         key.to_string()
     };
-    let pin = if let Some(id) = signing::normal_key_id(&text) {
-        Pinned {
-            key_id: id,
-            public_key: None,
-            trusted: How::Accepted,
-            added: crate::store::now(),
-        }
+    let pin = if signing::normal_key_id(&text).is_some() {
+        // Anyone can make a key with a given id: only the key itself says
+        // whose it is.
+        return Err(Error::usage(format!(
+            "`{}` is a key id; kplug needs the public key itself",
+            ui::escape(text.trim())
+        ))
+        .with_hint("give the `RW…` line of the author's minisign.pub (or the file), as the refusal shows it; check it with the author"));
     } else {
         let k = Key::parse(&text).map_err(|why| {
             Error::usage(format!(
@@ -147,17 +146,9 @@ fn add(cfg: &Config, name: &str, key: &str) -> Result<i32> {
     let mut receipt = installed(&store, name)?;
     receipt.keys.retain(|k| k.key_id != pin.key_id);
     let id = pin.key_id.clone();
-    let by_id = pin.public_key.is_none();
     receipt.keys.push(pin);
     store.write_receipt(&lock, name, &receipt)?;
-    eprintln!(
-        "{name} may now be signed by key {id}{}",
-        if by_id {
-            " (its public key is taken from the source the next time it publishes one with that id)"
-        } else {
-            ""
-        }
-    );
+    eprintln!("{name} may now be signed by key {id}");
     Ok(0)
 }
 
@@ -313,9 +304,11 @@ fn verify(cfg: &Config, name: Option<&str>, all: bool, output: Format) -> Result
                     }
                     Err(e) => problems.push(format!("the cached artifact cannot be read: {e}")),
                     Ok(_) => {
-                        if let (Some(text), Some(signer)) = (&v.signature, &v.signer)
-                            && v.verified_by != crate::store::Verification::OciDigest
-                        {
+                        if v.signed_over.is_some() {
+                            notes.push(
+                                "its signature covers the registry digest (checked when installed)",
+                            );
+                        } else if let (Some(text), Some(signer)) = (&v.signature, &v.signer) {
                             let key = receipt
                                 .keys
                                 .iter()

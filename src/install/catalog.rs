@@ -64,6 +64,10 @@ struct Meta {
     /// by, when it was checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signed_by: Option<String>,
+    /// The source's `trust:` when the copy was checked: a change makes the
+    /// copy stale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    trust: Vec<String>,
 }
 
 /// What a source offers, as search needs it.
@@ -446,6 +450,8 @@ impl<'a> Catalog<'a> {
         }
         let ttl = s.ttl.map_or(DEFAULT_TTL, |t| t.0);
         match self.meta(s) {
+            // Checked against other keys than the source trusts now.
+            Some(m) if m.trust != s.trust => false,
             Some(m) if s.kind == SourceKind::Index && !s.address.contains("://") => {
                 // A file: fresh while it is unchanged (a stat, no TTL).
                 m.file.is_some() && m.file == file_stamp(Path::new(&s.address))
@@ -559,6 +565,7 @@ impl<'a> Catalog<'a> {
             kind: s.kind.as_str().into(),
             address: s.address.clone(),
             fetched_ms: crate::clock::now_unix_ms(),
+            trust: s.trust.clone(),
             ..Meta::default()
         }
     }
@@ -572,7 +579,11 @@ impl<'a> Catalog<'a> {
         })?;
         let inv = parse_inventory(s, &bytes)?;
         let mut meta = Self::new_meta(s);
-        meta.signed_by = check_document(s, &bytes, || {
+        let name = Path::new(&s.address)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        meta.signed_by = check_document(s, signing::Over::Bytes(bytes.clone()), &name, || {
             let sig = PathBuf::from(format!("{}.minisig", s.address));
             match crate::fsutil::read_bounded(&sig, signing::MAX_SIGNATURE) {
                 Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
@@ -590,8 +601,10 @@ impl<'a> Catalog<'a> {
         let http = Http::new(self.cfg)?;
         // Conditional only when the copy is whole: a 304 must leave a
         // usable copy behind.
+        // A copy checked against other keys is fetched whole again.
         let old = self
             .meta(s)
+            .filter(|m| m.trust == s.trust)
             .filter(|_| self.listing(&s.name).is_some() && self.inventory(&s.name).is_ok());
         let mut headers = HeaderMap::new();
         if let Some(m) = &old {
@@ -645,7 +658,12 @@ impl<'a> Catalog<'a> {
         };
         let inv = parse_inventory(s, &bytes)?;
         let mut meta = Self::new_meta(s);
-        meta.signed_by = check_document(s, &bytes, || {
+        let name = url
+            .path_segments()
+            .and_then(|mut p| p.next_back())
+            .unwrap_or_default()
+            .to_string();
+        meta.signed_by = check_document(s, signing::Over::Bytes(bytes.clone()), &name, || {
             let mut sig_url = url.clone();
             sig_url.set_path(&format!("{}.minisig", url.path()));
             let resp = {
@@ -688,8 +706,10 @@ impl<'a> Catalog<'a> {
             .or_else(|| r.tag.clone())
             .unwrap_or_else(|| "latest".to_string());
         let m = reg.manifest(&r.repo, &label, &[MANIFEST])?;
+        // A copy checked against other keys is fetched whole again.
         let old = self
             .meta(s)
+            .filter(|m| m.trust == s.trust)
             .filter(|_| self.listing(&s.name).is_some() && self.inventory(&s.name).is_ok());
         if let Some(mut old) = old
             && old.etag.as_deref() == Some(m.digest.as_str())
@@ -720,6 +740,17 @@ impl<'a> Catalog<'a> {
         )?;
         let inv = parse_inventory(s, &bytes)?;
         let mut meta = Self::new_meta(s);
+        // In a registry, the document's signature is a signature artifact
+        // beside its manifest (over the manifest's digest).
+        meta.signed_by = check_document(s, signing::Over::Text(m.digest.clone()), "", || {
+            super::oci::artifact::signature_of(
+                &reg,
+                &r.repo,
+                &m.digest,
+                &format!("the inventory of source `{}`", s.name),
+            )
+            .map(|found| found.map(|(text, _)| text))
+        })?;
         meta.etag = Some(m.digest);
         self.write_copy(s, &meta, Some(&inv), &listing_of(&inv))?;
         Ok(Refreshed::Updated)
@@ -907,7 +938,11 @@ impl<'a> Catalog<'a> {
                     .public_key
                     .as_deref()
                     .and_then(|k| signing::Key::parse(k).ok());
-                let signed = self.meta(s).and_then(|m| m.signed_by).is_some();
+                // Signed by a key the source still trusts.
+                let signed = self
+                    .meta(s)
+                    .and_then(|m| m.signed_by)
+                    .is_some_and(|id| vouched.iter().any(|(k, _)| k.id == id));
                 let offered = match publisher {
                     Some(k) if signed => {
                         vouched.push((k, signing::How::Inventory));
@@ -1034,7 +1069,8 @@ impl<'a> Catalog<'a> {
 /// the refusal. A source that trusts none does not ask.
 fn check_document(
     s: &SourceConfig,
-    bytes: &[u8],
+    over: signing::Over,
+    file: &str,
     signature: impl FnOnce() -> Result<Option<String>>,
 ) -> Result<Option<String>> {
     let trust = trusted_keys(s)?;
@@ -1067,13 +1103,23 @@ fn check_document(
             sig.key_id
         )));
     };
-    let doc = String::from_utf8_lossy(bytes).into_owned();
-    signing::verify(key, &sig, &signing::Over::Text(doc), inventory::MAX_BYTES).map_err(|why| {
+    signing::verify(key, &sig, &over, inventory::MAX_BYTES).map_err(|why| {
         refuse(format!(
             "whose signature by key {} does not verify: {why}",
             sig.key_id
         ))
     })?;
+    // A signature of another document (an older inventory replayed under
+    // this name would carry its own name, or another).
+    if let Some(named) = sig.named_file()
+        && !file.is_empty()
+        && named != file
+    {
+        return Err(refuse(format!(
+            "whose signature is for the file `{}`",
+            crate::ui::escape(&named.chars().take(100).collect::<String>())
+        )));
+    }
     Ok(Some(sig.key_id))
 }
 

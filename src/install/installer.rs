@@ -230,7 +230,8 @@ impl<'a> Installer<'a> {
                 Cached::Current(name, version) => Ok(Prepared::Done(Box::new(
                     Installed::unchanged(&name, &version),
                 ))),
-                Cached::Artifact(artifact) => {
+                Cached::Artifact(mut artifact) => {
+                    self.recheck_cached(src, &mut artifact)?;
                     let name = src.plugin_name();
                     self.single(staging, *artifact, name.as_deref(), From::of(src))
                 }
@@ -519,11 +520,13 @@ impl<'a> Installer<'a> {
                 verified: entry.verified_by,
                 tag: entry.tag.clone(),
                 report: None,
-                // Verified when it was installed; its bytes are the same.
+                // What was accepted when it was installed: judged again
+                // (`recheck_cached`) against today's keys and policy.
                 signed: entry.signer.clone().map(|signer| signing::Accepted {
                     signer,
                     pin: None,
                     text: entry.signature.clone().unwrap_or_default(),
+                    over: entry.signed_over.clone(),
                 }),
             }))));
         }
@@ -618,6 +621,88 @@ impl<'a> Installer<'a> {
         Ok(artifact)
     }
 
+    /// A cached artifact's signature, judged again as a download's would
+    /// be: by today's pins, the source's keys and the policy (a key removed
+    /// since, or an unsigned version of a plugin signed since, is refused).
+    fn recheck_cached(&self, src: &dyn Source, artifact: &mut Artifact) -> Result<()> {
+        let Some(name) = src.plugin_name() else {
+            return Ok(());
+        };
+        let Content::File { file, .. } = &artifact.content else {
+            return Ok(());
+        };
+        let published = artifact
+            .signed
+            .take()
+            .filter(|a| !a.text.is_empty())
+            .map(|a| signing::Published {
+                signature: a.text,
+                origin: format!("the signature recorded for {}", artifact.name),
+                over: match a.over {
+                    Some(t) => signing::Over::Text(t),
+                    None => signing::Over::File(file.path.clone()),
+                },
+                vouched: src.trusted(),
+                offered: None,
+            });
+        let version = artifact.tag.clone().unwrap_or_default();
+        artifact.signed = self.judge(src, &name, &version, &artifact.name, published, false)?;
+        Ok(())
+    }
+
+    /// The one judgement of an artifact's signature; `None`: unsigned (and
+    /// allowed).
+    fn judge(
+        &self,
+        src: &dyn Source,
+        name: &str,
+        version: &str,
+        artifact: &str,
+        published: Option<signing::Published>,
+        first_use: bool,
+    ) -> Result<Option<signing::Accepted>> {
+        let install = &self.cfg.file()?.install;
+        let source_keys = !src.trusted().is_empty();
+        let require = if self.opts.require_signature {
+            Some("--require-signature".to_string())
+        } else if install.require_signature {
+            Some("install.requireSignature in the config file".to_string())
+        } else if source_keys {
+            Some(format!(
+                "its source (which trusts keys: `trust:` of `{}`)",
+                src.source_name().unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        let receipt = self.store.receipt(name)?;
+        let what = format!("{name} {}", ui::escape(version));
+        let ctx = signing::Context {
+            plugin: name,
+            what: &what,
+            artifact,
+            pins: &receipt.keys,
+            ever_signed: receipt.signed,
+            require: require.as_deref(),
+            first_use,
+            max: install.max_download_mib.saturating_mul(1024 * 1024),
+        };
+        match signing::judge(&ctx, published.as_ref())? {
+            signing::Verdict::Unsigned => {
+                if src.is_remote() {
+                    ui::warn(
+                        self.cfg,
+                        &format!(
+                            "{what} is not signed: nothing says who made it (`--require-signature` refuses such)"
+                        ),
+                    );
+                }
+                Ok(None)
+            }
+            signing::Verdict::Signed(accepted) => Ok(Some(accepted)),
+        }
+    }
+
     /// Judge who made the artifact (see [`signing`]): a signature the
     /// source publishes must verify by a key trusted for this plugin; an
     /// unsigned one warns, or is refused by policy or for a plugin signed
@@ -647,41 +732,16 @@ impl<'a> Installer<'a> {
             return Ok(());
         };
         let published = src.signature(c, artifact)?;
-        let receipt = self.store.receipt(&name)?;
-        let what = format!("{name} {}", ui::escape(&c.shown()));
-        let ctx = signing::Context {
-            plugin: &name,
-            what: &what,
-            artifact: &artifact.name,
-            pins: &receipt.keys,
-            ever_signed: receipt.signed,
-            require,
-            first_use: true,
-            max: install.max_download_mib.saturating_mul(1024 * 1024),
-        };
-        match signing::judge(&ctx, published.as_ref())? {
-            signing::Verdict::Unsigned => {
-                if src.is_remote() {
-                    ui::warn(
-                        self.cfg,
-                        &format!(
-                            "{what} is not signed: nothing says who made it (`--require-signature` refuses such)"
-                        ),
-                    );
-                }
-            }
-            signing::Verdict::Signed(accepted) => {
-                if let Some(p) = &accepted.pin
-                    && p.trusted == signing::How::FirstUse
-                {
-                    eprintln!(
-                        "trusting {name}'s signing key {} on first use: later versions must be signed by it",
-                        p.key_id
-                    );
-                }
-                artifact.signed = Some(accepted);
-            }
+        let accepted = self.judge(src, &name, &c.shown(), &artifact.name, published, true)?;
+        if let Some(p) = accepted.as_ref().and_then(|a| a.pin.as_ref())
+            && p.trusted == signing::How::FirstUse
+        {
+            eprintln!(
+                "trusting {name}'s signing key {} on first use: later versions must be signed by it",
+                p.key_id
+            );
         }
+        artifact.signed = accepted;
         Ok(())
     }
 
@@ -984,6 +1044,7 @@ impl<'a> Installer<'a> {
                 .as_ref()
                 .map(|s| s.text.clone())
                 .filter(|t| !t.is_empty()),
+            signed_over: artifact.signed.as_ref().and_then(|s| s.over.clone()),
             executable_sha256: crate::fsutil::sha256_file(&executable(&exe_dir, &name)).ok(),
         };
         let pin = artifact.signed.as_ref().and_then(|s| s.pin.clone());

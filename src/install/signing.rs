@@ -131,7 +131,7 @@ impl Sig {
     }
 
     /// The file its trusted comment names (`file:NAME`), if any.
-    fn named_file(&self) -> Option<&str> {
+    pub fn named_file(&self) -> Option<&str> {
         self.trusted_comment
             .split('\t')
             .find_map(|part| part.strip_prefix("file:"))
@@ -145,6 +145,8 @@ pub enum Over {
     File(PathBuf),
     /// A text: an OCI index's digest, `sha256:<hex>`.
     Text(String),
+    /// Bytes in memory (a document).
+    Bytes(Vec<u8>),
 }
 
 /// Check `sig` over `over` with `key`; the largest file read whole (an old,
@@ -153,6 +155,7 @@ pub fn verify(key: &Key, sig: &Sig, over: &Over, max: u64) -> std::result::Resul
     let bad = |_| "the signature does not match the bytes".to_string();
     match over {
         Over::Text(t) => key.key.verify(t.as_bytes(), &sig.sig, true).map_err(bad),
+        Over::Bytes(b) => key.key.verify(b, &sig.sig, true).map_err(bad),
         Over::File(path) if sig.prehashed => {
             let mut v = key.key.verify_stream(&sig.sig).map_err(bad)?;
             let mut f = std::fs::File::open(path).map_err(|e| format!("could not read it: {e}"))?;
@@ -278,6 +281,9 @@ pub struct Accepted {
     pub pin: Option<Pinned>,
     /// The signature's text.
     pub text: String,
+    /// What it covers, when that is a text and not the artifact's bytes
+    /// (an OCI index digest): kept to check it again later.
+    pub over: Option<String>,
 }
 
 /// Everything [`judge`] weighs besides the signature.
@@ -348,6 +354,12 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
     })?;
     let kid = sig.key_id.clone();
     let mut pin = None;
+    // The hint's key: the one published beside the artifact, when it is
+    // the signer's (an id alone can be claimed by anyone's key).
+    let accept = match p.offered.as_ref().filter(|k| k.id == kid) {
+        Some(k) => format!("kplug plugin trust {} --key {}", ctx.plugin, k.base64),
+        None => format!("kplug plugin trust {} --key PUBLIC-KEY", ctx.plugin),
+    };
     let (key, how) = if !p.vouched.is_empty() {
         match p.vouched.iter().find(|(k, _)| k.id == kid) {
             Some((k, how)) => {
@@ -374,54 +386,39 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
                 ctx.plugin,
                 ids(ctx.pins.iter().map(|k| k.key_id.clone()))
             ))
-            .with_hint(format!(
-                "if the author changed keys on purpose, accept it with `kplug plugin trust {} --key {kid}`; nothing was installed",
-                ctx.plugin
+                        .with_hint(format!(
+                "if the author changed keys on purpose (check key {kid} with them), accept it with `{accept}`; nothing was installed"
             )));
         };
+        let unusable = |why: &str| {
+            Error::new(format!(
+                "the key {kid} pinned for {} is unusable: {why}",
+                ctx.plugin
+            ))
+            .with_hint(format!(
+                "pin it again with `kplug plugin trust {} --key PUBLIC-KEY`",
+                ctx.plugin
+            ))
+        };
         let key = match &pinned.public_key {
-            Some(b) => Key::parse(b).map_err(|why| {
-                Error::new(format!(
-                    "the key {kid} pinned for {} is unusable: {why}",
-                    ctx.plugin
-                ))
-                .with_hint(format!(
-                    "pin it again with `kplug plugin trust {} --key PUBLIC-KEY`",
-                    ctx.plugin
-                ))
-            })?,
-            // Accepted by id: the key the source publishes, if it is that
-            // one.
-            None => match p.offered.as_ref().filter(|k| k.id == kid) {
-                Some(k) => {
-                    pin = Some(Pinned {
-                        public_key: Some(k.base64.clone()),
-                        ..pinned.clone()
-                    });
-                    k.clone()
-                }
-                None => {
-                    return Err(refuse(format!(
-                        "is by key {kid}, accepted for {} by its id, but the source publishes no public key with that id",
-                        ctx.plugin
-                    ))
-                    .with_hint(format!(
-                        "give the key itself: `kplug plugin trust {} --key RW…`",
-                        ctx.plugin
-                    )));
-                }
-            },
+            Some(b) => Key::parse(b).map_err(|why| unusable(&why))?,
+            None => return Err(unusable("the receipt holds its id but not the key")),
         };
         (key, pinned.trusted)
     } else {
-        let offered = p.offered.as_ref().filter(|k| k.id == kid && ctx.first_use);
+        // Never a first use again for a plugin signed before (its keys
+        // were removed): that would take whatever key is offered now.
+        let offered = p
+            .offered
+            .as_ref()
+            .filter(|k| k.id == kid && ctx.first_use && !ctx.ever_signed);
         let Some(k) = offered else {
             return Err(refuse(format!(
-                "is by key {kid}, and no key kplug trusts or may trust on first use has that id"
+                "is by key {kid}, and no key trusted for {} has that id",
+                ctx.plugin
             ))
             .with_hint(format!(
-                "if you trust that key, accept it with `kplug plugin trust {} --key RW…` (the public key), or add it to the source's `trust:`",
-                ctx.plugin
+                "if you trust that key (check it with its author), accept it with `{accept}`, or add it to the source's `trust:`; nothing was installed"
             )));
         };
         pin = Some(Pinned {
@@ -454,6 +451,10 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
         },
         pin,
         text: sig.text,
+        over: match &p.over {
+            Over::Text(t) => Some(t.clone()),
+            _ => None,
+        },
     }))
 }
 
@@ -695,7 +696,7 @@ mod tests {
     }
 
     #[test]
-    fn a_key_accepted_by_id_is_taken_from_the_source() {
+    fn a_pin_without_its_key_or_a_new_first_use_is_refused() {
         let a = pair();
         let (_d, path) = file(b"x");
         let pins = vec![Pinned {
@@ -704,27 +705,12 @@ mod tests {
             trusted: How::Accepted,
             added: String::new(),
         }];
-        let v = judge(
-            &ctx(&pins, true, None),
-            Some(&published(&a, &path, vec![], true)),
-        )
-        .unwrap();
-        let Verdict::Signed(Accepted {
-            pin: Some(p),
-            signer,
-            ..
-        }) = v
-        else {
-            panic!("a pin with the key")
-        };
-        assert_eq!(p.public_key.as_deref(), Some(a.key.base64.as_str()));
-        assert_eq!(signer.trusted, How::Accepted);
-        assert!(
-            judge(
-                &ctx(&pins, true, None),
-                Some(&published(&a, &path, vec![], false))
-            )
-            .is_err()
-        );
+        let signed = || published(&a, &path, vec![], true);
+        // An id alone: whoever made a key with that id would pass.
+        assert!(judge(&ctx(&pins, true, None), Some(&signed())).is_err());
+        // Signed before, every key since removed: no second first use.
+        assert!(judge(&ctx(&[], true, None), Some(&signed())).is_err());
+        // Never signed: first use (the positive control).
+        assert!(judge(&ctx(&[], false, None), Some(&signed())).is_ok());
     }
 }

@@ -224,13 +224,17 @@ fn a_github_release_is_pinned_on_first_use_and_a_new_key_needs_trust() {
     let out = t.kplug(&["plugin", "update", "hello"]).failure();
     let err = stderr(&out);
     assert!(err.contains(&a.id) && err.contains(&b.id), "{err}");
+    // The hint gives the key itself (an id alone anyone's key can claim).
     assert!(
-        err.contains(&format!("kplug plugin trust hello --key {}", b.id)),
+        err.contains(&format!("kplug plugin trust hello --key {}", b.base64)),
         "{err}"
     );
     assert_eq!(t.current().as_deref(), Some("1.0.0"));
-    // Accepted deliberately (by id: the key comes from the release).
     t.kplug(&["plugin", "trust", "hello", "--key", &b.id])
+        .code(2)
+        .stderr(predicate::str::contains("needs the public key"));
+    // Accepted deliberately, with the public key.
+    t.kplug(&["plugin", "trust", "hello", "--key", &b.base64])
         .success();
     t.kplug(&["plugin", "update", "hello"]).success();
     assert_eq!(t.current().as_deref(), Some("1.1.0"));
@@ -248,6 +252,25 @@ fn a_github_release_is_pinned_on_first_use_and_a_new_key_needs_trust() {
         .failure()
         .stderr(predicate::str::contains("signed before"));
     assert_eq!(t.current().as_deref(), Some("1.1.0"));
+
+    // A key removed is not trusted for a cached version either.
+    t.kplug(&["plugin", "trust", "remove", "hello", "--key", &a.id])
+        .success();
+    t.kplug(&["plugin", "install", &format!("{REPO}@v1.0.0")])
+        .failure()
+        .stderr(predicate::str::contains(&a.id).and(predicate::str::contains("pinned to")));
+    assert_eq!(t.current().as_deref(), Some("1.1.0"));
+    // With no key left, a signed plugin gets no second first use.
+    t.kplug(&["plugin", "trust", "remove", "hello", "--key", &b.id])
+        .success();
+    let c = keypair(&t.keys, "c");
+    t.publish("1.3.0", Some(&c), None);
+    t.kplug(&["plugin", "update", "hello"])
+        .failure()
+        .stderr(predicate::str::contains(&c.id).and(predicate::str::contains("no key trusted")));
+    assert_eq!(t.current().as_deref(), Some("1.1.0"));
+    t.kplug(&["plugin", "trust", "add", "hello", "--key", &b.base64])
+        .success();
 
     // `plugin verify` passes, then finds the executable changed in the store.
     t.kplug(&["plugin", "verify", "hello"]).success();
@@ -366,6 +389,21 @@ fn a_source_that_trusts_a_key_refuses_any_other() {
         t.receipt()["versions"][0]["signer"]["trusted"].as_str(),
         Some("source")
     );
+    // A source that trusts keys refuses what is unsigned, a first install
+    // included (a stripped signature is no way around it).
+    let fresh = gh();
+    fresh.env.config_file(&format!(
+        "network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\nsources:\n- name: acme\n  kind: github\n  address: {REPO}\n  trust: ['{}']\n",
+        a.base64
+    ));
+    fresh.publish("1.0.2", None, None);
+    fresh
+        .kplug(&["plugin", "install", "acme/hello"])
+        .failure()
+        .stderr(
+            predicate::str::contains("not signed").and(predicate::str::contains("trusts keys")),
+        );
+    assert!(fresh.current().is_none());
 }
 
 /// An inventory of `hello` `version` in `dir`, built and signed by kplug.
@@ -845,4 +883,105 @@ fn a_password_protected_key_signs_with_its_password_and_a_wrong_one_writes_nothi
     build("s3cret").success();
     let sig = std::fs::read_to_string(format!("{}.minisig", out.display())).unwrap();
     assert!(minisign_verifies(&pair, &out, &sig));
+}
+
+#[test]
+fn an_inventory_in_a_registry_is_signed_beside_its_manifest() {
+    use crate::oci::Registry;
+    let reg = Registry::start(&[]);
+    let env = TestEnv::new();
+    env.config_file("network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\n");
+    let keys = env.dir("keys");
+    let a = keypair(&keys, "a");
+    let b = keypair(&keys, "b");
+    let work = env.dir("push");
+    // The inventory pushed, then (with a key) its signature beside it, with
+    // nothing but curl and minisign: the recipe docs/security.md gives.
+    let push = |version: &str, key: Option<&Pair>| {
+        let doc = format!(
+            "apiVersion: kplug.dev/v1\nkind: Inventory\nplugins:\n  hello:\n    versions:\n    - version: {version}\n      artifacts:\n      - {{os: linux, arch: amd64, url: 'https://example.com/h.tar.gz', sha256: '{}'}}\n",
+            "a".repeat(64)
+        );
+        std::fs::write(work.join("inventory.yaml"), doc).unwrap();
+        let script = r#"set -eu
+base="http://$REGISTRY/v2/team/inventory"
+sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+size() { wc -c < "$1" | tr -d ' '; }
+push_blob() {
+  location=$(curl -fsS -X POST -D - -o /dev/null "$base/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
+  case "$location" in /*) location="http://$REGISTRY$location" ;; esac
+  case "$location" in *\?*) sep='&' ;; *) sep='?' ;; esac
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location${sep}digest=$2"
+}
+printf '{}' > empty.json
+push_blob empty.json "$(sha empty.json)"
+push_blob inventory.yaml "$(sha inventory.yaml)"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.kplug.inventory.v1+yaml","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.kplug.inventory.v1+yaml","digest":"%s","size":%s}]}' "$(sha empty.json)" "$(sha inventory.yaml)" "$(size inventory.yaml)" > m.json
+curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @m.json "$base/manifests/latest"
+if [ -n "${KEY:-}" ]; then
+  digest=$(sha m.json)
+  printf '%s' "$digest" > digest.txt
+  rm -f digest.txt.minisig
+  minisign -S -s "$KEY" -m digest.txt
+  push_blob digest.txt.minisig "$(sha digest.txt.minisig)"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.kplug.signature.v1","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.kplug.minisign.signature","digest":"%s","size":%s}]}' "$(sha empty.json)" "$(sha digest.txt.minisig)" "$(size digest.txt.minisig)" > s.json
+  curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @s.json "$base/manifests/$(echo "$digest" | tr : -).sig"
+fi
+"#;
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(script)
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("REGISTRY", &reg.host);
+        if let Some(k) = key {
+            cmd.env("KEY", &k.secret);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let address = format!("{}:latest", reg.url("team/inventory"));
+    push("1.0.0", Some(&a));
+    env.kplug()
+        .args([
+            "plugin", "source", "add", "team", &address, "--kind", "index", "--trust", &a.base64,
+        ])
+        .assert()
+        .success();
+    let listed = || {
+        let out = env
+            .kplug()
+            .args(["plugin", "search", "hello", "-o", "json"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(listed().contains("1.0.0"));
+    // Replaced by an unsigned document, then by one signed by another key:
+    // refused, the signed copy kept.
+    push("2.0.0", None);
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("without a signature"));
+    push("2.0.0", Some(&b));
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(&b.id).and(predicate::str::contains("does not trust")));
+    assert!(listed().contains("1.0.0") && !listed().contains("2.0.0"));
+    // Signed by the trusted key again: taken (the positive control).
+    push("2.0.0", Some(&a));
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .success();
+    assert!(listed().contains("2.0.0"));
 }

@@ -48,6 +48,54 @@ pub fn signature_tag(digest: &str) -> String {
     format!("{}.sig", digest.replacen(':', "-", 1))
 }
 
+/// The signature pushed beside `digest` in `repo`, if any: its `.minisig`
+/// text and the public key its annotation names. A tag that is there but
+/// unusable (no signature layer, a missing blob) is an error, never "not
+/// signed".
+pub fn signature_of(
+    reg: &super::registry::Registry,
+    repo: &str,
+    digest: &str,
+    what: &str,
+) -> crate::error::Result<Option<(String, Option<String>)>> {
+    use crate::error::Error;
+    let tag = signature_tag(digest);
+    let Some(m) = reg.manifest_if_any(repo, &tag, &[super::registry::MANIFEST])? else {
+        return Ok(None);
+    };
+    let unusable = |why: String| {
+        Error::new(format!(
+            "the signature of {what} (the tag {tag}) cannot be used: {why}"
+        ))
+        .with_hint("its publisher can push it again with `kplug plugin publish --sign-key`; nothing was installed")
+    };
+    let manifest = parse_manifest(&m.bytes).map_err(unusable)?;
+    let layer = manifest
+        .layers()
+        .iter()
+        .find(|l| l.media_type().to_string() == LAYER_MINISIG)
+        .ok_or_else(|| unusable("it holds no minisign signature layer".into()))?;
+    let bytes = reg
+        .small_blob(
+            repo,
+            layer.digest().as_ref(),
+            layer.size(),
+            crate::install::signing::MAX_SIGNATURE,
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "the signature of {what} (the tag {tag}) cannot be read"
+            ))
+            .with_hint("its publisher can push it again with `kplug plugin publish --sign-key`; nothing was installed")
+        })?;
+    let key = manifest
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(PUBLIC_KEY_ANNOTATION))
+        .cloned();
+    Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), key)))
+}
+
 /// The archive kind of a layer media type.
 pub fn layer_kind(media_type: &str) -> Option<ArchiveKind> {
     match media_type {

@@ -551,6 +551,10 @@ impl Source for GitHubSource {
         self.configured.clone()
     }
 
+    fn trusted(&self) -> Vec<(crate::install::signing::Key, crate::install::signing::How)> {
+        self.trust.clone()
+    }
+
     fn fetch(&mut self, c: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact> {
         let repo = self.repo.to_string();
         let name = self.repo.plugin_name()?;
@@ -639,7 +643,7 @@ impl Source for GitHubSource {
         };
         Ok(Some(Published {
             signature,
-            origin: format!("{} {}", ui::escape(&release.tag_name), origin),
+            origin: format!("{} {}", release.tag_name, origin),
             over: Over::File(file.path.clone()),
             vouched: self.trust.clone(),
             offered,

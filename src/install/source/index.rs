@@ -154,6 +154,10 @@ impl Source for IndexSource {
         Some(self.plugin.clone())
     }
 
+    fn trusted(&self) -> Vec<(Key, How)> {
+        self.vouched.clone()
+    }
+
     fn source_name(&self) -> Option<String> {
         Some(self.source.clone())
     }
@@ -305,8 +309,7 @@ impl Source for IndexSource {
             signature: sig,
             origin: format!(
                 "the signature source `{}` lists for {}",
-                self.source,
-                crate::ui::escape(&artifact.name)
+                self.source, artifact.name
             ),
             over: Over::File(file.path.clone()),
             vouched: self.vouched.clone(),

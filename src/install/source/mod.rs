@@ -263,6 +263,12 @@ pub trait Source: Send {
     ) -> Result<Option<crate::install::signing::Published>> {
         Ok(None)
     }
+
+    /// The keys the source vouches for (its configured `trust:`): with
+    /// any, its artifacts must be signed by one of them.
+    fn trusted(&self) -> Vec<(crate::install::signing::Key, crate::install::signing::How)> {
+        Vec::new()
+    }
 }
 
 /// Why a caller asks a source for its versions.

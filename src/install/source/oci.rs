@@ -343,43 +343,25 @@ impl Source for OciSource {
         _artifact: &Artifact,
     ) -> Result<Option<crate::install::signing::Published>> {
         let top = self.resolve(c)?.top.clone();
-        let tag = artifact::signature_tag(&top);
+        let what = format!("{} {}", self.repo.plugin_name(), c.shown());
         let reg = self.registry()?;
-        let repo = &self.repo.repo;
-        let what = escape(&self.what(&tag)).into_owned();
-        let Some(m) = reg.manifest_if_any(repo, &tag, &[MANIFEST])? else {
+        let Some((signature, key)) = artifact::signature_of(reg, &self.repo.repo, &top, &what)?
+        else {
             return Ok(None);
         };
-        let unusable = |why: String| {
-            Error::new(format!("the signature {what} cannot be used: {why}")).with_hint(
-                "republish it with `kplug plugin publish --sign-key`; nothing was installed",
-            )
-        };
-        let manifest = artifact::parse_manifest(&m.bytes).map_err(unusable)?;
-        let layer = manifest
-            .layers()
-            .iter()
-            .find(|l| l.media_type().to_string() == artifact::LAYER_MINISIG)
-            .ok_or_else(|| unusable("it holds no minisign signature layer".into()))?;
-        let bytes = reg
-            .small_blob(
-                repo,
-                layer.digest().as_ref(),
-                layer.size(),
-                crate::install::signing::MAX_SIGNATURE,
-            )
-            .map_err(|e| e.context(format!("the signature {what} cannot be read")))?;
-        let offered = manifest
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(artifact::PUBLIC_KEY_ANNOTATION))
-            .and_then(|k| Key::parse(k).ok());
         Ok(Some(crate::install::signing::Published {
-            signature: String::from_utf8_lossy(&bytes).into_owned(),
-            origin: format!("the signature {what}"),
+            signature,
+            origin: format!(
+                "the signature {}",
+                self.what(&artifact::signature_tag(&top))
+            ),
             over: Over::Text(top),
             vouched: self.trust.clone(),
-            offered,
+            offered: key.as_deref().and_then(|k| Key::parse(k).ok()),
         }))
+    }
+
+    fn trusted(&self) -> Vec<(Key, How)> {
+        self.trust.clone()
     }
 }
