@@ -18,7 +18,11 @@ pub enum SelfCommand {
         output: Format,
     },
     /// Say whether a newer kplug is published (exit 10 if one is)
-    Check,
+    Check {
+        /// Ask this Omaha channel instead of the source's (an omaha `self.source`)
+        #[arg(long, value_name = "CHANNEL")]
+        channel: Option<String>,
+    },
     /// Update kplug to the newest stable release within its major version
     ///
     /// The new binary must report its version (`version -o json`) within
@@ -42,6 +46,9 @@ pub enum SelfCommand {
         /// Move to this major version
         #[arg(long, value_name = "N")]
         major: Option<u64>,
+        /// Ask this Omaha channel instead of the source's (an omaha `self.source`)
+        #[arg(long, value_name = "CHANNEL")]
+        channel: Option<String>,
     },
     /// Switch to VERSION (installed: offline; otherwise downloaded first)
     Use {
@@ -88,7 +95,7 @@ pub fn run(cfg: &Config, command: SelfCommand) -> Result<i32> {
             ui::print_stdout(&t.render()).context("could not write to stdout")?;
             Ok(0)
         }
-        SelfCommand::Check => match host::check(cfg)? {
+        SelfCommand::Check { channel } => match host::check(cfg, channel.as_deref())? {
             Some(v) => {
                 eprintln!("kplug {v} is available: run `kplug self update`");
                 Ok(host::EXIT_UPDATE_AVAILABLE)
@@ -104,6 +111,7 @@ pub fn run(cfg: &Config, command: SelfCommand) -> Result<i32> {
             force,
             dry_run,
             major,
+            channel,
         } => {
             let done = host::update(
                 cfg,
@@ -113,6 +121,7 @@ pub fn run(cfg: &Config, command: SelfCommand) -> Result<i32> {
                     force,
                     dry_run,
                     major,
+                    channel,
                 },
             )?;
             report(&done);

@@ -219,9 +219,34 @@ pub fn locate(cfg: &Config) -> Result<Installed> {
     Ok(Installed::Plain(path))
 }
 
-/// The releases of `self.source`, as a request.
-fn request(cfg: &Config) -> Result<Request> {
+/// The releases of `self.source`, as a request; `channel` (`--channel`)
+/// in place of an omaha source's own.
+fn request(cfg: &Config, channel: Option<&str>) -> Result<Request> {
     let text = cfg.file()?.self_update.source.clone();
+    let on_channel;
+    let cfg = match channel {
+        None => cfg,
+        Some(ch) => {
+            crate::install::source::omaha::check_channel(ch)
+                .map_err(|why| Error::usage(format!("`--channel {}`: {why}", escape(ch))))?;
+            let mut file = cfg.file()?.clone();
+            let source = text.split_once('/').map(|(s, _)| s).unwrap_or_default();
+            let Some(s) = file
+                .sources
+                .iter_mut()
+                .find(|s| s.name == source && s.kind == crate::config::SourceKind::Omaha)
+            else {
+                return Err(Error::usage(format!(
+                    "`--channel` picks an Omaha channel, and `self.source: {}` is not a plugin of an omaha source",
+                    escape(&text)
+                ))
+                .with_hint("set `self.source: SOURCE/kplug` for an omaha source (docs/omaha.md)"));
+            };
+            s.channel = Some(ch.to_string());
+            on_channel = cfg.with_file(file);
+            &on_channel
+        }
+    };
     let req = crate::install::catalog::request(cfg, &text, None, true)?;
     if !req.source.has_versions() {
         return Err(Error::usage(format!(
@@ -247,7 +272,7 @@ pub fn current_version() -> Version {
 
 /// Every published version, newest first.
 pub fn versions(cfg: &Config, pre: bool) -> Result<Vec<Published>> {
-    let mut req = request(cfg)?;
+    let mut req = request(cfg, None)?;
     req.source
         .set_installed(Some(crate::version()), Intent::Look);
     let all = req.source.versions(&Spec::Latest)?;
@@ -339,6 +364,8 @@ pub struct UpdateOptions {
     pub force: bool,
     pub dry_run: bool,
     pub major: Option<u64>,
+    /// An Omaha channel in place of the source's (`--channel`).
+    pub channel: Option<String>,
 }
 
 /// What an update did.
@@ -370,8 +397,8 @@ fn check_cache_path(cfg: &Config) -> Result<PathBuf> {
 
 /// `self check`: the newest version allowed, if newer than this one (and
 /// the answer cached for `kplug version`'s notice).
-pub fn check(cfg: &Config) -> Result<Option<String>> {
-    let mut req = request(cfg)?;
+pub fn check(cfg: &Config, channel: Option<&str>) -> Result<Option<String>> {
+    let mut req = request(cfg, channel)?;
     let (choice, _) = choose(
         &mut req,
         &UpdateOptions::default(),
@@ -423,7 +450,7 @@ pub fn update(cfg: &Config, opts: &UpdateOptions) -> Result<Updated> {
     // Decided under the lock: a concurrent update has finished by now.
     let installed = locate(cfg)?;
     let from = running_version(&host, &installed);
-    let mut req = request(cfg)?;
+    let mut req = request(cfg, opts.channel.as_deref())?;
     let intent = if opts.dry_run {
         Intent::Look
     } else {

@@ -963,39 +963,7 @@ fn an_inventory_in_a_registry_is_refreshed_by_digest() {
     let reg = Registry::start(&[]);
     need("curl", "curl");
     let work = env.dir("inv");
-    let push = |doc: &str| {
-        std::fs::write(work.join("inventory.yaml"), doc).unwrap();
-        let script = r#"set -eu
-base="http://$REGISTRY/v2/team/inventory"
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
-size() { wc -c < "$1" | tr -d ' '; }
-push_blob() {
-  location=$(curl -fsS -X POST -D - -o /dev/null "$base/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
-  case "$location" in /*) location="http://$REGISTRY$location" ;; esac
-  case "$location" in *\?*) sep='&' ;; *) sep='?' ;; esac
-  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location${sep}digest=$2"
-}
-printf '{}' > empty.json
-push_blob empty.json "$(sha empty.json)"
-push_blob inventory.yaml "$(sha inventory.yaml)"
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.kplug.inventory.v1+yaml","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.kplug.inventory.v1+yaml","digest":"%s","size":%s}]}' "$(sha empty.json)" "$(sha inventory.yaml)" "$(size inventory.yaml)" > m.json
-curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @m.json "$base/manifests/latest"
-"#;
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .current_dir(&work)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("REGISTRY", &reg.host)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let push = |doc: &str| push_inventory(&reg.host, &work, doc, None);
     let doc = |v: &str| {
         format!(
             "apiVersion: kplug.dev/v1\nkind: Inventory\nplugins:\n  tool:\n    description: A tool\n    versions:\n      - version: {v}\n        artifacts:\n          - {{os: linux, arch: amd64, url: https://example.com/t.tar.gz, sha256: {}}}\n",
@@ -1226,5 +1194,53 @@ fn a_token_realm_on_another_origin_gets_no_credential() {
     assert!(
         asked.iter().all(|r| r.header("authorization").is_none()),
         "without the credential"
+    );
+}
+
+/// Push `doc` as the inventory artifact `team/inventory:latest` with curl,
+/// as docs/sources.md shows; with `key` (a minisign secret key), also its
+/// signature artifact beside it, with minisign (docs/security.md).
+pub(crate) fn push_inventory(host: &str, work: &Path, doc: &str, key: Option<&Path>) {
+    std::fs::write(work.join("inventory.yaml"), doc).unwrap();
+    let script = r#"set -eu
+base="http://$REGISTRY/v2/team/inventory"
+sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+size() { wc -c < "$1" | tr -d ' '; }
+push_blob() {
+  location=$(curl -fsS -X POST -D - -o /dev/null "$base/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
+  case "$location" in /*) location="http://$REGISTRY$location" ;; esac
+  case "$location" in *\?*) sep='&' ;; *) sep='?' ;; esac
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location${sep}digest=$2"
+}
+printf '{}' > empty.json
+push_blob empty.json "$(sha empty.json)"
+push_blob inventory.yaml "$(sha inventory.yaml)"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.kplug.inventory.v1+yaml","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.kplug.inventory.v1+yaml","digest":"%s","size":%s}]}' "$(sha empty.json)" "$(sha inventory.yaml)" "$(size inventory.yaml)" > m.json
+curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @m.json "$base/manifests/latest"
+if [ -n "${KEY:-}" ]; then
+  digest=$(sha m.json)
+  printf '%s' "$digest" > digest.txt
+  rm -f digest.txt.minisig
+  minisign -S -s "$KEY" -m digest.txt
+  push_blob digest.txt.minisig "$(sha digest.txt.minisig)"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.kplug.signature.v1","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.kplug.minisign.signature","digest":"%s","size":%s}]}' "$(sha empty.json)" "$(sha digest.txt.minisig)" "$(size digest.txt.minisig)" > s.json
+  curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @s.json "$base/manifests/$(echo "$digest" | tr : -).sig"
+fi
+"#;
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(script)
+        .current_dir(work)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("REGISTRY", host);
+    if let Some(k) = key {
+        cmd.env("KEY", k);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -1024,6 +1024,27 @@ fn kplug_updates_itself_over_omaha_and_reports_a_refused_release() {
     let out = run(&["version", "-o", "json"]).success();
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["version"], "0.2.0");
+    // Another channel for one update (`--channel`), the source's own left alone.
+    let asset = release("0.4.0", &stamped("0.4.0")).assets.remove(0);
+    neb.offer(
+        "kplug",
+        "beta",
+        Offer {
+            version: "0.4.0".into(),
+            name: asset.name,
+            body: asset.body,
+            hashes: Hashes::Nebraska,
+            size: None,
+            codebase: None,
+        },
+    );
+    run(&["self", "update", "--channel", "beta"])
+        .success()
+        .stderr(predicate::str::contains("kplug is now 0.4.0"));
+    assert_eq!(neb.checks("kplug").last().unwrap().track, "beta");
+    run(&["self", "check", "--channel", "a b"])
+        .code(2)
+        .stderr(predicate::str::contains("--channel"));
     neb.assert_nothing_rejected();
 }
 

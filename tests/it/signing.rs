@@ -621,7 +621,22 @@ fn the_release_key_and_the_scaffold_sign() {
         "/src/host/release-key.pub"
     ))
     .unwrap();
-    assert!(key.starts_with("untrusted comment: minisign public key "));
+    let id = key
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("untrusted comment: minisign public key "))
+        .expect("a minisign.pub comment line");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key.lines().nth(1).unwrap().trim())
+        .unwrap();
+    assert_eq!(
+        (bytes.len(), &bytes[..2]),
+        (42, &b"Ed"[..]),
+        "an Ed25519 key"
+    );
+    let num = u64::from_le_bytes(bytes[2..10].try_into().unwrap());
+    assert_eq!(format!("{num:X}"), id, "its comment names its own id");
     // `plugin new` scaffolds signing in the release workflow.
     let env = TestEnv::new();
     env.kplug()
@@ -902,48 +917,7 @@ fn an_inventory_in_a_registry_is_signed_beside_its_manifest() {
             "apiVersion: kplug.dev/v1\nkind: Inventory\nplugins:\n  hello:\n    versions:\n    - version: {version}\n      artifacts:\n      - {{os: linux, arch: amd64, url: 'https://example.com/h.tar.gz', sha256: '{}'}}\n",
             "a".repeat(64)
         );
-        std::fs::write(work.join("inventory.yaml"), doc).unwrap();
-        let script = r#"set -eu
-base="http://$REGISTRY/v2/team/inventory"
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
-size() { wc -c < "$1" | tr -d ' '; }
-push_blob() {
-  location=$(curl -fsS -X POST -D - -o /dev/null "$base/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: *//p')
-  case "$location" in /*) location="http://$REGISTRY$location" ;; esac
-  case "$location" in *\?*) sep='&' ;; *) sep='?' ;; esac
-  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$location${sep}digest=$2"
-}
-printf '{}' > empty.json
-push_blob empty.json "$(sha empty.json)"
-push_blob inventory.yaml "$(sha inventory.yaml)"
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.kplug.inventory.v1+yaml","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.kplug.inventory.v1+yaml","digest":"%s","size":%s}]}' "$(sha empty.json)" "$(sha inventory.yaml)" "$(size inventory.yaml)" > m.json
-curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @m.json "$base/manifests/latest"
-if [ -n "${KEY:-}" ]; then
-  digest=$(sha m.json)
-  printf '%s' "$digest" > digest.txt
-  rm -f digest.txt.minisig
-  minisign -S -s "$KEY" -m digest.txt
-  push_blob digest.txt.minisig "$(sha digest.txt.minisig)"
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.kplug.signature.v1","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.kplug.minisign.signature","digest":"%s","size":%s}]}' "$(sha empty.json)" "$(sha digest.txt.minisig)" "$(size digest.txt.minisig)" > s.json
-  curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @s.json "$base/manifests/$(echo "$digest" | tr : -).sig"
-fi
-"#;
-        let mut cmd = Command::new("bash");
-        cmd.arg("-c")
-            .arg(script)
-            .current_dir(&work)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("REGISTRY", &reg.host);
-        if let Some(k) = key {
-            cmd.env("KEY", &k.secret);
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::oci::push_inventory(&reg.host, &work, &doc, key.map(|k| k.secret.as_path()));
     };
     let address = format!("{}:latest", reg.url("team/inventory"));
     push("1.0.0", Some(&a));
