@@ -732,16 +732,7 @@ impl<'a> Installer<'a> {
             return Ok(());
         };
         let published = src.signature(c, artifact)?;
-        let accepted = self.judge(src, &name, &c.shown(), &artifact.name, published, true)?;
-        if let Some(p) = accepted.as_ref().and_then(|a| a.pin.as_ref())
-            && p.trusted == signing::How::FirstUse
-        {
-            eprintln!(
-                "trusting {name}'s signing key {} on first use: later versions must be signed by it",
-                p.key_id
-            );
-        }
-        artifact.signed = accepted;
+        artifact.signed = self.judge(src, &name, &c.shown(), &artifact.name, published, true)?;
         Ok(())
     }
 
@@ -835,6 +826,13 @@ impl<'a> Installer<'a> {
             return Err(report
                 .refusal("required plugins are missing")
                 .with_hint("nothing was changed"));
+        }
+        // Before the download the contract is only judged: the missing
+        // plugins are installed at the final gate, once the artifact has
+        // passed every check (its signature included), so a refused
+        // artifact leaves nothing installed.
+        if !last {
+            return Ok(Gate::Pass(Vec::new()));
         }
         let mut deps = Vec::new();
         for item in missing {
@@ -1082,6 +1080,13 @@ impl<'a> Installer<'a> {
         // Live and probed: a source that reports to its server says so.
         if let Some(r) = artifact.report.take() {
             r.installed();
+        }
+        // Said once it is pinned, not when it was only judged.
+        if let Some(p) = pin.as_ref().filter(|p| p.trusted == signing::How::FirstUse) {
+            eprintln!(
+                "trusting {name}'s signing key {} on first use: later versions must be signed by it",
+                p.key_id
+            );
         }
         // A verified artifact of a release or an inventory is kept in the
         // cache (a download in staging moved there, a local one copied).

@@ -5,7 +5,7 @@
 //! refusal leaves the store as it was.
 
 use crate::archives::{platform, plugin_tar_gz, release_with};
-use crate::server::{FakeAsset, FakeGitHub};
+use crate::server::{FakeAsset, FakeGitHub, FakeRelease};
 use crate::support::TestEnv;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
@@ -958,4 +958,66 @@ fn an_inventory_in_a_registry_is_signed_beside_its_manifest() {
         .assert()
         .success();
     assert!(listed().contains("2.0.0"));
+}
+
+#[test]
+fn a_refused_signature_installs_no_dependency() {
+    use crate::archives::{Entry, plugin_script, tar_gz};
+    let t = gh();
+    let a = keypair(&t.keys, "a");
+    let b = keypair(&t.keys, "b");
+    t.env.config_file(&format!(
+        "network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 1\nsources:\n- name: acme\n  kind: github\n  address: acme/kplug-app\n  trust: ['{}']\n",
+        a.base64
+    ));
+    let requires = "requires: {plugins: {base: {version: \"^1\", source: acme/kplug-base}}}\n";
+    let script = plugin_script("app", "1.0.0", requires);
+    let body = tar_gz(&[Entry {
+        path: "kplug-app",
+        body: script.as_bytes(),
+        mode: 0o755,
+    }]);
+    let name = format!("kplug-app_1.0.0_{}.tar.gz", platform());
+    let file = t.keys.join(&name);
+    std::fs::write(&file, &body).unwrap();
+    // Signed by a key the source does not trust; its contract (published
+    // beside it) asks for a dependency.
+    let sig = sign(&b, &file);
+    t.gh.publish(
+        "acme/kplug-app",
+        FakeRelease {
+            tag: "v1.0.0".into(),
+            prerelease: false,
+            assets: vec![
+                FakeAsset {
+                    name: name.clone(),
+                    body,
+                    digest: true,
+                },
+                FakeAsset {
+                    name: format!("{name}.minisig"),
+                    body: sig.into_bytes(),
+                    digest: false,
+                },
+                FakeAsset {
+                    name: "kplug-plugin.yaml".into(),
+                    body: format!("protocols: [1]\nname: app\nversion: 1.0.0\n{requires}")
+                        .into_bytes(),
+                    digest: false,
+                },
+            ],
+        },
+    );
+    t.gh.publish(
+        "acme/kplug-base",
+        release_with("base", "1.0.0", plugin_tar_gz("base", "1.0.0"), true),
+    );
+    t.kplug(&["plugin", "install", "acme/app", "--with-deps"])
+        .failure()
+        .stderr(predicate::str::contains("does not trust"));
+    assert!(!t.env.home.join("plugins/app").exists());
+    assert!(
+        !t.env.home.join("plugins/base").exists(),
+        "the dependency waits for the artifact's checks"
+    );
 }
