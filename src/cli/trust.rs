@@ -132,7 +132,7 @@ fn add(cfg: &Config, name: &str, key: &str) -> Result<i32> {
                 "`{}` is not a key: {why}",
                 ui::escape(&key.chars().take(80).collect::<String>())
             ))
-            .with_hint("give a minisign public key (`RW…`), a minisign.pub file, or a key id")
+            .with_hint("give a minisign public key (`RW…`) or a minisign.pub file")
         })?;
         Pinned {
             key_id: k.id,

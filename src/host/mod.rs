@@ -408,7 +408,11 @@ pub fn check(cfg: &Config, channel: Option<&str>) -> Result<Option<String>> {
     let latest = choice
         .as_ref()
         .map_or_else(|| crate::version().to_string(), |c| c.version.to_string());
-    if let Ok(path) = check_cache_path(cfg) {
+    // Another channel's answer is not what a plain `self update` takes:
+    // `kplug version`'s notice is left alone.
+    if let Ok(path) = check_cache_path(cfg)
+        && channel.is_none()
+    {
         let c = CheckCache {
             checked_ms: crate::clock::now_unix_ms(),
             current: crate::version().to_string(),

@@ -273,6 +273,13 @@ fn check_omaha(s: &SourceConfig) -> Result<()> {
         ))
         .with_hint("remove `ttl`; every install and update asks the server"));
     }
+    if !s.trust.is_empty() {
+        return Err(Error::usage(format!(
+            "source `{}` is an omaha source: its packages carry no signatures, so `trust` cannot be checked",
+            s.name
+        ))
+        .with_hint("remove `trust`; the server's sha256 is what an omaha package is checked against"));
+    }
     let Some(endpoint) = s.address.strip_prefix(source::omaha::SCHEME) else {
         return Err(Error::usage(format!(
             "`{}` is not an Omaha address",

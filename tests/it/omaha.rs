@@ -807,6 +807,15 @@ fn bad_source_configurations_are_refused_with_the_fix() {
             vec!["corp", "omaha+https://h/v1/update", "--ttl", "5m"],
             "`ttl` means nothing",
         ),
+        (
+            vec![
+                "corp",
+                "omaha+https://h/v1/update",
+                "--trust",
+                "RWRWNTNjFAmrxmUqOdgOWEb9f7qqUIsBOTySuBq2377e0uPzCtX+SOaw",
+            ],
+            "carry no signatures",
+        ),
     ] {
         let mut cmd = env.kplug();
         cmd.args(["plugin", "source", "add"]).args(&args);
