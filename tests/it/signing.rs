@@ -406,6 +406,26 @@ fn a_source_that_trusts_a_key_refuses_any_other() {
     assert!(fresh.current().is_none());
 }
 
+/// `inventory build --merge` of `archive` into `inv` (signed by `key`).
+fn merge_into(env: &TestEnv, inv: &Path, archive: &Path, key: Option<&Pair>) {
+    let mut cmd = env.kplug();
+    cmd.args([
+        "plugin",
+        "inventory",
+        "build",
+        "--base-url",
+        ".",
+        "--merge",
+        "-o",
+    ])
+    .arg(inv)
+    .arg(archive);
+    if let Some(k) = key {
+        cmd.arg("--sign-key").arg(&k.secret);
+    }
+    cmd.assert().success();
+}
+
 /// An inventory of `hello` `version` in `dir`, built and signed by kplug.
 fn signed_inventory(env: &TestEnv, dir: &Path, versions: &[&str], key: &Pair) -> PathBuf {
     let mut args: Vec<String> = Vec::new();
@@ -478,20 +498,7 @@ fn an_inventory_signed_by_kplug_verifies_with_minisign_and_installs() {
     let v2 = dir.join(format!("kplug-hello_1.1.0_{}.tar.gz", platform()));
     std::fs::write(&v2, plugin_tar_gz("hello", "1.1.0")).unwrap();
     let sig_before = std::fs::read(format!("{}.minisig", inv.display())).unwrap();
-    env.kplug()
-        .args([
-            "plugin",
-            "inventory",
-            "build",
-            "--base-url",
-            ".",
-            "--merge",
-            "-o",
-        ])
-        .arg(&inv)
-        .arg(&v2)
-        .assert()
-        .success();
+    merge_into(&env, &inv, &v2, None);
     std::fs::write(format!("{}.minisig", inv.display()), &sig_before).unwrap();
     env.kplug()
         .args(["plugin", "source", "refresh", "team"])
@@ -563,22 +570,7 @@ fn an_inventory_publisher_key_is_trusted_on_first_use_without_source_trust() {
     // pin refuses it; `trust` with the public key accepts it.
     let archive = dir.join(format!("kplug-hello_1.1.0_{}.tar.gz", platform()));
     std::fs::write(&archive, plugin_tar_gz("hello", "1.1.0")).unwrap();
-    env.kplug()
-        .args([
-            "plugin",
-            "inventory",
-            "build",
-            "--base-url",
-            ".",
-            "--merge",
-            "-o",
-        ])
-        .arg(&inv)
-        .arg(&archive)
-        .arg("--sign-key")
-        .arg(&b.secret)
-        .assert()
-        .success();
+    merge_into(&env, &inv, &archive, Some(&b));
     env.kplug()
         .args(["plugin", "source", "refresh", "team"])
         .assert()
@@ -1020,4 +1012,58 @@ fn a_refused_signature_installs_no_dependency() {
         !t.env.home.join("plugins/base").exists(),
         "the dependency waits for the artifact's checks"
     );
+}
+
+#[test]
+fn an_index_artifact_tampered_or_unsigned_is_refused() {
+    let env = TestEnv::new();
+    let keys = env.dir("keys");
+    let a = keypair(&keys, "a");
+    let dir = env.dir("inv");
+    let inv = signed_inventory(&env, &dir, &["1.0.0"], &a);
+    env.kplug()
+        .args(["plugin", "source", "add", "team"])
+        .arg(&inv)
+        .assert()
+        .success();
+    // The artifact's bytes changed after it was signed and listed.
+    let archive = dir.join(format!("kplug-hello_1.0.0_{}.tar.gz", platform()));
+    let good = std::fs::read(&archive).unwrap();
+    std::fs::write(&archive, plugin_tar_gz("hello", "6.6.6")).unwrap();
+    env.kplug()
+        .args(["plugin", "install", "team/hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("refusing"));
+    assert!(!env.home.join("plugins/hello/1.0.0").exists());
+    std::fs::write(&archive, good).unwrap();
+    // An inventory without signatures: refused under --require-signature,
+    // installed with a warning otherwise.
+    let plain = env.dir("plain");
+    let b = plain.join(format!("kplug-hello_1.0.0_{}.tar.gz", platform()));
+    std::fs::write(&b, plugin_tar_gz("hello", "1.0.0")).unwrap();
+    let plain_inv = plain.join("inventory.yaml");
+    env.kplug()
+        .args(["plugin", "inventory", "build", "--base-url", ".", "-o"])
+        .arg(&plain_inv)
+        .arg(&b)
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "source", "add", "plain"])
+        .arg(&plain_inv)
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "install", "plain/hello", "--require-signature"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not signed"));
+    assert!(!env.home.join("plugins/hello/1.0.0").exists());
+    // The signed one installs (the positive control).
+    env.kplug()
+        .args(["plugin", "install", "team/hello", "--require-signature"])
+        .assert()
+        .success();
+    assert!(env.home.join("plugins/hello/1.0.0").is_dir());
 }
