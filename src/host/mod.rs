@@ -674,10 +674,15 @@ fn check_signature(
         artifact: &artifact.name,
         pins: &[],
         ever_signed,
-        require: file
-            .install
-            .require_signature
-            .then_some("install.requireSignature"),
+        // kplug's own repository signs every release: one without a
+        // signature there is refused, the first update included.
+        require: if file.install.require_signature {
+            Some("install.requireSignature")
+        } else if file.self_update.source == crate::config::SELF_SOURCE {
+            Some("kplug's own releases (kplug/kplug, which signs every release)")
+        } else {
+            None
+        },
         first_use: false,
         max: file.install.max_download_mib.saturating_mul(1024 * 1024),
     };

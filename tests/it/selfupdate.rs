@@ -634,3 +634,17 @@ fn releases_are_checked_against_the_release_keys_and_unsigned_ones_refused_after
     );
     assert_eq!(e.version(), "0.3.0");
 }
+
+#[test]
+fn kplugs_own_repository_is_never_taken_unsigned() {
+    let e = setup();
+    // The default source: kplug's own repository.
+    e.env
+        .config_file("network:\n  connectTimeout: 2s\n  readTimeout: 5s\n  attempts: 1\n");
+    e.gh.publish("kplug/kplug", release("0.2.0", &stamped("0.2.0")));
+    e.run(&["self", "update"]).failure().stderr(
+        predicate::str::contains("not signed").and(predicate::str::contains("kplug/kplug")),
+    );
+    assert!(!e.is_link(), "nothing changed");
+    assert_eq!(e.version(), BUILT);
+}
