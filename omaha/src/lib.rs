@@ -334,6 +334,9 @@ pub struct Downloaded {
     pub url: String,
     /// Only SHA-1 was there to check.
     pub weak: bool,
+    /// The payload's SHA-256, computed while it downloaded (whatever was
+    /// checked).
+    pub sha256: [u8; 32],
 }
 
 /// What [`Client::run_once`] did.
@@ -824,7 +827,7 @@ impl Client {
             let path = dir.join(&package.name);
             let partial = dir.join(format!(".{}.partial", package.name));
             match self.fetch_one(&url, &partial, package, sha256) {
-                Ok(()) => {
+                Ok(got) => {
                     std::fs::rename(&partial, &path).map_err(|e| {
                         fail(
                             vec![(url.clone(), format!("could not keep the download: {e}"))],
@@ -835,6 +838,7 @@ impl Client {
                         path,
                         url,
                         weak: sha256.is_none(),
+                        sha256: got,
                     });
                 }
                 Err((why, c)) => {
@@ -853,7 +857,7 @@ impl Client {
         to: &Path,
         package: &Package,
         sha256: Option<[u8; 32]>,
-    ) -> std::result::Result<(), (String, i32)> {
+    ) -> std::result::Result<[u8; 32], (String, i32)> {
         struct Hashing<'a, W> {
             out: W,
             sha256: sha2::Sha256,
@@ -920,7 +924,7 @@ impl Client {
                 ),
                 codes::HASH_MISMATCH,
             )),
-            _ => Ok(()),
+            _ => Ok(got256),
         }
     }
 

@@ -20,8 +20,10 @@ pub trait Transport: Send + Sync {
     /// `limit` bytes (more is an error). A status other than 200 is an
     /// error.
     fn post_xml(&self, url: &str, body: &[u8], limit: usize) -> Result<Vec<u8>, TransportError>;
-    /// GET `url` into `out`, at most `limit` bytes (more is an error);
-    /// the number of bytes written.
+    /// GET `url` into `out`, at most `limit` bytes (a longer body is cut
+    /// there, or is an error); the number of bytes written. The client asks
+    /// for one byte more than a package has, and tells more as a size
+    /// mismatch.
     fn download(&self, url: &str, out: &mut dyn Write, limit: u64) -> Result<u64, TransportError>;
 }
 

@@ -43,7 +43,7 @@ pub fn build(
     archives: &[std::path::PathBuf],
     base_url: &str,
     existing: Option<Inventory>,
-    signer: Option<&(minisign::SecretKey, minisign::PublicKey)>,
+    signer: Option<&crate::install::signing::SigningKey>,
 ) -> Result<(Inventory, Vec<String>)> {
     let base = check_base(base_url)?;
     let mut warnings = Vec::new();
@@ -54,11 +54,11 @@ pub fn build(
                 .with_code(crate::exec::interrupt::EXIT_INTERRUPTED));
         }
         let mut r = read_archive(cfg, path, &base)?;
-        if let Some((sk, pk)) = signer {
+        if let Some(signer) = signer {
             let f = std::fs::File::open(path).map_err(|e| {
                 Error::new(format!("could not read {}", path.display())).caused_by(e)
             })?;
-            r.artifact.signature = Some(crate::install::signing::sign(sk, pk, f, &r.file)?);
+            r.artifact.signature = Some(signer.sign(f, &r.file)?);
         }
         read.push(r);
     }
@@ -131,8 +131,8 @@ pub fn build(
         }
         None => built,
     };
-    if let Some((_, pk)) = signer {
-        inv.public_key = Some(crate::install::signing::public_base64(pk));
+    if let Some(signer) = signer {
+        inv.public_key = Some(signer.key.base64.clone());
     }
     // What is written must read back as a valid inventory.
     inventory::parse(inventory::to_yaml(&inv).as_bytes()).map_err(|p| {

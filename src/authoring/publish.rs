@@ -350,7 +350,7 @@ pub fn publish(cfg: &Config, p: &Publish<'_>) -> Result<Published> {
         })?;
     }
     let signature = match &signer {
-        Some((sk, pk)) => Some(push_signature(&reg, repo, &digest, sk, pk, scratch.path())?),
+        Some(signer) => Some(push_signature(&reg, repo, &digest, signer, scratch.path())?),
         None => None,
     };
     Ok(Published {
@@ -370,14 +370,12 @@ fn push_signature(
     reg: &Registry,
     repo: &str,
     digest: &str,
-    sk: &minisign::SecretKey,
-    pk: &minisign::PublicKey,
+    signer: &crate::install::signing::SigningKey,
     scratch: &Path,
 ) -> Result<SignaturePushed> {
-    use crate::install::signing;
     let tag = art::signature_tag(digest);
-    let text = signing::sign(sk, pk, digest.as_bytes(), digest)?;
-    let key = signing::Key::parse(&signing::public_base64(pk)).map_err(Error::new)?;
+    let text = signer.sign(digest.as_bytes(), digest)?;
+    let key = &signer.key;
     let sig_file = scratch.join("signature.minisig");
     let empty_file = scratch.join("empty.json");
     std::fs::write(&sig_file, &text).context("could not write a temp file")?;
@@ -396,7 +394,7 @@ fn push_signature(
             "digest": sig_digest,
             "size": text.len(),
         }],
-        "annotations": {art::PUBLIC_KEY_ANNOTATION: key.base64},
+        "annotations": {art::PUBLIC_KEY_ANNOTATION: &key.base64},
     }))
     .expect("JSON");
     reg.push_manifest(repo, &tag, MANIFEST, &manifest)
@@ -408,7 +406,7 @@ fn push_signature(
         })?;
     Ok(SignaturePushed {
         tag,
-        key_id: key.id,
+        key_id: key.id.clone(),
     })
 }
 

@@ -580,20 +580,18 @@ fn build(
     } else {
         crate::fsutil::write_atomic(output, text.as_bytes())
             .with_context(|| format!("could not write {}", output.display()))?;
-        if let Some((sk, pk)) = &signer {
+        if let Some(signer) = &signer {
             let file = output
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let sig = crate::install::signing::sign(sk, pk, text.as_bytes(), &file)?;
+            let sig = signer.sign(text.as_bytes(), &file)?;
             let at = std::path::PathBuf::from(format!("{}.minisig", output.display()));
             crate::fsutil::write_atomic(&at, sig.as_bytes())
                 .with_context(|| format!("could not write {}", at.display()))?;
             eprintln!(
                 "signed it and its artifacts with key {}: {}",
-                crate::install::signing::Key::parse(&crate::install::signing::public_base64(pk))
-                    .map(|k| k.id)
-                    .unwrap_or_default(),
+                signer.key.id,
                 at.display()
             );
         }

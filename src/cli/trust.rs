@@ -134,12 +134,7 @@ fn add(cfg: &Config, name: &str, key: &str) -> Result<i32> {
             ))
             .with_hint("give a minisign public key (`RW…`) or a minisign.pub file")
         })?;
-        Pinned {
-            key_id: k.id,
-            public_key: Some(k.base64),
-            trusted: How::Accepted,
-            added: crate::store::now(),
-        }
+        Pinned::new(&k, How::Accepted)
     };
     let store = Store::new(cfg)?;
     let lock = store.lock()?;
@@ -297,44 +292,39 @@ fn verify(cfg: &Config, name: Option<&str>, all: bool, output: Format) -> Result
                 }
                 _ => {}
             }
-            match store.blob_file(&v.sha256) {
-                Some(blob) => match crate::fsutil::sha256_file(&blob) {
+            let blob = store.blob_file(&v.sha256);
+            match &blob {
+                Some(b) => match crate::fsutil::sha256_file(b) {
                     Ok(got) if got != v.sha256 => {
                         problems.push("the cached artifact differs from the one installed".into());
                     }
                     Err(e) => problems.push(format!("the cached artifact cannot be read: {e}")),
-                    Ok(_) => {
-                        if v.signed_over.is_some() {
-                            notes.push(
-                                "its signature covers the registry digest (checked when installed)",
-                            );
-                        } else if let (Some(text), Some(signer)) = (&v.signature, &v.signer) {
-                            let key = receipt
-                                .keys
-                                .iter()
-                                .find(|k| k.key_id == signer.key_id)
-                                .and_then(|k| k.public_key.as_deref())
-                                .and_then(|k| Key::parse(k).ok());
-                            match (key, signing::Sig::parse(text)) {
-                                (Some(key), Ok(sig)) => {
-                                    if let Err(why) = signing::verify(
-                                        &key,
-                                        &sig,
-                                        &signing::Over::File(blob.clone()),
-                                        max,
-                                    ) {
-                                        problems.push(format!("its signature: {why}"));
-                                    }
-                                }
-                                (None, _) => notes.push("the signer's key is no longer pinned"),
-                                (_, Err(why)) => {
-                                    problems.push(format!("its recorded signature {why}"));
-                                }
-                            }
-                        }
-                    }
+                    Ok(_) => {}
                 },
                 None => notes.push("the artifact is not cached (checked when installed)"),
+            }
+            // What the signature covers: the registry digest it was made
+            // over, else the cached artifact's bytes.
+            let over = match (&v.signed_over, blob) {
+                (Some(digest), _) => Some(signing::Over::Text(digest.clone())),
+                (None, Some(b)) if problems.is_empty() => Some(signing::Over::File(b)),
+                _ => None,
+            };
+            if let (Some(over), Some(text), Some(signer)) = (over, &v.signature, &v.signer) {
+                let key = receipt
+                    .keys
+                    .iter()
+                    .find(|k| k.key_id == signer.key_id)
+                    .and_then(|k| Key::parse(&k.public_key).ok());
+                match (key, signing::Sig::parse(text)) {
+                    (None, _) => notes.push("the signer's key is no longer pinned"),
+                    (_, Err(why)) => problems.push(format!("its recorded signature {why}")),
+                    (Some(key), Ok(sig)) => {
+                        if let Err(why) = signing::verify(&key, &sig, &over, max) {
+                            problems.push(format!("its signature: {why}"));
+                        }
+                    }
+                }
             }
             let ok = problems.is_empty();
             let result = if ok {

@@ -637,9 +637,10 @@ fn fetch_checked(
 /// The key kplug's own releases are signed with.
 const RELEASE_KEY: &str = include_str!("release-key.pub");
 
-/// kplug's releases are checked against its built-in release key and
-/// `self.trust` (never trusted on first use); an unsigned release is
-/// refused once a signed one was installed, or under
+/// kplug's releases are checked against its built-in release key,
+/// `self.trust` and the keys its source trusts (never on first use); an
+/// unsigned release is refused from kplug's own repository, from a source
+/// that trusts keys, once a signed one was installed, or under
 /// `install.requireSignature`.
 fn check_signature(
     cfg: &Config,
@@ -654,13 +655,13 @@ fn check_signature(
         signing::Key::parse(RELEASE_KEY).expect("the built-in release key parses"),
         signing::How::BuiltIn,
     )];
-    for k in &file.self_update.trust {
-        let key = signing::Key::parse(k).map_err(|why| {
-            Error::usage(format!("`self.trust` holds a key that is unusable: {why}"))
+    keys.extend(
+        signing::keys(&file.self_update.trust, signing::How::BuiltIn).map_err(|why| {
+            Error::usage(format!("`self.trust` {why}"))
                 .with_hint("give minisign public keys, the `RW…` line of a minisign.pub")
-        })?;
-        keys.push((key, signing::How::BuiltIn));
-    }
+        })?,
+    );
+    let source_keys = !req.source.trusted().is_empty();
     let published = req.source.signature(c, artifact)?.map(|mut p| {
         p.vouched.extend(keys);
         // Only these keys: no first use for kplug itself.
@@ -680,26 +681,22 @@ fn check_signature(
             Some("install.requireSignature")
         } else if file.self_update.source == crate::config::SELF_SOURCE {
             Some("kplug's own releases (kplug/kplug, which signs every release)")
+        } else if source_keys {
+            Some("its source (which trusts keys)")
         } else {
             None
         },
-        first_use: false,
+        reset: "a fork that stopped signing is accepted again once `signed: true` is removed from $KPLUG_HOME/self/receipt.yaml",
         max: file.install.max_download_mib.saturating_mul(1024 * 1024),
     };
-    match signing::judge(&ctx, published.as_ref()) {
-        Ok(signing::Verdict::Signed(a)) => Ok(Some(a.signer)),
-        Ok(signing::Verdict::Unsigned) => {
-            crate::ui::warn(
-                cfg,
-                &format!("{what} is not signed: nothing says who made it"),
-            );
-            Ok(None)
-        }
-        // kplug's own hint names the right fix.
-        Err(e) if ever_signed && published.is_none() => Err(Error::new(e.message().to_string())
-            .with_hint("a fork that does not sign can be trusted again by removing `signed: true` from $KPLUG_HOME/self/receipt.yaml; nothing was changed")),
-        Err(e) => Err(e),
+    let accepted = signing::judge(&ctx, published.as_ref())?;
+    if accepted.is_none() {
+        crate::ui::warn(
+            cfg,
+            &format!("{what} is not signed: nothing says who made it"),
+        );
     }
+    Ok(accepted.map(|a| a.signer))
 }
 
 /// The shallowest regular file named `kplug` under `root`.

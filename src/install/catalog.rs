@@ -245,21 +245,10 @@ pub fn check_configured(s: &SourceConfig) -> Result<()> {
 
 /// The keys a source trusts (`trust:`), each checked.
 pub fn trusted_keys(s: &SourceConfig) -> Result<Vec<(signing::Key, signing::How)>> {
-    s.trust
-        .iter()
-        .map(|k| {
-            signing::Key::parse(k)
-                .map(|k| (k, signing::How::Source))
-                .map_err(|why| {
-                    Error::usage(format!(
-                        "`trust` of source `{}` holds `{}`: {why}",
-                        s.name,
-                        crate::ui::escape(&k.chars().take(60).collect::<String>())
-                    ))
-                    .with_hint("give minisign public keys, the `RW…` line of a minisign.pub")
-                })
-        })
-        .collect()
+    signing::keys(&s.trust, signing::How::Source).map_err(|why| {
+        Error::usage(format!("`trust` of source `{}` {why}", s.name))
+            .with_hint("give minisign public keys, the `RW…` line of a minisign.pub")
+    })
 }
 
 /// An omaha source: `omaha+https://…` (or `omaha+http://` on a loopback

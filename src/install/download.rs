@@ -57,37 +57,24 @@ fn save_inner(
     }
     let mut file = std::fs::File::create_new(dest)
         .map_err(|e| Error::new(format!("could not create {}", dest.display())).caused_by(e))?;
-    let mut progress = crate::ui::progress::Transfer::start(label, total);
     let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::new(format!(
-                    "the download of {label} broke off after {size} bytes"
-                ))
-                .caused_by(e));
-            }
-        };
-        size += n as u64;
-        if size > max_bytes {
-            return Err(over(label, max_bytes, digest.is_some()));
-        }
-        hasher.update(&buf[..n]);
+    let written =
+        |e: io::Error| Error::new(format!("could not write {}", dest.display())).caused_by(e);
+    copy(&mut body, &mut file, max_bytes, total, label, |chunk| {
+        hasher.update(chunk);
         if let Some(h) = &mut sha512 {
-            h.update(&buf[..n]);
+            h.update(chunk);
         }
-        file.write_all(&buf[..n])
-            .map_err(|e| Error::new(format!("could not write {}", dest.display())).caused_by(e))?;
-        progress.advance(n as u64);
-    }
-    file.sync_all()
-        .map_err(|e| Error::new(format!("could not write {}", dest.display())).caused_by(e))?;
-    progress.finish();
+    })
+    .map_err(|b| match b {
+        Broke::Read(e, size) => Error::new(format!(
+            "the download of {label} broke off after {size} bytes"
+        ))
+        .caused_by(e),
+        Broke::Write(e) => written(e),
+        Broke::Over => over(label, max_bytes, digest.is_some()),
+    })?;
+    file.sync_all().map_err(written)?;
     let sha256 = crate::fsutil::hex(&hasher.finalize());
     if let Some(expected) = digest {
         let got = match sha512 {
@@ -109,6 +96,49 @@ fn save_inner(
         path: dest.to_path_buf(),
         sha256,
     })
+}
+
+/// Why [`copy`] stopped short.
+#[derive(Debug)]
+pub enum Broke {
+    /// Reading the body failed after this many bytes.
+    Read(io::Error, u64),
+    Write(io::Error),
+    /// More than the cap arrived.
+    Over,
+}
+
+/// Stream `body` into `out`, each chunk shown to `seen` (a hasher) before
+/// it is written, reporting its progress as `label` (of `total` bytes, if
+/// known); more than `max` bytes stops it. The bytes copied.
+pub fn copy(
+    mut body: impl Read,
+    out: &mut dyn Write,
+    max: u64,
+    total: Option<u64>,
+    label: &str,
+    mut seen: impl FnMut(&[u8]),
+) -> std::result::Result<u64, Broke> {
+    let mut progress = crate::ui::progress::Transfer::start(label, total);
+    let mut size: u64 = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Broke::Read(e, size)),
+        };
+        size += n as u64;
+        if size > max {
+            return Err(Broke::Over);
+        }
+        seen(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(Broke::Write)?;
+        progress.advance(n as u64);
+    }
+    progress.finish();
+    Ok(size)
 }
 
 /// Past the cap: the configured one, or (for a checked blob) the size its

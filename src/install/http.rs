@@ -109,13 +109,6 @@ impl Http {
         Ok(self)
     }
 
-    /// Send each request once, never retried (a request that must not be
-    /// repeated, like an event a server records).
-    pub fn single_attempt(mut self) -> Http {
-        self.attempts = 1;
-        self
-    }
-
     /// Send `name: value` with every request.
     pub fn with_header(mut self, name: &'static str, value: &'static str) -> Http {
         self.headers.insert(name, HeaderValue::from_static(value));
@@ -254,17 +247,24 @@ impl Http {
                 }
             };
             let result = req.send();
+            // A request that may have reached the server is sent again only
+            // when repeating it changes nothing (a POST the server recorded,
+            // an Omaha event, must not be recorded twice).
+            let repeatable = method.is_idempotent();
             let transient = match &result {
-                Ok(r) => matches!(
-                    r.status(),
-                    StatusCode::INTERNAL_SERVER_ERROR
-                        | StatusCode::BAD_GATEWAY
-                        | StatusCode::SERVICE_UNAVAILABLE
-                        | StatusCode::GATEWAY_TIMEOUT
-                ),
-                // A refused or reset connection may be a blip; a timeout
-                // already waited long enough.
-                Err(e) => e.is_connect() || (e.is_request() && !e.is_timeout()),
+                Ok(r) => {
+                    repeatable
+                        && matches!(
+                            r.status(),
+                            StatusCode::INTERNAL_SERVER_ERROR
+                                | StatusCode::BAD_GATEWAY
+                                | StatusCode::SERVICE_UNAVAILABLE
+                                | StatusCode::GATEWAY_TIMEOUT
+                        )
+                }
+                // A refused connection sent nothing; a reset one may be a
+                // blip; a timeout already waited long enough.
+                Err(e) => e.is_connect() || (repeatable && e.is_request() && !e.is_timeout()),
             };
             if transient && attempt < self.attempts {
                 std::thread::sleep(delay);

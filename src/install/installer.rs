@@ -646,8 +646,24 @@ impl<'a> Installer<'a> {
                 offered: None,
             });
         let version = artifact.tag.clone().unwrap_or_default();
-        artifact.signed = self.judge(src, &name, &version, &artifact.name, published, false)?;
+        artifact.signed = self.judge(src, &name, &version, &artifact.name, published)?;
         Ok(())
+    }
+
+    /// Why this install refuses unsigned artifacts, if it does.
+    fn signature_required(&self, src: &dyn Source) -> Result<Option<String>> {
+        Ok(if self.opts.require_signature {
+            Some("--require-signature".into())
+        } else if self.cfg.file()?.install.require_signature {
+            Some("install.requireSignature in the config file".into())
+        } else if !src.trusted().is_empty() {
+            Some(format!(
+                "its source (which trusts keys: `trust:` of `{}`)",
+                src.source_name().unwrap_or_default()
+            ))
+        } else {
+            None
+        })
     }
 
     /// The one judgement of an artifact's signature; `None`: unsigned (and
@@ -659,24 +675,11 @@ impl<'a> Installer<'a> {
         version: &str,
         artifact: &str,
         published: Option<signing::Published>,
-        first_use: bool,
     ) -> Result<Option<signing::Accepted>> {
-        let install = &self.cfg.file()?.install;
-        let source_keys = !src.trusted().is_empty();
-        let require = if self.opts.require_signature {
-            Some("--require-signature".to_string())
-        } else if install.require_signature {
-            Some("install.requireSignature in the config file".to_string())
-        } else if source_keys {
-            Some(format!(
-                "its source (which trusts keys: `trust:` of `{}`)",
-                src.source_name().unwrap_or_default()
-            ))
-        } else {
-            None
-        };
+        let require = self.signature_required(src)?;
         let receipt = self.store.receipt(name)?;
         let what = format!("{name} {}", ui::escape(version));
+        let reset = format!("forget its keys with `kplug plugin trust remove {name} --all`");
         let ctx = signing::Context {
             plugin: name,
             what: &what,
@@ -684,23 +687,24 @@ impl<'a> Installer<'a> {
             pins: &receipt.keys,
             ever_signed: receipt.signed,
             require: require.as_deref(),
-            first_use,
-            max: install.max_download_mib.saturating_mul(1024 * 1024),
+            reset: &reset,
+            max: self
+                .cfg
+                .file()?
+                .install
+                .max_download_mib
+                .saturating_mul(1024 * 1024),
         };
-        match signing::judge(&ctx, published.as_ref())? {
-            signing::Verdict::Unsigned => {
-                if src.is_remote() {
-                    ui::warn(
-                        self.cfg,
-                        &format!(
-                            "{what} is not signed: nothing says who made it (`--require-signature` refuses such)"
-                        ),
-                    );
-                }
-                Ok(None)
-            }
-            signing::Verdict::Signed(accepted) => Ok(Some(accepted)),
+        let accepted = signing::judge(&ctx, published.as_ref())?;
+        if accepted.is_none() && src.is_remote() {
+            ui::warn(
+                self.cfg,
+                &format!(
+                    "{what} is not signed: nothing says who made it (`--require-signature` refuses such)"
+                ),
+            );
         }
+        Ok(accepted)
     }
 
     /// Judge who made the artifact (see [`signing`]): a signature the
@@ -713,16 +717,8 @@ impl<'a> Installer<'a> {
         c: &Candidate,
         artifact: &mut Artifact,
     ) -> Result<()> {
-        let install = &self.cfg.file()?.install;
-        let require = if self.opts.require_signature {
-            Some("--require-signature")
-        } else if install.require_signature {
-            Some("install.requireSignature in the config file")
-        } else {
-            None
-        };
         let Some(name) = src.plugin_name() else {
-            if let Some(why) = require {
+            if let Some(why) = self.signature_required(src)? {
                 return Err(Error::new(format!(
                     "refusing {}: a file or URL carries no signature kplug can check, and {why} requires one",
                     ui::escape(&src.address())
@@ -732,7 +728,7 @@ impl<'a> Installer<'a> {
             return Ok(());
         };
         let published = src.signature(c, artifact)?;
-        artifact.signed = self.judge(src, &name, &c.shown(), &artifact.name, published, true)?;
+        artifact.signed = self.judge(src, &name, &c.shown(), &artifact.name, published)?;
         Ok(())
     }
 
@@ -978,34 +974,13 @@ impl<'a> Installer<'a> {
         let address = from.address;
         let version = info.version.to_string();
         let previous = self.current(&name);
-        // A lock's pin holds for the version already in place too.
-        if let (Some(pinned), Some(sha)) = (
-            self.opts.scope.as_ref().and_then(|s| s.pinned.get(&name)),
-            artifact.sha256(),
-        ) && pinned != sha
-        {
-            return Err(Error::new(format!(
-                "{name} {version} from {} has sha256 {sha}, but kplug.lock pins {pinned}",
-                ui::escape(&address)
-            ))
-            .with_hint("the source serves other bytes than when the lock was written: nothing was installed"));
-        }
-        if previous.as_deref() == Some(version.as_str()) && !self.opts.force {
-            self.record_scope(&name, &version)?;
-            if let Some(r) = artifact.report.take() {
-                r.installed();
-            }
-            let mut done = Installed::unchanged(&name, &version);
-            done.deps = deps;
-            return Ok(done);
-        }
-        let receipt = self.store.receipt(&name)?;
         let sha256 = match artifact.sha256() {
             Some(s) => s.to_string(),
             // A directory: the executable stands for it.
             None => crate::fsutil::sha256_file(&executable(&exe_dir, &name))
                 .map_err(|e| Error::new("could not read the plugin").caused_by(e))?,
         };
+        // A lock's pin holds for the version already in place too.
         if let Some(pinned) = self.opts.scope.as_ref().and_then(|s| s.pinned.get(&name))
             && *pinned != sha256
         {
@@ -1018,6 +993,16 @@ impl<'a> Installer<'a> {
                 "if that change is expected, remove {name} from kplug.lock and run `kplug plugin sync` to lock what is served now"
             )));
         }
+        if previous.as_deref() == Some(version.as_str()) && !self.opts.force {
+            self.record_scope(&name, &version)?;
+            if let Some(r) = artifact.report.take() {
+                r.installed();
+            }
+            let mut done = Installed::unchanged(&name, &version);
+            done.deps = deps;
+            return Ok(done);
+        }
+        let receipt = self.store.receipt(&name)?;
         check_unchanged_release(
             self.cfg,
             &receipt,
@@ -1043,7 +1028,13 @@ impl<'a> Installer<'a> {
                 .map(|s| s.text.clone())
                 .filter(|t| !t.is_empty()),
             signed_over: artifact.signed.as_ref().and_then(|s| s.over.clone()),
-            executable_sha256: crate::fsutil::sha256_file(&executable(&exe_dir, &name)).ok(),
+            // An archive's executable is hashed here; a directory's was above.
+            executable_sha256: match artifact.content {
+                Content::Tree(_) => Some(sha256.clone()),
+                Content::File { .. } => {
+                    crate::fsutil::sha256_file(&executable(&exe_dir, &name)).ok()
+                }
+            },
         };
         let pin = artifact.signed.as_ref().and_then(|s| s.pin.clone());
         let mut tx = self.store.transaction(self.lock);

@@ -86,6 +86,21 @@ impl Key {
     }
 }
 
+/// Keys given as text (`trust:` lists), each trusted `how`; the refusal
+/// names the first that is not a key.
+pub fn keys(list: &[String], how: How) -> std::result::Result<Vec<(Key, How)>, String> {
+    list.iter()
+        .map(|k| {
+            Key::parse(k).map(|key| (key, how)).map_err(|why| {
+                format!(
+                    "holds `{}`: {why}",
+                    escape(&k.chars().take(60).collect::<String>())
+                )
+            })
+        })
+        .collect()
+}
+
 /// Whether `text` is a key id: 1 to 16 hex digits.
 pub fn is_key_id(text: &str) -> bool {
     (1..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
@@ -240,12 +255,22 @@ pub struct Signer {
 #[serde(rename_all = "camelCase")]
 pub struct Pinned {
     pub key_id: String,
-    /// `None`: accepted by id, the key itself taken from the source the
-    /// next time it publishes it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
+    /// The key itself (`RW…`): an id alone can be claimed by anyone's key.
+    pub public_key: String,
     pub trusted: How,
     pub added: String,
+}
+
+impl Pinned {
+    /// `key`, pinned now because of `how`.
+    pub fn new(key: &Key, how: How) -> Pinned {
+        Pinned {
+            key_id: key.id.clone(),
+            public_key: key.base64.clone(),
+            trusted: how,
+            added: crate::store::now(),
+        }
+    }
 }
 
 /// What a source publishes for an artifact.
@@ -264,20 +289,12 @@ pub struct Published {
     pub offered: Option<Key>,
 }
 
-/// What [`judge`] decided.
-#[derive(Debug, Clone)]
-pub enum Verdict {
-    /// No signature (allowed: warn).
-    Unsigned,
-    Signed(Accepted),
-}
-
 /// A signature accepted for an artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub signer: Signer,
-    /// A key to pin in the receipt (first use, or one accepted by id whose
-    /// key is now known).
+    /// A key to pin in the receipt (first use, or one the source vouches
+    /// for that is not pinned yet).
     pub pin: Option<Pinned>,
     /// The signature's text.
     pub text: String,
@@ -299,8 +316,8 @@ pub struct Context<'a> {
     /// Why unsigned artifacts are refused, if they are
     /// (`--require-signature`, `install.requireSignature`).
     pub require: Option<&'a str>,
-    /// Keys of trust on first use may be taken.
-    pub first_use: bool,
+    /// How to accept unsigned versions again once a signed one was seen.
+    pub reset: &'a str,
     /// Largest file read whole for an old-style signature.
     pub max: u64,
 }
@@ -315,8 +332,10 @@ fn ids(keys: impl Iterator<Item = String>) -> String {
 }
 
 /// Decide whether an artifact may be installed, as far as its authorship
-/// goes. An error names the plugin, the key ids, and the next step.
-pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict> {
+/// goes: the signature accepted, or `None` for an unsigned artifact that is
+/// allowed (the caller warns). An error names the plugin, the key ids, and
+/// the next step.
+pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Option<Accepted>> {
     let Some(p) = published else {
         if ctx.ever_signed {
             let before = if ctx.pins.is_empty() {
@@ -329,8 +348,8 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
                 ctx.what, ctx.plugin
             ))
             .with_hint(format!(
-                "if its author stopped signing, forget its keys with `kplug plugin trust remove {} --all`; nothing was installed",
-                ctx.plugin
+                "if its author stopped signing, {}; nothing was installed",
+                ctx.reset
             )));
         }
         if let Some(why) = ctx.require {
@@ -340,7 +359,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
             ))
             .with_hint("ask its author to sign releases with minisign (docs/security.md); nothing was installed"));
         }
-        return Ok(Verdict::Unsigned);
+        return Ok(None);
     };
     let refuse = |why: String| {
         Error::new(format!(
@@ -363,12 +382,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
     let (key, how) = if !p.vouched.is_empty() {
         match p.vouched.iter().find(|(k, _)| k.id == kid) {
             Some((k, how)) => {
-                pin = (!ctx.pins.iter().any(|x| x.key_id == kid)).then(|| Pinned {
-                    key_id: kid.clone(),
-                    public_key: Some(k.base64.clone()),
-                    trusted: *how,
-                    added: crate::store::now(),
-                });
+                pin = (!ctx.pins.iter().any(|x| x.key_id == kid)).then(|| Pinned::new(k, *how));
                 (k.clone(), *how)
             }
             None => {
@@ -390,7 +404,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
                 "if the author changed keys on purpose (check key {kid} with them), accept it with `{accept}`; nothing was installed"
             )));
         };
-        let unusable = |why: &str| {
+        let key = Key::parse(&pinned.public_key).map_err(|why| {
             Error::new(format!(
                 "the key {kid} pinned for {} is unusable: {why}",
                 ctx.plugin
@@ -399,11 +413,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
                 "pin it again with `kplug plugin trust {} --key PUBLIC-KEY`",
                 ctx.plugin
             ))
-        };
-        let key = match &pinned.public_key {
-            Some(b) => Key::parse(b).map_err(|why| unusable(&why))?,
-            None => return Err(unusable("the receipt holds its id but not the key")),
-        };
+        })?;
         (key, pinned.trusted)
     } else {
         // Never a first use again for a plugin signed before (its keys
@@ -411,7 +421,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
         let offered = p
             .offered
             .as_ref()
-            .filter(|k| k.id == kid && ctx.first_use && !ctx.ever_signed);
+            .filter(|k| k.id == kid && !ctx.ever_signed);
         let Some(k) = offered else {
             return Err(refuse(format!(
                 "is by key {kid}, and no key trusted for {} has that id",
@@ -421,12 +431,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
                 "if you trust that key (check it with its author), accept it with `{accept}`, or add it to the source's `trust:`; nothing was installed"
             )));
         };
-        pin = Some(Pinned {
-            key_id: kid.clone(),
-            public_key: Some(k.base64.clone()),
-            trusted: How::FirstUse,
-            added: crate::store::now(),
-        });
+        pin = Some(Pinned::new(k, How::FirstUse));
         (k.clone(), How::FirstUse)
     };
     verify(&key, &sig, &p.over, ctx.max).map_err(|why| {
@@ -444,7 +449,7 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
         ))
         .with_hint("a signature of another file was published for it; nothing was installed"));
     }
-    Ok(Verdict::Signed(Accepted {
+    Ok(Some(Accepted {
         signer: Signer {
             key_id: kid,
             trusted: how,
@@ -458,13 +463,25 @@ pub fn judge(ctx: &Context<'_>, published: Option<&Published>) -> Result<Verdict
     }))
 }
 
+/// A secret key to sign with, and its public key.
+pub struct SigningKey {
+    sk: minisign::SecretKey,
+    pk: minisign::PublicKey,
+    /// The public key, as verification reads it.
+    pub key: Key,
+}
+
+impl SigningKey {
+    /// Sign `data`, the trusted comment naming `file`; the `.minisig` text.
+    pub fn sign(&self, data: impl Read, file: &str) -> Result<String> {
+        sign(&self.sk, &self.pk, data, file)
+    }
+}
+
 /// A minisign secret key, for signing (`--sign-key FILE`): unencrypted, or
 /// decrypted with `KPLUG_SIGN_PASSWORD` (else the password is asked on the
 /// terminal).
-pub fn load_secret(
-    cfg: &crate::config::Config,
-    path: &Path,
-) -> Result<(minisign::SecretKey, minisign::PublicKey)> {
+pub fn load_secret(cfg: &crate::config::Config, path: &Path) -> Result<SigningKey> {
     let text = crate::fsutil::read_bounded(path, 4096)
         .map_err(|e| Error::new(format!("could not read {}", path.display())).caused_by(e))?;
     let text = String::from_utf8_lossy(&text).into_owned();
@@ -497,7 +514,8 @@ pub fn load_secret(
     };
     let pk = minisign::PublicKey::from_secret_key(&sk)
         .map_err(|e| Error::new("could not derive the public key").caused_by(e))?;
-    Ok((sk, pk))
+    let key = Key::parse(&pk.to_base64()).map_err(Error::new)?;
+    Ok(SigningKey { sk, pk, key })
 }
 
 /// Whether a secret key file's key is stored without a password.
@@ -510,7 +528,7 @@ fn unencrypted(text: &str) -> bool {
 
 /// Sign `data` with `sk`, the trusted comment naming `file` (as minisign
 /// does); the `.minisig` text.
-pub fn sign(
+fn sign(
     sk: &minisign::SecretKey,
     pk: &minisign::PublicKey,
     data: impl Read,
@@ -523,11 +541,6 @@ pub fn sign(
     minisign::sign(Some(pk), sk, data, Some(&comment), None)
         .map(|b| b.into_string())
         .map_err(|e| Error::new("could not sign").caused_by(e))
-}
-
-/// The base64 line of a public key.
-pub fn public_base64(pk: &minisign::PublicKey) -> String {
-    pk.to_base64()
 }
 
 #[cfg(test)]
@@ -562,7 +575,7 @@ mod tests {
             pins,
             ever_signed: ever,
             require,
-            first_use: true,
+            reset: "forget its keys",
             max: 1 << 20,
         }
     }
@@ -602,7 +615,7 @@ mod tests {
             Some(&published(&a, &path, vec![], true)),
         )
         .unwrap();
-        let Verdict::Signed(Accepted { signer, pin, .. }) = v else {
+        let Some(Accepted { signer, pin, .. }) = v else {
             panic!("signed")
         };
         assert_eq!(
@@ -616,7 +629,7 @@ mod tests {
             Some(&published(&a, &path, vec![], true)),
         )
         .unwrap();
-        assert!(matches!(v, Verdict::Signed(Accepted { pin: None, .. })));
+        assert!(matches!(v, Some(Accepted { pin: None, .. })));
         // Another key, even published beside it: refused, naming both.
         let e = judge(
             &ctx(&pins, true, None),
@@ -638,10 +651,7 @@ mod tests {
         let e = judge(&ctx(&pins, true, None), None).unwrap_err();
         assert!(e.to_string().contains("signed before"), "{e}");
         // Unsigned, never signed: allowed unless required.
-        assert!(matches!(
-            judge(&ctx(&[], false, None), None).unwrap(),
-            Verdict::Unsigned
-        ));
+        assert!(judge(&ctx(&[], false, None), None).unwrap().is_none());
         assert!(judge(&ctx(&[], false, Some("--require-signature")), None).is_err());
     }
 
@@ -696,18 +706,17 @@ mod tests {
     }
 
     #[test]
-    fn a_pin_without_its_key_or_a_new_first_use_is_refused() {
+    fn a_damaged_pin_or_a_new_first_use_is_refused() {
         let a = pair();
         let (_d, path) = file(b"x");
         let pins = vec![Pinned {
-            key_id: a.key.id.clone(),
-            public_key: None,
-            trusted: How::Accepted,
-            added: String::new(),
+            public_key: "RWnot-a-key".into(),
+            ..Pinned::new(&a.key, How::Accepted)
         }];
         let signed = || published(&a, &path, vec![], true);
-        // An id alone: whoever made a key with that id would pass.
-        assert!(judge(&ctx(&pins, true, None), Some(&signed())).is_err());
+        // A receipt whose pinned key does not parse: refused, never skipped.
+        let e = judge(&ctx(&pins, true, None), Some(&signed())).unwrap_err();
+        assert!(e.to_string().contains("is unusable"), "{e}");
         // Signed before, every key since removed: no second first use.
         assert!(judge(&ctx(&[], true, None), Some(&signed())).is_err());
         // Never signed: first use (the positive control).

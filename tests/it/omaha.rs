@@ -487,106 +487,139 @@ fn a_version_pinned_by_hand_cannot_be_asked_of_a_channel() {
     neb.assert_nothing_rejected();
 }
 
-/// Install 1.0.0, then offer `bad` as 1.1.0: the update must fail with
-/// `said`, report `code` (when the server granted it), and leave 1.0.0.
-fn refused_update(bad: Offer, said: &str, code: Option<i32>) {
-    let neb = FakeNebraska::start();
-    neb.offer(APP, "stable", Offer::plugin("hello", "1.0.0"));
-    let env = machine(&neb, "stable");
-    env.kplug()
-        .args(["plugin", "install", "corp/hello"])
-        .assert()
-        .success();
-    neb.offer(APP, "stable", bad);
-    let before = neb.events(APP).len();
-    let out = env
-        .kplug()
-        .args(["plugin", "update", "hello"])
-        .assert()
-        .failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(err.contains(said), "expected {said:?} in: {err}");
-    assert!(!err.contains('\u{1b}'), "escaped: {err}");
-    let events = neb.events(APP)[before..].to_vec();
-    match code {
-        Some(c) => assert_eq!(events.last(), Some(&(3, 0, c)), "{events:?}"),
-        None => assert!(events.is_empty(), "{events:?}"),
+/// Install 1.0.0, then offer a bad 1.1.0: the update must fail saying so,
+/// report the failure with its code (the server granted the update), and
+/// leave 1.0.0 live.
+#[test]
+fn bad_packages_are_refused_reported_and_change_nothing() {
+    let offer = || Offer::plugin("hello", "1.1.0");
+    let longer = {
+        let mut o = offer();
+        o.size = Some(o.body.len() as u64 - 10);
+        o
+    };
+    let shorter = {
+        let mut o = offer();
+        o.size = Some(o.body.len() as u64 + 10);
+        o
+    };
+    type Package = Option<fn() -> Reply>;
+    let cases: Vec<(&str, Offer, Package, &str, i32)> = vec![
+        (
+            "other bytes",
+            Offer {
+                hashes: Hashes::Wrong,
+                ..offer()
+            },
+            None,
+            "is not the",
+            10,
+        ),
+        ("a shorter body", shorter, None, "bytes arrived", 11),
+        ("a longer body", longer, None, "bytes arrived", 11),
+        (
+            "no hash",
+            Offer {
+                hashes: Hashes::None,
+                ..offer()
+            },
+            None,
+            "no hash",
+            12,
+        ),
+        (
+            "a plain-http codebase",
+            Offer {
+                codebase: Some("http://updates.example.com/pkg/".into()),
+                ..offer()
+            },
+            None,
+            "plain http",
+            9,
+        ),
+        (
+            "a codebase that only looks like loopback",
+            Offer {
+                codebase: Some("http://updates.example.com\\@127.0.0.1/pkg/".into()),
+                ..offer()
+            },
+            None,
+            "plain http",
+            9,
+        ),
+        (
+            "a package route answering 500",
+            offer(),
+            Some(|| Reply::status(500, &[])),
+            "HTTP 500",
+            9,
+        ),
+        (
+            "a granted package kplug cannot use",
+            Offer {
+                name: "../kplug-hello".into(),
+                ..offer()
+            },
+            None,
+            "not a file name",
+            1,
+        ),
+        (
+            "a plugin saying another version",
+            Offer {
+                body: plugin_tar_gz("hello", "1.0.5"),
+                ..offer()
+            },
+            None,
+            "says it is version 1.0.5",
+            1,
+        ),
+        (
+            "not a plugin",
+            Offer {
+                body: b"#!/bin/sh\nexit 3\n".to_vec(),
+                name: "kplug-hello".into(),
+                ..offer()
+            },
+            None,
+            "does not work here",
+            1,
+        ),
+    ];
+    for (what, bad, package, said, code) in cases {
+        let neb = FakeNebraska::start();
+        neb.offer(APP, "stable", Offer::plugin("hello", "1.0.0"));
+        let env = machine(&neb, "stable");
+        env.kplug()
+            .args(["plugin", "install", "corp/hello"])
+            .assert()
+            .success();
+        neb.offer(APP, "stable", bad);
+        if let Some(reply) = package {
+            neb.package_reply(reply);
+        }
+        let out = env
+            .kplug()
+            .args(["plugin", "update", "hello"])
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(said), "{what}: expected {said:?} in: {err}");
+        let events = neb.events(APP)[DONE.len()..].to_vec();
+        assert_eq!(events.last(), Some(&(3, 0, code)), "{what}: {events:?}");
+        assert_eq!(
+            current(&env, "hello").as_deref(),
+            Some("1.0.0"),
+            "{what}: {err}"
+        );
+        assert!(!env.home.join("plugins/hello/1.1.0").exists(), "{what}");
+        env.kplug()
+            .arg("hello")
+            .assert()
+            .success()
+            .stdout("hello 1.0.0 \n");
+        neb.assert_nothing_rejected();
     }
-    assert_eq!(current(&env, "hello").as_deref(), Some("1.0.0"), "{err}");
-    assert!(!env.home.join("plugins/hello/1.1.0").exists());
-    env.kplug()
-        .arg("hello")
-        .assert()
-        .success()
-        .stdout("hello 1.0.0 \n");
-    neb.assert_nothing_rejected();
-}
-
-#[test]
-fn a_package_of_other_bytes_is_refused_and_reported() {
-    refused_update(
-        Offer {
-            hashes: Hashes::Wrong,
-            ..Offer::plugin("hello", "1.1.0")
-        },
-        "is not the",
-        Some(10),
-    );
-}
-
-#[test]
-fn a_package_of_another_size_is_refused_and_reported() {
-    let mut o = Offer::plugin("hello", "1.1.0");
-    o.size = Some(o.body.len() as u64 + 10);
-    refused_update(o, "bytes arrived", Some(11));
-}
-
-#[test]
-fn a_package_without_a_hash_is_refused_and_reported() {
-    refused_update(
-        Offer {
-            hashes: Hashes::None,
-            ..Offer::plugin("hello", "1.1.0")
-        },
-        "no hash",
-        Some(12),
-    );
-}
-
-#[test]
-fn a_plain_http_codebase_off_loopback_is_refused() {
-    refused_update(
-        Offer {
-            codebase: Some("http://updates.example.com/pkg/".into()),
-            ..Offer::plugin("hello", "1.1.0")
-        },
-        "plain http",
-        Some(9),
-    );
-}
-
-#[test]
-fn a_codebase_that_only_looks_like_loopback_is_refused() {
-    refused_update(
-        Offer {
-            codebase: Some("http://updates.example.com\\@127.0.0.1/pkg/".into()),
-            ..Offer::plugin("hello", "1.1.0")
-        },
-        "plain http",
-        Some(9),
-    );
-}
-
-#[test]
-fn a_granted_update_kplug_cannot_use_is_reported() {
-    refused_update(
-        Offer {
-            name: "../kplug-hello".into(),
-            ..Offer::plugin("hello", "1.1.0")
-        },
-        "not a file name",
-        Some(1),
-    );
 }
 
 #[test]
@@ -606,25 +639,6 @@ fn the_channel_decides_even_a_prerelease_of_another_major() {
     assert_eq!(current(&env, "hello").as_deref(), Some("2.0.0-rc.1"));
     assert_eq!(neb.events(APP), [DONE, DONE].concat());
     neb.assert_nothing_rejected();
-}
-
-#[test]
-fn a_package_whose_plugin_says_another_version_is_refused_and_reported() {
-    let o = Offer {
-        body: plugin_tar_gz("hello", "1.0.5"),
-        ..Offer::plugin("hello", "1.1.0")
-    };
-    refused_update(o, "says it is version 1.0.5", Some(1));
-}
-
-#[test]
-fn a_package_that_is_not_a_plugin_is_refused_and_reported() {
-    let o = Offer {
-        body: b"#!/bin/sh\nexit 3\n".to_vec(),
-        name: "kplug-hello".into(),
-        ..Offer::plugin("hello", "1.1.0")
-    };
-    refused_update(o, "does not work here", Some(1));
 }
 
 #[test]
@@ -1105,4 +1119,43 @@ fn a_project_syncs_a_plugin_from_its_own_omaha_source_and_locks_it() {
         "no request for a sync with nothing to do"
     );
     neb.assert_nothing_rejected();
+}
+
+#[test]
+fn a_check_is_never_sent_twice_while_a_download_is_retried() {
+    let neb = FakeNebraska::start();
+    neb.offer(APP, "stable", Offer::plugin("hello", "1.0.0"));
+    let env = TestEnv::new();
+    env.config_file(&format!(
+        "network:\n  connectTimeout: 2s\n  readTimeout: 3s\n  attempts: 3\nsources:\n- name: corp\n  kind: omaha\n  address: {}\n",
+        neb.endpoint()
+    ));
+    let count = |method: &str, prefix: &str| {
+        neb.server
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.starts_with(prefix))
+            .count()
+    };
+    // The package route fails: the download is tried `attempts` times
+    // (the positive control for the retries).
+    neb.package_reply(|| Reply::status(503, &[]));
+    env.kplug()
+        .args(["plugin", "install", "corp/hello"])
+        .assert()
+        .failure();
+    assert_eq!(count("GET", "/pkg/"), 3, "a download is retried");
+    // The server fails: its POST is sent once, whatever `attempts` says.
+    let posts = count("POST", "/v1/update");
+    neb.answer_raw(|| Reply::status(503, &[]));
+    env.kplug()
+        .args(["plugin", "install", "corp/hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("HTTP 503"));
+    assert_eq!(
+        count("POST", "/v1/update"),
+        posts + 1,
+        "a POST is never repeated"
+    );
 }

@@ -647,4 +647,8 @@ fn kplugs_own_repository_is_never_taken_unsigned() {
     );
     assert!(!e.is_link(), "nothing changed");
     assert_eq!(e.version(), BUILT);
+    // `--channel` is for an omaha `self.source` only.
+    e.run(&["self", "check", "--channel", "beta"])
+        .code(2)
+        .stderr(predicate::str::contains("not a plugin of an omaha source"));
 }

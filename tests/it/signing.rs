@@ -280,7 +280,51 @@ fn a_github_release_is_pinned_on_first_use_and_a_new_key_needs_trust() {
     std::fs::write(&exe, text).unwrap();
     t.kplug(&["plugin", "verify", "--all"])
         .code(1)
-        .stdout(predicate::str::contains("TAMPERED"));
+        .stdout(predicate::str::contains(
+            "TAMPERED: the executable differs from the one installed",
+        ));
+    // A cached artifact changed: found too (1.0.0's, whose executable is
+    // intact).
+    let sha = t.receipt()["versions"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(t.env.home.join("cache/blobs/sha256").join(&sha), b"changed").unwrap();
+    let out = t
+        .kplug(&["plugin", "verify", "hello", "-o", "json"])
+        .code(1);
+    let rows: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let first = &rows[0];
+    assert_eq!(first["version"], "1.0.0");
+    assert!(
+        first["result"]
+            .as_str()
+            .unwrap()
+            .contains("the cached artifact differs"),
+        "{rows}"
+    );
+
+    // The trust commands' refusals.
+    for (args, said) in [
+        (vec!["plugin", "trust", "hello"], "needs `--key KEY`"),
+        (
+            vec!["plugin", "trust", "add", "hello", "--key", "garbage"],
+            "is not a key",
+        ),
+        (
+            vec!["plugin", "trust", "remove", "hello", "--key", "FFFF"],
+            "has no key FFFF",
+        ),
+        (
+            vec!["plugin", "trust", "add", "nothere", "--key", &a.base64],
+            "is not installed",
+        ),
+        (vec!["plugin", "verify"], "needs a plugin name, or `--all`"),
+    ] {
+        t.kplug(&args)
+            .failure()
+            .stderr(predicate::str::contains(said));
+    }
 }
 
 #[test]
@@ -603,6 +647,22 @@ fn an_inventory_publisher_key_is_trusted_on_first_use_without_source_trust() {
         .assert()
         .success()
         .stdout("[]\n");
+    let unsigned = dir.join(format!("kplug-hello_1.2.0_{}.tar.gz", platform()));
+    std::fs::write(&unsigned, plugin_tar_gz("hello", "1.2.0")).unwrap();
+    merge_into(&env, &inv, &unsigned, None);
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "update", "hello"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("hello 1.2.0 is not signed"));
+    assert_eq!(
+        std::fs::read_link(env.home.join("plugins/hello/current")).unwrap(),
+        Path::new("1.2.0")
+    );
 }
 
 #[test]
@@ -963,48 +1023,52 @@ fn a_refused_signature_installs_no_dependency() {
         a.base64
     ));
     let requires = "requires: {plugins: {base: {version: \"^1\", source: acme/kplug-base}}}\n";
-    let script = plugin_script("app", "1.0.0", requires);
-    let body = tar_gz(&[Entry {
-        path: "kplug-app",
-        body: script.as_bytes(),
-        mode: 0o755,
-    }]);
-    let name = format!("kplug-app_1.0.0_{}.tar.gz", platform());
-    let file = t.keys.join(&name);
-    std::fs::write(&file, &body).unwrap();
-    // Signed by a key the source does not trust; its contract (published
-    // beside it) asks for a dependency.
-    let sig = sign(&b, &file);
-    t.gh.publish(
-        "acme/kplug-app",
-        FakeRelease {
-            tag: "v1.0.0".into(),
-            prerelease: false,
-            assets: vec![
-                FakeAsset {
-                    name: name.clone(),
-                    body,
-                    digest: true,
-                },
-                FakeAsset {
-                    name: format!("{name}.minisig"),
-                    body: sig.into_bytes(),
-                    digest: false,
-                },
-                FakeAsset {
-                    name: "kplug-plugin.yaml".into(),
-                    body: format!("protocols: [1]\nname: app\nversion: 1.0.0\n{requires}")
-                        .into_bytes(),
-                    digest: false,
-                },
-            ],
-        },
-    );
+    // A release of app `version` signed by `key`; its contract, published
+    // beside it, asks for a dependency.
+    let publish_app = |version: &str, key: &Pair| {
+        let script = plugin_script("app", version, requires);
+        let body = tar_gz(&[Entry {
+            path: "kplug-app",
+            body: script.as_bytes(),
+            mode: 0o755,
+        }]);
+        let name = format!("kplug-app_{version}_{}.tar.gz", platform());
+        let file = t.keys.join(&name);
+        std::fs::write(&file, &body).unwrap();
+        let sig = sign(key, &file);
+        t.gh.publish(
+            "acme/kplug-app",
+            FakeRelease {
+                tag: format!("v{version}"),
+                prerelease: false,
+                assets: vec![
+                    FakeAsset {
+                        name: name.clone(),
+                        body,
+                        digest: true,
+                    },
+                    FakeAsset {
+                        name: format!("{name}.minisig"),
+                        body: sig.into_bytes(),
+                        digest: false,
+                    },
+                    FakeAsset {
+                        name: "kplug-plugin.yaml".into(),
+                        body: format!("protocols: [1]\nname: app\nversion: {version}\n{requires}")
+                            .into_bytes(),
+                        digest: false,
+                    },
+                ],
+            },
+        );
+    };
     t.gh.publish(
         "acme/kplug-base",
         release_with("base", "1.0.0", plugin_tar_gz("base", "1.0.0"), true),
     );
-    t.kplug(&["plugin", "install", "acme/app", "--with-deps"])
+    // Signed by a key the source does not trust.
+    publish_app("1.0.0", &b);
+    t.kplug(&["plugin", "install", "acme/app@v1.0.0", "--with-deps"])
         .failure()
         .stderr(predicate::str::contains("does not trust"));
     assert!(!t.env.home.join("plugins/app").exists());
@@ -1012,6 +1076,12 @@ fn a_refused_signature_installs_no_dependency() {
         !t.env.home.join("plugins/base").exists(),
         "the dependency waits for the artifact's checks"
     );
+    // The positive control: signed by the trusted key, both install.
+    publish_app("1.0.1", &a);
+    t.kplug(&["plugin", "install", "acme/app@v1.0.1", "--with-deps"])
+        .success();
+    assert!(t.env.home.join("plugins/app/1.0.1").is_dir());
+    assert!(t.env.home.join("plugins/base/1.0.0").is_dir());
 }
 
 #[test]
@@ -1034,9 +1104,34 @@ fn an_index_artifact_tampered_or_unsigned_is_refused() {
         .args(["plugin", "install", "team/hello"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("refusing"));
+        .stderr(predicate::str::contains("checksum mismatch"));
     assert!(!env.home.join("plugins/hello/1.0.0").exists());
-    std::fs::write(&archive, good).unwrap();
+    std::fs::write(&archive, &good).unwrap();
+    // The bytes as listed, but the entry's signature is of other bytes (of
+    // the same name): the signature check refuses it.
+    let text = std::fs::read_to_string(&inv).unwrap();
+    let listed: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let decoy = keys.join(archive.file_name().unwrap());
+    std::fs::write(&decoy, b"other bytes").unwrap();
+    let forged = sign(&a, &decoy);
+    let mut doc: serde_yaml::Value = listed.clone();
+    doc["plugins"]["hello"]["versions"][0]["artifacts"][0]["signature"] = forged.into();
+    std::fs::write(&inv, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .success();
+    env.kplug()
+        .args(["plugin", "install", "team/hello"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not verify"));
+    assert!(!env.home.join("plugins/hello/1.0.0").exists());
+    std::fs::write(&inv, &text).unwrap();
+    env.kplug()
+        .args(["plugin", "source", "refresh", "team"])
+        .assert()
+        .success();
     // An inventory without signatures: refused under --require-signature,
     // installed with a warning otherwise.
     let plain = env.dir("plain");
@@ -1066,4 +1161,18 @@ fn an_index_artifact_tampered_or_unsigned_is_refused() {
         .assert()
         .success();
     assert!(env.home.join("plugins/hello/1.0.0").is_dir());
+    // Without the flag, the unsigned one installs with a warning.
+    let other = TestEnv::new();
+    other
+        .kplug()
+        .args(["plugin", "source", "add", "plain"])
+        .arg(&plain_inv)
+        .assert()
+        .success();
+    other
+        .kplug()
+        .args(["plugin", "install", "plain/hello"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("hello 1.0.0 is not signed"));
 }

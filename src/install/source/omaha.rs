@@ -20,6 +20,7 @@ use super::{Artifact, Candidate, Content, FetchContext, Intent, Published, Repor
 use crate::config::{Config, SourceConfig, vars};
 use crate::error::{Error, Result};
 use crate::install::asset;
+use crate::install::download::Broke;
 use crate::install::download::Fetched;
 use crate::install::http::{Http, Payload, display_text};
 use crate::store::Verification;
@@ -71,16 +72,19 @@ pub fn check_channel(channel: &str) -> std::result::Result<(), String> {
 /// Why an application id is refused, if it is (Nebraska's ids are UUIDs
 /// or product ids like `io.example.app`).
 pub fn check_app_id(id: &str) -> std::result::Result<(), String> {
-    if id.is_empty() || id.len() > 128 {
-        return Err("an app id has 1 to 128 characters".into());
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-{}:".contains(&b))
-    {
-        return Err("an app id has only letters, digits and `._-{}:`".into());
+    if !is_id(id, 128) {
+        return Err("an app id has 1 to 128 letters, digits or `._-{}:`".into());
     }
     Ok(())
+}
+
+/// An Omaha id (app id, machine id): 1 to `max` letters, digits or
+/// `._-{}:` (nothing an XML attribute or a message would need escaped).
+fn is_id(id: &str, max: usize) -> bool {
+    (1..=max).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-{}:".contains(&b))
 }
 
 /// This machine's id for Omaha servers: `KPLUG_OMAHA_MACHINE_ID` (for
@@ -89,12 +93,7 @@ pub fn check_app_id(id: &str) -> std::result::Result<(), String> {
 pub fn machine_id(cfg: &Config) -> Result<String> {
     if let Some(v) = cfg.var(vars::OMAHA_MACHINE_ID) {
         let id = v.to_str().unwrap_or_default();
-        let ok = !id.is_empty()
-            && id.len() <= MAX_MACHINE_ID
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-{}:".contains(&b));
-        if !ok {
+        if !is_id(id, MAX_MACHINE_ID) {
             return Err(Error::usage(format!(
                 "{} is not a machine id: it takes 1 to {MAX_MACHINE_ID} letters, digits or `._-{{}}:`",
                 vars::OMAHA_MACHINE_ID
@@ -125,15 +124,15 @@ fn clip(text: &str) -> String {
 }
 
 /// The Omaha client's HTTP: kplug's own (its timeouts, redirect rules and
-/// Ctrl-C handling). Requests to the server are sent once: a check or an
-/// event retried after a 5xx could be recorded twice.
+/// Ctrl-C handling; a POST, a check or an event, is never sent twice).
 struct KplugTransport {
-    post: Mutex<Http>,
-    get: Mutex<Http>,
+    http: Mutex<Http>,
 }
 
-fn locked(m: &Mutex<Http>) -> std::sync::MutexGuard<'_, Http> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+impl KplugTransport {
+    fn http(&self) -> std::sync::MutexGuard<'_, Http> {
+        self.http.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A URL the transport may ask: parsed as the HTTP client will parse it,
@@ -154,7 +153,7 @@ impl Transport for KplugTransport {
         let url = fetchable(url)?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-        let http = locked(&self.post);
+        let http = self.http();
         let resp = http
             .send(
                 Method::POST,
@@ -176,7 +175,7 @@ impl Transport for KplugTransport {
 
     fn download(&self, url: &str, out: &mut dyn Write, limit: u64) -> Result<u64, TransportError> {
         let parsed = fetchable(url)?;
-        let http = locked(&self.get);
+        let http = self.http();
         let resp = http.get(parsed, "*/*").map_err(|e| transport_error(&e))?;
         if !resp.status().is_success() {
             return Err(TransportError(format!(
@@ -184,36 +183,20 @@ impl Transport for KplugTransport {
                 resp.status()
             )));
         }
-        // A longer body is read only to one byte past the limit: the client
-        // tells that as a size mismatch.
+        // A longer body is cut at the limit (the client asks for one byte
+        // more than the package has, and tells a longer one as a size
+        // mismatch).
         let total = resp.content_length().filter(|t| *t <= limit);
         let label = escape(&display_text(url)).into_owned();
-        let mut progress = crate::ui::progress::Transfer::start(&label, total);
-        let mut body = resp.take(limit.saturating_add(1));
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut n: u64 = 0;
-        loop {
-            let got = match body.read(&mut buf) {
-                Ok(0) => break,
-                Ok(g) => g,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(TransportError(format!(
-                        "the download broke off after {n} bytes: {e}"
-                    )));
-                }
-            };
-            n += got as u64;
-            if n > limit {
-                // The caller tells a longer body as a size mismatch.
-                return Ok(n);
-            }
-            out.write_all(&buf[..got])
-                .map_err(|e| TransportError(format!("could not write the download: {e}")))?;
-            progress.advance(got as u64);
-        }
-        progress.finish();
-        Ok(n)
+        crate::install::download::copy(resp.take(limit), out, limit, total, &label, |_| {}).map_err(
+            |b| {
+                TransportError(match b {
+                    Broke::Read(e, n) => format!("the download broke off after {n} bytes: {e}"),
+                    Broke::Write(e) => format!("could not write the download: {e}"),
+                    Broke::Over => "the download is larger than the package".into(),
+                })
+            },
+        )
     }
 }
 
@@ -271,15 +254,18 @@ pub struct OmahaSource {
     require_sha256: bool,
     /// The version installed now, as the caller says (`0.0.0`: none).
     installed: Option<String>,
-    /// The client of the last check, and the update it was offered.
-    offered: Option<(Client, Update)>,
+    /// The client of the last check that the server granted an update:
+    /// it waits to hear how the update went.
+    granted: Option<Client>,
+    /// The update granted, when kplug can use it.
+    offered: Option<Update>,
     /// The caller means to install the offer.
     installing: bool,
 }
 
 impl Drop for OmahaSource {
     fn drop(&mut self) {
-        if let Some((client, _)) = self.offered.take()
+        if let Some(client) = self.granted.take()
             && self.installing
             && !crate::exec::interrupt::interrupted()
         {
@@ -307,6 +293,7 @@ impl OmahaSource {
             plugin: plugin.to_string(),
             require_sha256: s.require_sha256,
             installed: None,
+            granted: None,
             offered: None,
             installing: false,
         }
@@ -347,8 +334,7 @@ impl OmahaSource {
             .max_download_mib
             .saturating_mul(1024 * 1024);
         let transport: Arc<dyn Transport> = Arc::new(KplugTransport {
-            post: Mutex::new(Http::new(&self.cfg)?.single_attempt()),
-            get: Mutex::new(Http::new(&self.cfg)?),
+            http: Mutex::new(Http::new(&self.cfg)?),
         });
         Client::builder(self.endpoint())
             .app_id(&self.app_id)
@@ -465,22 +451,16 @@ impl Source for OmahaSource {
                 };
             }
             Err(e @ omaha_client::Error::Unusable { .. }) => {
-                // The server granted an update it waits to hear about.
-                OmahaReport::send(
-                    &client,
-                    Event::Failed(omaha_client::codes::ERROR),
-                    client.version(),
-                );
+                // Granted, though unusable: dropping the source says so.
+                self.granted = Some(client);
                 return Err(self.error(e));
             }
             Err(e) => return Err(self.error(e)),
         };
+        // From here the update is granted: unless fetched, dropping the
+        // source reports it failed.
+        self.granted = Some(client);
         let Ok(version) = Version::parse(update.version.trim_start_matches('v')) else {
-            OmahaReport::send(
-                &client,
-                Event::Failed(omaha_client::codes::ERROR),
-                client.version(),
-            );
             return Err(Error::new(format!(
                 "{} offers the version `{}`, which is not a semantic version",
                 self.what(),
@@ -500,8 +480,7 @@ impl Source for OmahaSource {
             version: Some(version),
             key: 0,
         };
-        // Kept even when refused: dropped unfetched, the server hears of it.
-        self.offered = Some((client, update));
+        self.offered = Some(update);
         match refused {
             Some(e) => Err(e),
             None => Ok(vec![c]),
@@ -517,19 +496,22 @@ impl Source for OmahaSource {
     }
 
     fn fetch(&mut self, c: &Candidate, ctx: &FetchContext<'_>) -> Result<Artifact> {
+        let none = Error::new(format!(
+            "{} offered no update of {} to install (is {} installed already?)",
+            self.what(),
+            self.plugin,
+            c.label
+        ));
         if self.offered.is_none() {
-            return Err(Error::new(format!(
-                "{} offered no update of {} to install (is {} installed already?)",
-                self.what(),
-                self.plugin,
-                c.label
-            )));
+            return Err(none);
         }
         let dir = ctx.dir.join("omaha");
-        // On failure the offer stays, and dropping the source reports it.
+        // On failure the grant stays, and dropping the source reports it.
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::new("could not create the download directory").caused_by(e))?;
-        let (client, update) = self.offered.take().expect("checked above");
+        let (Some(update), Some(client)) = (self.offered.take(), self.granted.take()) else {
+            return Err(none);
+        };
         let previous = client.version().to_string();
         // Nothing has changed yet: an interrupt while the server is asked
         // ends kplug at once.
@@ -570,12 +552,12 @@ impl Source for OmahaSource {
             .unwrap_or("package")
             .to_string();
         let path = ctx.dir.join("artifact");
-        let sha256 = std::fs::rename(&downloaded.path, &path)
-            .and_then(|()| crate::fsutil::sha256_file(&path))
-            .map_err(|e| {
-                report(Event::Failed(omaha_client::codes::ERROR));
-                Error::new("could not keep the download").caused_by(e)
-            })?;
+        std::fs::rename(&downloaded.path, &path).map_err(|e| {
+            report(Event::Failed(omaha_client::codes::ERROR));
+            Error::new("could not keep the download").caused_by(e)
+        })?;
+        // Hashed by the client as it downloaded.
+        let sha256 = crate::fsutil::hex(&downloaded.sha256);
         if downloaded.weak {
             crate::ui::warn(
                 ctx.cfg,
