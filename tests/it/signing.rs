@@ -37,6 +37,12 @@ pub fn keypair(dir: &Path, name: &str) -> Pair {
         .output()
         .unwrap();
     assert!(out.status.success(), "minisign -G: {out:?}");
+    read_pair(public, secret)
+}
+
+/// The pair minisign wrote: the key id from `public`'s comment line, its
+/// `RW…` line.
+fn read_pair(public: PathBuf, secret: PathBuf) -> Pair {
     let text = std::fs::read_to_string(&public).unwrap();
     let id = text
         .lines()
@@ -89,6 +95,11 @@ pub fn minisign_verifies(pair: &Pair, file: &Path, sig: &str) -> bool {
 
 const REPO: &str = "acme/kplug-hello";
 
+/// The name of hello `version`'s asset for this platform.
+fn asset_name(version: &str) -> String {
+    format!("kplug-hello_{version}_{}.tar.gz", platform())
+}
+
 struct Gh {
     env: TestEnv,
     gh: FakeGitHub,
@@ -116,47 +127,41 @@ impl Gh {
     }
 
     /// Publish `version`, its asset signed by `by` (with its minisign.pub),
-    /// or the signature made by `sig` of the asset's bytes.
+    /// or unsigned.
     fn publish(&self, version: &str, by: Option<&Pair>, body: Option<Vec<u8>>) {
-        let mut release = release_with(
-            "hello",
+        let body = body.unwrap_or_else(|| plugin_tar_gz("hello", version));
+        let minisig = by.map(|pair| {
+            let file = self.keys.join(asset_name(version));
+            std::fs::write(&file, &body).unwrap();
+            sign(pair, &file)
+        });
+        self.release(version, body, minisig.as_deref().zip(by));
+    }
+
+    /// Publish `version` with `minisig` as its asset's signature, beside
+    /// `key`'s minisign.pub.
+    fn publish_with_signature(&self, version: &str, minisig: &str, key: &Pair) {
+        self.release(
             version,
-            body.unwrap_or_else(|| plugin_tar_gz("hello", version)),
-            true,
+            plugin_tar_gz("hello", version),
+            Some((minisig, key)),
         );
-        if let Some(pair) = by {
-            let asset = &release.assets[0];
-            let file = self.keys.join(&asset.name);
-            std::fs::write(&file, &asset.body).unwrap();
-            let sig = sign(pair, &file);
+    }
+
+    fn release(&self, version: &str, body: Vec<u8>, signed: Option<(&str, &Pair)>) {
+        let mut release = release_with("hello", version, body, true);
+        if let Some((minisig, key)) = signed {
             release.assets.push(FakeAsset {
-                name: format!("{}.minisig", asset.name),
-                body: sig.into_bytes(),
+                name: format!("{}.minisig", asset_name(version)),
+                body: minisig.as_bytes().to_vec(),
                 digest: false,
             });
             release.assets.push(FakeAsset {
                 name: "minisign.pub".into(),
-                body: std::fs::read(&pair.public).unwrap(),
+                body: std::fs::read(&key.public).unwrap(),
                 digest: false,
             });
         }
-        self.gh.publish(REPO, release);
-    }
-
-    /// Publish `version` with `minisig` as its asset's signature.
-    fn publish_with_signature(&self, version: &str, minisig: &str, key: &Pair) {
-        let mut release = release_with("hello", version, plugin_tar_gz("hello", version), true);
-        let name = release.assets[0].name.clone();
-        release.assets.push(FakeAsset {
-            name: format!("{name}.minisig"),
-            body: minisig.as_bytes().to_vec(),
-            digest: false,
-        });
-        release.assets.push(FakeAsset {
-            name: "minisign.pub".into(),
-            body: std::fs::read(&key.public).unwrap(),
-            digest: false,
-        });
         self.gh.publish(REPO, release);
     }
 
@@ -915,20 +920,7 @@ fn a_password_protected_key_signs_with_its_password_and_a_wrong_one_writes_nothi
         .unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"s3cret\ns3cret\n").unwrap();
     assert!(child.wait().unwrap().success());
-    let text = std::fs::read_to_string(&public).unwrap();
-    let pair = Pair {
-        base64: text.lines().nth(1).unwrap().trim().into(),
-        id: text
-            .lines()
-            .next()
-            .unwrap()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .into(),
-        public,
-        secret,
-    };
+    let pair = read_pair(public, secret);
     let dir = env.dir("inv");
     let archive = dir.join(format!("kplug-hello_1.0.0_{}.tar.gz", platform()));
     std::fs::write(&archive, plugin_tar_gz("hello", "1.0.0")).unwrap();

@@ -406,6 +406,18 @@ fn a_project_syncs_into_its_scope_writes_a_lock_and_locked_reproduces_it() {
     );
 }
 
+/// Sync `app` (hello 2.0.0), then forge its lock's sha256 to `fill`s:
+/// the real sha256, the forged one, and the lock as forged.
+fn forge_lock(e: &Env, app: &Path, fill: char) -> (String, String, String) {
+    e.kplug_in(app).args(["plugin", "sync"]).assert().success();
+    let lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
+    let sha = crate::server::sha256_hex(&crate::archives::plugin_tar_gz("hello", "2.0.0"));
+    let forged = fill.to_string().repeat(64);
+    let written = lock.replace(&sha, &forged);
+    std::fs::write(app.join("kplug.lock"), &written).unwrap();
+    (sha, forged, written)
+}
+
 #[test]
 fn a_lock_whose_sha256_the_source_no_longer_serves_is_refused() {
     let e = setup();
@@ -413,11 +425,7 @@ fn a_lock_whose_sha256_the_source_no_longer_serves_is_refused() {
         &e,
         &format!("plugins:\n  hello: {{version: 2.0.0, source: {REPO}}}\n"),
     );
-    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
-    let lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
-    let sha = crate::server::sha256_hex(&crate::archives::plugin_tar_gz("hello", "2.0.0"));
-    let forged = "f".repeat(64);
-    std::fs::write(app.join("kplug.lock"), lock.replace(&sha, &forged)).unwrap();
+    let (sha, forged, _) = forge_lock(&e, &app, 'f');
     let clean = e.env.dir("clean-home");
     e.kplug_in(&app)
         .env("KPLUG_HOME", &clean)
@@ -866,11 +874,7 @@ fn a_lock_pin_holds_for_a_version_already_installed() {
         &e,
         &format!("plugins:\n  hello: {{version: 2.0.0, source: {REPO}}}\n"),
     );
-    e.kplug_in(&app).args(["plugin", "sync"]).assert().success();
-    let lock = std::fs::read_to_string(app.join("kplug.lock")).unwrap();
-    let sha = crate::server::sha256_hex(&crate::archives::plugin_tar_gz("hello", "2.0.0"));
-    let forged = "e".repeat(64);
-    std::fs::write(app.join("kplug.lock"), lock.replace(&sha, &forged)).unwrap();
+    let (sha, forged, written) = forge_lock(&e, &app, 'e');
     for args in [&["plugin", "sync", "--locked"][..], &["plugin", "sync"][..]] {
         e.kplug_in(&app)
             .args(args)
@@ -881,7 +885,7 @@ fn a_lock_pin_holds_for_a_version_already_installed() {
     }
     assert_eq!(
         std::fs::read_to_string(app.join("kplug.lock")).unwrap(),
-        lock.replace(&sha, &forged),
+        written,
         "the lock is not rewritten to what is installed"
     );
 }
